@@ -1,0 +1,44 @@
+# lifeline — run `make help` for the targets.
+
+GO                 ?= go
+STATICCHECK        := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOTESTFLAGS        ?=
+BENCHTIME          ?= 1s
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets with a line on each.
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*?## "}; {printf "  %-10s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## Compile every package and the lifeline binary into bin/.
+	$(GO) build ./...
+	@if [ -d cmd/lifeline ]; then $(GO) build -o bin/lifeline ./cmd/lifeline; fi
+
+.PHONY: vet
+vet: ## go vet on every package.
+	$(GO) vet ./...
+
+.PHONY: lint
+lint: ## staticcheck at a pinned version, and gofmt.
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) run $(STATICCHECK) ./...
+
+.PHONY: test
+test: vet lint ## vet, staticcheck, then every test with the race detector.
+	$(GO) test -race -count=1 $(GOTESTFLAGS) ./...
+
+.PHONY: bench
+bench: ## Run the benchmarks with allocation counts.
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+.PHONY: generate
+generate: ## Regenerate generated code (go generate).
+	$(GO) generate ./...
+
+.PHONY: fmt
+fmt: ## gofmt every Go file in place.
+	gofmt -w $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')
