@@ -49,6 +49,9 @@ type Errors struct {
 	Rate float64 `json:"rate"`
 	// InWindow counts failures within the window.
 	InWindow uint64 `json:"in_window"`
+	// Operations counts operations (failed or not) within the window, the
+	// denominator of Rate; it tells "no failures" from "no traffic".
+	Operations uint64 `json:"operations"`
 	// Consecutive counts failures since the last success.
 	Consecutive uint64 `json:"consecutive"`
 	// Total counts failures since the Recorder was created.
