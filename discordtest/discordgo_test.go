@@ -1,0 +1,187 @@
+package discordtest
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+)
+
+// newDiscordgo returns a discordgo v0.29.0 Session pointed at srv through
+// its own http.Client and Dialer: no discordgo package variable changes.
+// discordgo asks GET /gateway (on discord.com, rewritten to the fake) for
+// the gateway URL, so the WebSocket goes to the fake too.
+func newDiscordgo(t *testing.T, srv *Server) *discordgo.Session {
+	t.Helper()
+	sess, err := discordgo.New("Bot " + srv.Token())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess.Client = srv.Client()
+	sess.Dialer = srv.Dialer()
+	sess.LogLevel = -1 // discordgo's own logging is noise here
+	return sess
+}
+
+func TestDiscordgoReadyHeartbeatAndResumeWithoutLoss(t *testing.T) {
+	srv := newTestServer(t, Options{
+		HeartbeatInterval: 500 * time.Millisecond,
+		HeartbeatTimeout:  ioTimeout,
+		SessionExpiry:     time.Minute,
+		Guilds:            2,
+	})
+	sess := newDiscordgo(t, srv)
+	sess.ShouldReconnectOnError = true // discordgo's own reconnect does the RESUME here
+	sess.SyncEvents = true             // handlers run in arrival order
+
+	var mu sync.Mutex
+	var seen []int64
+	ready := make(chan struct{}, 1)
+	resumed := make(chan struct{}, 1)
+	sess.AddHandler(func(_ *discordgo.Session, e *discordgo.Event) {
+		if e.Operation != 0 {
+			return
+		}
+		mu.Lock()
+		seen = append(seen, e.Sequence)
+		mu.Unlock()
+		switch e.Type {
+		case "READY":
+			ready <- struct{}{}
+		case "RESUMED":
+			resumed <- struct{}{}
+		}
+	})
+	if err := sess.Open(); err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	select {
+	case <-ready:
+	case <-time.After(ioTimeout):
+		t.Fatal("no READY")
+	}
+	sessions := srv.Ledger().Sessions()
+	if len(sessions) != 1 {
+		t.Fatalf("ledger has %d sessions, want 1", len(sessions))
+	}
+	sid := sessions[0].ID
+	// Heartbeats: wait for the client to acknowledge everything sent so
+	// far, which it does only through heartbeats, and for an ACK back.
+	waitFor(t, "heartbeat acknowledging every dispatch", func() bool {
+		return len(srv.Ledger().Unacknowledged(sid)) == 0
+	})
+	waitFor(t, "a heartbeat ACK", func() bool {
+		c, _ := srv.Ledger().Connection(sessions[0].Connections[0])
+		for _, f := range c.Frames {
+			if f.Dir == Sent && f.Op == OpHeartbeatACK {
+				return true
+			}
+		}
+		return false
+	})
+
+	// Drop the TCP connection, then post messages while the client is
+	// away: they must come back through RESUME. The drop follows a fresh
+	// heartbeat so that discordgo's heartbeat goroutine is idle: when it
+	// ticks during discordgo's reconnect it closes the new connection with
+	// 1000 (the stale-heartbeat race of discordgo v0.29.0 that lifeline's
+	// core works around), which would end the session.
+	afterHeartbeat(t, srv, sessions[0].Connections[0])
+	if err := srv.DropConnections(); err != nil {
+		t.Fatal(err)
+	}
+	ch := srv.Guilds()[0].ChannelID
+	for i := 0; i < 5; i++ {
+		if _, err := srv.EmitMessage(ch, "while you were away"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-resumed:
+	case <-time.After(ioTimeout):
+		t.Fatal("no RESUMED")
+	}
+	waitFor(t, "heartbeat acknowledging the replay", func() bool {
+		return len(srv.Ledger().Unacknowledged(sid)) == 0
+	})
+	cur, _ := srv.Ledger().Session(sid)
+	afterHeartbeat(t, srv, cur.Connections[len(cur.Connections)-1])
+	if err := sess.CloseWithCode(4000); err != nil { // resumable close: the session stays
+		t.Fatal(err)
+	}
+
+	rec, _ := srv.Ledger().Session(sid)
+	if len(rec.Connections) != 2 {
+		t.Fatalf("session ran on %d connections, want 2 (identify, resume)", len(rec.Connections))
+	}
+	if len(rec.Resumes) != 1 {
+		t.Fatalf("%d resumes, want 1", len(rec.Resumes))
+	}
+	r := rec.Resumes[0]
+	if len(r.Replayed) < 5 {
+		t.Fatalf("replayed %v, want at least the 5 messages sent while away", r.Replayed)
+	}
+	for i, q := range r.Replayed {
+		if q != r.FromSeq+int64(i)+1 {
+			t.Fatalf("replay %v is not in order from %d", r.Replayed, r.FromSeq)
+		}
+	}
+	// The replayed frames went out on the resume connection, in order,
+	// marked as replays, before RESUMED.
+	conn, _ := srv.Ledger().Connection(r.ConnID)
+	var order []int64
+	for _, f := range conn.Frames {
+		if f.Dir == Sent && f.Op == OpDispatch {
+			order = append(order, f.Seq)
+			if f.Type == "RESUMED" {
+				break
+			}
+			if !f.Replay {
+				t.Fatalf("seq %d before RESUMED not marked as replay", f.Seq)
+			}
+		}
+	}
+	if len(order) != len(r.Replayed)+1 {
+		t.Fatalf("resume connection sent %v before RESUMED, want %v then RESUMED", order, r.Replayed)
+	}
+	if lost := srv.Ledger().Lost(sid); len(lost) != 0 {
+		t.Fatalf("lost %v", lost)
+	}
+	if und := srv.Ledger().Undelivered(sid); len(und) != 0 {
+		t.Fatalf("undelivered %v", und)
+	}
+	// The client saw every sequence exactly once, in order.
+	mu.Lock()
+	defer mu.Unlock()
+	last := rec.Dispatches[len(rec.Dispatches)-1].Seq
+	if int64(len(seen)) != last {
+		t.Fatalf("client saw %d dispatches %v, want 1..%d", len(seen), seen, last)
+	}
+	for i, q := range seen {
+		if q != int64(i)+1 {
+			t.Fatalf("client saw %v, want 1..%d in order", seen, last)
+		}
+	}
+	if v := srv.Ledger().Violations(); len(v) != 0 {
+		t.Fatalf("violations: %+v", v)
+	}
+}
+
+// afterHeartbeat returns once the client sends a heartbeat on conn after
+// the call began.
+func afterHeartbeat(t *testing.T, srv *Server, conn int64) {
+	t.Helper()
+	count := func() int {
+		c, _ := srv.Ledger().Connection(conn)
+		n := 0
+		for _, f := range c.Frames {
+			if f.Dir == Received && f.Op == OpHeartbeat {
+				n++
+			}
+		}
+		return n
+	}
+	before := count()
+	waitFor(t, "a fresh heartbeat", func() bool { return count() > before })
+}
