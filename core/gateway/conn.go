@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -83,6 +84,11 @@ type Handshake struct {
 	Identify json.RawMessage
 	// Resume, when set, makes the connection RESUME this session.
 	Resume *ResumeState
+	// BeforeIdentify, when set, is called after HELLO and before IDENTIFY
+	// is sent: the identify queue waits here, so the spacing Discord
+	// enforces is measured at the moment IDENTIFY leaves. Heartbeats run
+	// while it waits. An error ends the connection with EndIdentifyBlocked.
+	BeforeIdentify func(ctx context.Context) error
 }
 
 // ResumeState is what a RESUME needs. Token is a secret: ResumeState never
@@ -119,6 +125,8 @@ type Conn struct {
 	started bool
 
 	writeMu sync.Mutex
+	bg      sync.WaitGroup // helper goroutines Run waits for
+	lastSeq atomic.Int64   // last dispatch sequence handled, for heartbeats
 }
 
 // NewConn returns an unconnected Conn.
@@ -232,6 +240,7 @@ func (c *Conn) Run(ctx context.Context, hs Handshake, handle Handler) End {
 	cancel()
 	ws.Close()
 	<-readerDone
+	c.bg.Wait()
 	c.mu.Lock()
 	c.ready = false
 	c.closing = true
@@ -292,7 +301,11 @@ func (c *Conn) read(ctx context.Context, ws *websocket.Conn, handle Handler, out
 			}
 			continue
 		}
+		if ctx.Err() != nil {
+			return // the connection is ending: what follows will be replayed
+		}
 		handle(ctx, p, data)
+		c.lastSeq.Store(p.Seq())
 		if p.T == "READY" || p.T == "RESUMED" {
 			m := ctrl{p: p, ready: true}
 			if p.T == "READY" {
@@ -346,9 +359,30 @@ func (c *Conn) loop(ctx context.Context, ws *websocket.Conn, hs Handshake, in <-
 	defer zombie.Stop()
 	zombieAfter := func() time.Duration { return time.Duration(o.ZombieFactor * float64(interval)) }
 
+	identifyGo := make(chan error, 1)
+	sendHandshake := func() error {
+		var frame []byte
+		op := OpIdentify
+		if hs.Resume != nil {
+			d, _ := json.Marshal(resumeData{Token: hs.Resume.Token, SessionID: hs.Resume.SessionID, Seq: hs.Resume.Seq})
+			frame, op = encode(OpResume, d), OpResume
+		} else {
+			frame = encode(OpIdentify, hs.Identify)
+		}
+		if err := c.write(ws, frame); err != nil {
+			return err
+		}
+		o.Observer.Observe(Observation{Kind: ObsSent, Time: clk.Now(), Op: op})
+		handshake.Reset(o.HandshakeTimeout)
+		return nil
+	}
+
 	sendHeartbeat := func() error {
 		sentAt = clk.Now()
 		ackedLast = false
+		if s := c.lastSeq.Load(); s > seq {
+			seq = s
+		}
 		o.Observer.Observe(Observation{Kind: ObsHeartbeatSent, Time: sentAt, Seq: seq})
 		return c.write(ws, heartbeatFrame(seq))
 	}
@@ -367,6 +401,14 @@ func (c *Conn) loop(ctx context.Context, ws *websocket.Conn, hs Handshake, in <-
 				stage = "READY or RESUMED"
 			}
 			return end(End{Reason: EndHandshakeTimeout, Err: fmt.Errorf("gateway: no %s within %s", stage, o.HandshakeTimeout)})
+
+		case err := <-identifyGo:
+			if err != nil {
+				return end(End{Reason: EndIdentifyBlocked, Err: err})
+			}
+			if err := sendHandshake(); err != nil {
+				return End{Reason: EndReadError, Err: fmt.Errorf("gateway: handshake write: %w", err)}
+			}
 
 		case <-beat.C():
 			if err := sendHeartbeat(); err != nil {
@@ -408,25 +450,25 @@ func (c *Conn) loop(ctx context.Context, ws *websocket.Conn, hs Handshake, in <-
 				helloed = true
 				interval = time.Duration(h.HeartbeatInterval * float64(time.Millisecond))
 				o.Observer.Observe(Observation{Kind: ObsHello, Time: now, Interval: interval})
-				var frame []byte
-				if hs.Resume != nil {
-					d, _ := json.Marshal(resumeData{Token: hs.Resume.Token, SessionID: hs.Resume.SessionID, Seq: hs.Resume.Seq})
-					frame = encode(OpResume, d)
-				} else {
-					frame = encode(OpIdentify, hs.Identify)
-				}
-				if err := c.write(ws, frame); err != nil {
-					return End{Reason: EndReadError, Err: fmt.Errorf("gateway: handshake write: %w", err)}
-				}
-				op := OpIdentify
-				if hs.Resume != nil {
-					op = OpResume
-				}
-				o.Observer.Observe(Observation{Kind: ObsSent, Time: now, Op: op})
-				handshake.Reset(o.HandshakeTimeout)
 				lastAck = now
 				beat.Reset(time.Duration(o.Jitter() * float64(interval)))
 				zombie.Reset(zombieAfter())
+				if hs.Resume == nil && hs.BeforeIdentify != nil {
+					handshake.Stop() // the READY deadline starts when IDENTIFY leaves
+					c.bg.Add(1)
+					go func() {
+						defer c.bg.Done()
+						err := hs.BeforeIdentify(ctx)
+						select {
+						case identifyGo <- err:
+						case <-ctx.Done():
+						}
+					}()
+					continue
+				}
+				if err := sendHandshake(); err != nil {
+					return End{Reason: EndReadError, Err: fmt.Errorf("gateway: handshake write: %w", err)}
+				}
 
 			case OpHeartbeatACK:
 				lastAck = now

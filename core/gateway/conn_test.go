@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -349,5 +350,61 @@ func TestResumeURL(t *testing.T) {
 		if got := resumeURL(c.resume, c.gateway); got != c.want {
 			t.Errorf("resumeURL(%q, %q) = %q, want %q", c.resume, c.gateway, got, c.want)
 		}
+	}
+}
+
+func TestConnBeforeIdentifyGatesIdentifyAndCanRefuse(t *testing.T) {
+	identified := make(chan struct{}, 1)
+	hold := make(chan struct{})
+	defer close(hold)
+	url := scriptServer(t, func(t *testing.T, ws *websocket.Conn) {
+		sendJSON(ws, `{"op":10,"d":{"heartbeat_interval":1000}}`)
+		for {
+			p := readPayload(t, ws)
+			if p.Op == -1 {
+				return
+			}
+			if p.Op == OpIdentify {
+				identified <- struct{}{}
+				sendJSON(ws, `{"op":0,"t":"READY","s":1,"d":{"session_id":"s1"}}`)
+			}
+		}
+	}, func(t *testing.T, ws *websocket.Conn) {
+		sendJSON(ws, `{"op":10,"d":{"heartbeat_interval":1000}}`)
+		readPayload(t, ws)
+		<-hold
+	})
+	gate := make(chan struct{})
+	rec := newRecorder()
+	c := NewConn(Options{URL: url, Observer: rec, Jitter: func() float64 { return 0.99 }})
+	done := make(chan End, 1)
+	go func() {
+		done <- c.Run(context.Background(), Handshake{Identify: json.RawMessage(`{}`), BeforeIdentify: func(ctx context.Context) error {
+			select {
+			case <-gate:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}}, func(context.Context, Payload, []byte) {})
+	}()
+	rec.waitFor(t, ObsHello)
+	select {
+	case <-identified:
+		t.Fatal("IDENTIFY sent before the gate opened")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(gate)
+	<-identified
+	rec.waitFor(t, ObsReady)
+	c.Close(1000)
+	<-done
+
+	refused := errors.New("budget spent")
+	c2 := NewConn(Options{URL: url})
+	e := c2.Run(context.Background(), Handshake{Identify: json.RawMessage(`{}`),
+		BeforeIdentify: func(context.Context) error { return refused }}, func(context.Context, Payload, []byte) {})
+	if e.Reason != EndIdentifyBlocked || !errors.Is(e, refused) {
+		t.Fatalf("end = %v", e)
 	}
 }

@@ -27,6 +27,9 @@ const (
 	EndProtocol
 	// EndStopped: the caller closed the connection or its context ended.
 	EndStopped
+	// EndIdentifyBlocked: Handshake.BeforeIdentify refused (for instance,
+	// the daily session-start budget is spent).
+	EndIdentifyBlocked
 )
 
 var endNames = map[EndReason]string{
@@ -39,6 +42,7 @@ var endNames = map[EndReason]string{
 	EndInvalidSession:   "invalid_session",
 	EndProtocol:         "protocol_error",
 	EndStopped:          "stopped",
+	EndIdentifyBlocked:  "identify_blocked",
 }
 
 // String returns a stable snake_case name, used as a metric label.

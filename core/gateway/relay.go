@@ -130,18 +130,32 @@ func (r *Relay) SetReady(ctx context.Context, raw []byte) error {
 }
 
 // Deliver hands one dispatch (raw frame) to discordgo, waiting while no
-// Session is attached. It returns ctx's error if ctx ends first.
+// Session is attached. It returns ctx's error if ctx ends first, and
+// always once ctx is done.
 func (r *Relay) Deliver(ctx context.Context, raw []byte) error {
 	for {
+		// Once ctx is done, every later Deliver fails too: a caller that
+		// saw one failure can rely on nothing after it getting through,
+		// so its sequence numbers stay gap-free.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		r.mu.Lock()
 		if r.closed {
 			r.mu.Unlock()
 			return ErrRelayClosed
 		}
-		ch, d := r.attachCh, r.down
+		ch := r.attachCh
 		r.mu.Unlock()
 		select {
 		case <-ch:
+			r.mu.Lock()
+			d := r.down
+			attached := d != nil && isClosed(r.attachCh)
+			r.mu.Unlock()
+			if !attached {
+				continue // detached again before we got to write
+			}
 			if err := d.write(raw); err == nil {
 				return nil
 			}
