@@ -257,7 +257,7 @@ func TestSessionStartBudget(t *testing.T) {
 		live = append(live, c)
 		fc.Advance(time.Minute)
 	}
-	if rem, after, _ := budget(); rem != 0 || after != float64((58 * time.Minute).Milliseconds()) {
+	if rem, after, _ := budget(); rem != 0 || after != float64((58*time.Minute).Milliseconds()) {
 		t.Fatalf("budget remaining %v reset_after %v, want 0 and 58 min", rem, after)
 	}
 	// The third IDENTIFY exceeds the budget: the token is reset, every
