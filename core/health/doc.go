@@ -26,7 +26,8 @@
 // Start runs a loop that looks for due checks every Options.Tick (default
 // 1s) on the injected clock; an orchestrator with its own tick calls RunDue
 // instead, and RunOnce runs every enabled check at once. Each run takes one
-// Snapshot from Options.Source and runs its checks concurrently.
+// Snapshot from Options.Source and runs its checks concurrently; its evaluation is made
+// when the slowest of them has a result, which the timeouts bound.
 //
 // Defaults (Options): Interval 30s, Timeout 10s, Retries 3, RetryDelay 0,
 // Tick 1s, HistorySize 100, Window 10, DeadBand 1.0, CriticalWeight 2,

@@ -14,16 +14,27 @@ import (
 	"github.com/lifeline-bot/lifeline/core/metrics"
 )
 
-// Defaults of Options.
+// Defaults of Options, used when a field is left zero.
 const (
-	DefaultInterval       = 30 * time.Second
-	DefaultTimeout        = 10 * time.Second
-	DefaultRetries        = 3
-	DefaultTick           = time.Second
-	DefaultHistorySize    = 100
-	DefaultWindow         = 10
-	DefaultDeadBand       = 1.0
+	// DefaultInterval is the time between runs of a check.
+	DefaultInterval = 30 * time.Second
+	// DefaultTimeout bounds each attempt of a check.
+	DefaultTimeout = 10 * time.Second
+	// DefaultRetries is how many more attempts a failed attempt gets.
+	DefaultRetries = 3
+	// DefaultTick is how often the Start loop looks for due checks.
+	DefaultTick = time.Second
+	// DefaultHistorySize is how many evaluations the history keeps.
+	DefaultHistorySize = 100
+	// DefaultWindow is how many recent scores stability and trend use.
+	DefaultWindow = 10
+	// DefaultDeadBand is the slope (score points per evaluation) the trend
+	// must exceed to be improving or degrading.
+	DefaultDeadBand = 1.0
+	// DefaultCriticalWeight multiplies a critical check's weight.
 	DefaultCriticalWeight = 2.0
+	// DefaultUnhealthyBelow is the score under which failing non-critical
+	// checks mean Unhealthy rather than Degraded.
 	DefaultUnhealthyBelow = 50.0
 )
 
@@ -46,7 +57,9 @@ type Options struct {
 	// makes them process-wide. Default: 0.
 	Shard int
 	// Source returns the Snapshot a run's checks judge. It is called once
-	// per run, and every check in that run sees the same Snapshot.
+	// per run, and every check in that run sees the same Snapshot. It is
+	// not bounded by any timeout, so it must return quickly (a metrics
+	// Recorder's Build, or a stored Snapshot, does).
 	// Default: a Snapshot with only Time set (from Clock).
 	Source func() metrics.Snapshot
 	// Interval is the time between runs of a check whose CheckConfig
@@ -316,7 +329,8 @@ func (m *Monitor) Configure(name string, cfg CheckConfig) error {
 
 // Replace swaps the Checker of the check called name, keeping its settings
 // and last result, and makes it due at once. A run in progress finishes
-// with the old Checker.
+// with the old Checker, and calls of the old Checker abandoned after their
+// timeouts still count against the check's limit of outstanding calls.
 func (m *Monitor) Replace(name string, c Checker) error {
 	if c == nil {
 		return fmt.Errorf("health: replace %q: %w: nil Checker", name, ErrInvalidConfig)
