@@ -51,8 +51,9 @@ type condError struct {
 
 // program is one compiled condition.
 type program struct {
-	vm   *vm.Program
-	fast func(*Env) bool // nil when the closure compiler does not cover it
+	vm     *vm.Program
+	groups group           // the Env sections the condition reads
+	fast   func(*Env) bool // nil when the closure compiler does not cover it
 }
 
 // compileCondition compiles src against Env. recovery says whether the
@@ -85,7 +86,7 @@ func compileCondition(src string, recovery bool, maxNodes uint) (*program, []con
 	if err != nil {
 		return nil, []condError{exprError(src, err)}
 	}
-	p := &program{vm: prog}
+	p := &program{vm: prog, groups: groupsOf(prog.Node())}
 	p.fast = compileFast(prog.Node())
 	return p, nil
 }
@@ -116,6 +117,12 @@ func (g *guardVisitor) Visit(node *ast.Node) {
 			g.errs = append(g.errs, condError{from: loc.From, to: loc.To,
 				summary: "error is not available here",
 				detail:  "The error variables (error.message, error.close_code, error.kind, ...) exist only in the conditions of recovery rules."})
+		}
+	case *ast.BuiltinNode:
+		if !allowedFunction(n.Name) {
+			loc := n.Location()
+			g.errs = append(g.errs, condError{from: loc.From, to: loc.To, summary: "Function not available",
+				detail: fmt.Sprintf("%s() cannot be used in a policy condition.%s", n.Name, suggest(n.Name, functionNames()))})
 		}
 	case *ast.CallNode:
 		id, ok := n.Callee.(*ast.IdentifierNode)
@@ -278,4 +285,40 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(rb)]
+}
+
+func allowedFunction(name string) bool {
+	for _, f := range Functions {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func functionNames() []string {
+	out := make([]string, len(Functions))
+	for i, f := range Functions {
+		out[i] = f.Name
+	}
+	return out
+}
+
+// groupsOf returns the Env sections an AST reads (all of them when it
+// uses $env).
+func groupsOf(n ast.Node) group {
+	v := &groupVisitor{}
+	ast.Walk(&n, v)
+	return v.g
+}
+
+type groupVisitor struct{ g group }
+
+func (v *groupVisitor) Visit(node *ast.Node) {
+	if id, ok := (*node).(*ast.IdentifierNode); ok {
+		if id.Value == "$env" {
+			v.g = gAll
+		}
+		v.g |= groupByName[id.Value]
+	}
 }

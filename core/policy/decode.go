@@ -522,10 +522,15 @@ func (d *decoder) connection(b *hcl.Block) Connection {
 	}
 	if a := at["shards"]; a != nil {
 		if v, ok := d.value(a); ok {
-			if v.Type() == cty.String && v.AsString() == "auto" {
+			switch {
+			case v.Type() == cty.String && v.AsString() == "auto":
 				out.Shards = 0
-			} else if n, ok := d.integer(a, 1, 65535); ok {
-				out.Shards = n
+			case v.Type() != cty.Number:
+				d.attrErr(a, "Invalid value for shards", fmt.Sprintf("shards must be \"auto\" or a whole number of shards; got %s.", v.Type().FriendlyName()))
+			default:
+				if n, ok := d.integer(a, 1, 65535); ok {
+					out.Shards = n
+				}
 			}
 		}
 	}

@@ -126,8 +126,70 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 // Fill overwrites e with the values of s (the `error` part is left as is).
 // It does not allocate.
-func (e *Env) Fill(s *metrics.Snapshot) {
-	e.Uptime = ms(s.Uptime)
+func (e *Env) Fill(s *metrics.Snapshot) { e.fill(s, gAll) }
+
+// group is a set of Env sections; evaluation fills only the sections its
+// conditions read.
+type group uint16
+
+const (
+	gLatency group = 1 << iota
+	gErrors
+	gGateway
+	gREST
+	gBreaker
+	gHealth
+	gDegradation
+	gShard
+	gUptime
+	gAll = gLatency | gErrors | gGateway | gREST | gBreaker | gHealth | gDegradation | gShard | gUptime
+)
+
+var groupByName = map[string]group{
+	"latency": gLatency, "errors": gErrors, "gateway": gGateway, "rest": gREST, "breaker": gBreaker,
+	"health": gHealth, "degradation": gDegradation, "shard": gShard, "uptime": gUptime,
+}
+
+func (e *Env) fill(s *metrics.Snapshot, g group) {
+	if g&gUptime != 0 {
+		e.Uptime = ms(s.Uptime)
+	}
+	if g&gLatency != 0 {
+		e.fillLatency(s)
+	}
+	if g&gErrors != 0 {
+		e.fillErrors(s)
+	}
+	if g&gGateway != 0 {
+		e.fillGateway(s)
+	}
+	if g&gREST != 0 {
+		e.REST = RESTVars{
+			Requests:     clampInt(s.REST.Requests),
+			RateLimited:  clampInt(s.REST.RateLimited),
+			ServerErrors: clampInt(s.REST.ServerErrors),
+			Failures:     clampInt(s.REST.Failures),
+		}
+	}
+	if g&gBreaker != 0 {
+		e.Breaker = BreakerVars{
+			State:      s.Breaker.State,
+			Failures:   clampInt(s.Breaker.Failures),
+			Rejections: clampInt(s.Breaker.Rejections),
+		}
+	}
+	if g&gHealth != 0 {
+		e.Health = HealthVars{Score: s.Health.Score, Status: s.Health.Status, Trend: s.Health.Trend}
+	}
+	if g&gDegradation != 0 {
+		e.fillDegradation(s)
+	}
+	if g&gShard != 0 {
+		e.Shard = ShardVars{ID: s.Shard.ID, Count: s.Shard.Count}
+	}
+}
+
+func (e *Env) fillLatency(s *metrics.Snapshot) {
 	e.Latency = LatencyVars{
 		Heartbeat:    ms(s.Latency.Heartbeat),
 		HeartbeatAvg: ms(s.Latency.HeartbeatAvg),
@@ -135,6 +197,9 @@ func (e *Env) Fill(s *metrics.Snapshot) {
 		RESTP95:      ms(s.Latency.RESTP95),
 		RESTP99:      ms(s.Latency.RESTP99),
 	}
+}
+
+func (e *Env) fillErrors(s *metrics.Snapshot) {
 	e.Errors = ErrorVars{
 		Rate:        s.Errors.Rate,
 		InWindow:    clampInt(s.Errors.InWindow),
@@ -142,6 +207,9 @@ func (e *Env) Fill(s *metrics.Snapshot) {
 		Total:       clampInt(s.Errors.Total),
 		Window:      ms(s.Errors.Window),
 	}
+}
+
+func (e *Env) fillGateway(s *metrics.Snapshot) {
 	e.Gateway = GatewayVars{
 		State:             s.Gateway.State,
 		Connected:         s.Gateway.Connected,
@@ -154,18 +222,9 @@ func (e *Env) Fill(s *metrics.Snapshot) {
 		LastCloseCode:     s.Gateway.LastCloseCode,
 		Dispatches:        clampInt(s.Gateway.Dispatches),
 	}
-	e.REST = RESTVars{
-		Requests:     clampInt(s.REST.Requests),
-		RateLimited:  clampInt(s.REST.RateLimited),
-		ServerErrors: clampInt(s.REST.ServerErrors),
-		Failures:     clampInt(s.REST.Failures),
-	}
-	e.Breaker = BreakerVars{
-		State:      s.Breaker.State,
-		Failures:   clampInt(s.Breaker.Failures),
-		Rejections: clampInt(s.Breaker.Rejections),
-	}
-	e.Health = HealthVars{Score: s.Health.Score, Status: s.Health.Status, Trend: s.Health.Trend}
+}
+
+func (e *Env) fillDegradation(s *metrics.Snapshot) {
 	age := 0.0
 	if !s.Degradation.Since.IsZero() && s.Time.After(s.Degradation.Since) {
 		age = ms(s.Time.Sub(s.Degradation.Since))
@@ -175,7 +234,6 @@ func (e *Env) Fill(s *metrics.Snapshot) {
 		level = "NONE"
 	}
 	e.Degradation = DegradationVars{Level: level, Age: age}
-	e.Shard = ShardVars{ID: s.Shard.ID, Count: s.Shard.Count}
 }
 
 func clampInt(v uint64) int {

@@ -58,7 +58,22 @@ func (p *Policy) compile() {
 			reason:  fmt.Sprintf("level %q (%s): %s", l.Level.describe(), where, l.When.Expr),
 		}
 	}
+	p.degradeGroups = p.Degradation.Recover.groups()
+	for _, l := range p.Degradation.Levels {
+		p.degradeGroups |= l.When.groups()
+	}
+	p.recoveryGroups = 0
+	for _, r := range p.Recovery {
+		p.recoveryGroups |= r.When.groups()
+	}
 	p.pool = &evalPool{}
+}
+
+func (c Condition) groups() group {
+	if c.prog == nil {
+		return 0
+	}
+	return c.prog.groups
 }
 
 // Evaluator evaluates one Policy with reusable state, so evaluation does
@@ -115,7 +130,7 @@ func (e *Evaluator) Evaluate(s *metrics.Snapshot) Decision {
 	if !p.Degradation.Enabled {
 		return Decision{Recover: true, Reason: "degradation is disabled"}
 	}
-	e.env.Fill(s)
+	e.env.fill(s, p.degradeGroups)
 	d := Decision{Reason: "no level condition holds"}
 	for l := Critical; l >= Minimal; l-- {
 		cl := &p.levels[l]
@@ -143,7 +158,7 @@ func (e *Evaluator) Evaluate(s *metrics.Snapshot) Decision {
 
 // AppendRecovery appends to dst the rules ChooseRecovery would return.
 func (e *Evaluator) AppendRecovery(dst []RecoveryRule, err ErrorInfo, s *metrics.Snapshot) ([]RecoveryRule, error) {
-	e.env.Fill(s)
+	e.env.fill(s, e.p.recoveryGroups)
 	e.env.Error = err
 	var errs []error
 	for i := range e.p.Recovery {

@@ -36,6 +36,9 @@ type Policy struct {
 	// levels is the compiled degradation ladder, indexed by Level.
 	levels [numLevels]compiledLevel
 	pool   *evalPool
+	// degradeGroups and recoveryGroups are the Env sections the
+	// degradation and recovery conditions read.
+	degradeGroups, recoveryGroups group
 }
 
 // Ranges records where a block and its attributes are in the source.

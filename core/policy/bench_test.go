@@ -1,0 +1,118 @@
+package policy
+
+import (
+	"testing"
+	"time"
+
+	"github.com/lifeline-bot/lifeline/core/metrics"
+)
+
+// The benchmarks evaluate policies/default.hcl against a healthy snapshot
+// (every level condition is evaluated, none holds: the common case and
+// the slowest one), side by side with a hand-written Go function doing the
+// same comparisons and with the same policy forced onto expr's VM.
+
+func loadDefault(b *testing.B) *Policy {
+	b.Helper()
+	p, err := Load("../../policies/default.hcl", testOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// forceVM drops the closure form of every condition of p.
+func forceVM(p *Policy) {
+	for i := range p.levels {
+		if p.levels[i].prog != nil {
+			p.levels[i].prog.fast = nil
+		}
+	}
+	if p.Degradation.Recover.prog != nil {
+		p.Degradation.Recover.prog.fast = nil
+	}
+	for _, r := range p.Recovery {
+		if r.When.prog != nil {
+			r.When.prog.fast = nil
+		}
+	}
+}
+
+var sinkDecision Decision
+var sinkLevel Level
+var sinkBool bool
+
+// handWritten is the default policy's degradation logic as plain Go.
+func handWritten(s *metrics.Snapshot) (Level, bool) {
+	hb, rate, c := s.Latency.Heartbeat, s.Errors.Rate, s.Errors.Consecutive
+	level := None
+	switch {
+	case hb > 8*time.Second || rate > 0.8 || c >= 40:
+		level = Critical
+	case hb > 4*time.Second || rate > 0.4 || c >= 20:
+		level = Severe
+	case hb > 2*time.Second || rate > 0.2 || c >= 10:
+		level = Moderate
+	case hb > time.Second || rate > 0.1 || c >= 5:
+		level = Minimal
+	}
+	return level, hb < 500*time.Millisecond && rate < 0.05 && float64(c) < 2.5
+}
+
+func BenchmarkEvaluateDefault(b *testing.B) {
+	p, s := loadDefault(b), snap(nil)
+	b.Run("policy", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			sinkDecision = p.Evaluate(s)
+		}
+	})
+	b.Run("evaluator", func(b *testing.B) {
+		e := p.NewEvaluator()
+		b.ReportAllocs()
+		for b.Loop() {
+			sinkDecision = e.Evaluate(s)
+		}
+	})
+	b.Run("expr-vm", func(b *testing.B) {
+		vmp := loadDefault(b)
+		forceVM(vmp)
+		e := vmp.NewEvaluator()
+		b.ReportAllocs()
+		for b.Loop() {
+			sinkDecision = e.Evaluate(s)
+		}
+	})
+	b.Run("hand-written-go", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			sinkLevel, sinkBool = handWritten(s)
+		}
+	})
+	b.Run("env-fill-only", func(b *testing.B) {
+		var e Env
+		b.ReportAllocs()
+		for b.Loop() {
+			e.Fill(s)
+		}
+		sinkBool = e.Gateway.Connected
+	})
+}
+
+func BenchmarkChooseRecoveryDefault(b *testing.B) {
+	p, s := loadDefault(b), snap(nil)
+	info := ErrorInfo{Kind: "close", CloseCode: 1006, Message: "websocket: close 1006 (abnormal closure)"}
+	e := p.NewEvaluator()
+	var dst []RecoveryRule
+	b.ReportAllocs()
+	for b.Loop() {
+		dst, _ = e.AppendRecovery(dst[:0], info, s)
+	}
+}
+
+func BenchmarkDecodeDefault(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		loadDefault(b)
+	}
+}

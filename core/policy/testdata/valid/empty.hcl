@@ -1,0 +1,1 @@
+# An empty policy means the built-in defaults.

@@ -1,0 +1,110 @@
+# Preset for large bots: more than 1,000 servers, sharded.
+#
+# Many shards share one identify budget (1,000 IDENTIFYs a day, a few per
+# 5 seconds), so resuming matters most; one shard's trouble must not
+# degrade the others; the bot must never give up reconnecting on its own.
+
+connection {
+  token   = env("DISCORD_TOKEN")
+  intents = ["Guilds", "GuildMessages", "GuildMessageReactions", "GuildVoiceStates", "DirectMessages"]
+
+  auto_reconnect = true
+  # 0 = never stop: an operator, not a counter, decides a large bot is down.
+  max_reconnect_attempts = 0
+  # Start fast (most drops are single-shard blips that resume at once), but
+  # back off hard so a mass disconnect does not stampede the gateway.
+  reconnect_delay     = "1s"
+  backoff_multiplier  = 2.5
+  max_reconnect_delay = "2m"
+  zombie_after        = 1.5
+  # Discord's recommendation from /gateway/bot.
+  shards = "auto"
+}
+
+health {
+  # More shards, more to watch: a shorter interval finds the one bad shard.
+  interval = "15s"
+  timeout  = "5s"
+  retries  = 2
+
+  check "latency" {
+    type      = "latency"
+    threshold = "800ms"
+  }
+  check "gateway" {
+    type      = "gateway"
+    threshold = "90s"
+    critical  = true
+  }
+  check "error_rate" {
+    type      = "error_rate"
+    threshold = 0.05
+  }
+}
+
+circuit_breaker {
+  # Thousands of calls a minute: 25 failures in a minute is a trend, fewer
+  # is noise.
+  failure_threshold   = 25
+  monitoring_period   = "1m"
+  open_timeout        = "30s"
+  half_open_max_calls = 5
+  recovery_threshold  = 5
+  reset_timeout       = "1m"
+  backoff_multiplier  = 2
+  max_open_timeout    = "5m"
+}
+
+degradation {
+  enabled = true
+  # Big audiences punish flapping: a full minute of good metrics.
+  recovery_delay = "60s"
+
+  level "minimal" {
+    when    = "latency.heartbeat > 800 || errors.rate > 0.03 || errors.consecutive >= 5"
+    actions = ["reduce_logging_level", "disable_analytics"]
+  }
+  level "moderate" {
+    when    = "latency.heartbeat > 1500 || errors.rate > 0.1 || rest.rate_limited >= 50"
+    actions = ["increase_timeouts", "disable_non_critical_features"]
+  }
+  level "severe" {
+    when    = "errors.rate > 0.25 || breaker.state == 'OPEN' || rest.server_errors >= 100"
+    actions = ["reduce_concurrent_requests", "enable_aggressive_caching"]
+  }
+  level "critical" {
+    when    = "errors.rate > 0.5 || (!gateway.connected && gateway.last_ack_age > 3 * gateway.heartbeat_interval)"
+    actions = ["enable_read_only_mode", "shutdown_non_essential_services"]
+  }
+
+  recover {
+    when = "latency.heartbeat < 400 && errors.rate < 0.02 && breaker.state == 'CLOSED' && health.score >= 85"
+  }
+}
+
+# RESUME costs no identify: try it first and more often.
+recovery "resume" {
+  priority     = 10
+  when         = "!error.fatal && error.close_code not in [1000, 1001, 4004, 4007, 4009, 4010, 4011, 4012, 4013, 4014] && error.kind != 'invalid_session'"
+  max_attempts = 5
+}
+
+recovery "reconnect" {
+  priority     = 20
+  when         = "!error.fatal && error.close_code not in [4004, 4010, 4011, 4012, 4013, 4014]"
+  max_attempts = 3
+}
+
+# Each IDENTIFY spends the shared daily budget: one try per failure, and
+# only once the shard has failed repeatedly.
+recovery "reidentify" {
+  priority     = 30
+  when         = "!error.fatal && error.close_code not in [4004, 4010, 4011, 4012, 4013, 4014] && (error.close_code in [4007, 4009] || error.kind == 'invalid_session' || errors.consecutive >= 3)"
+  max_attempts = 1
+}
+
+recovery "restart_client" {
+  priority     = 40
+  when         = "!error.fatal && error.close_code not in [4004, 4010, 4011, 4012, 4013, 4014] && (error.kind in ['timeout', 'zombie'] || errors.consecutive >= 5)"
+  max_attempts = 1
+}

@@ -1,0 +1,83 @@
+# Preset for medium bots: 100 to 1,000 servers, one process.
+#
+# Traffic is steady enough for rates to mean something, rate limits start
+# to matter, and users notice slowness. Sharding is not yet required but
+# "auto" lets Discord decide as the bot grows.
+
+connection {
+  token   = env("DISCORD_TOKEN")
+  intents = ["Guilds", "GuildMessages", "GuildMessageReactions", "DirectMessages"]
+
+  auto_reconnect = true
+  # 15 attempts from 3s doubling to a 5m cap: about an hour of outage.
+  max_reconnect_attempts = 15
+  reconnect_delay        = "3s"
+  backoff_multiplier     = 2
+  max_reconnect_delay    = "5m"
+  zombie_after           = 1.5
+  shards                 = "auto"
+}
+
+health {
+  interval = "30s"
+  timeout  = "10s"
+  retries  = 3
+
+  check "latency" {
+    type      = "latency"
+    threshold = "1s"
+  }
+  check "gateway" {
+    type      = "gateway"
+    threshold = "90s"
+    critical  = true
+  }
+  check "error_rate" {
+    type      = "error_rate"
+    threshold = 0.1
+  }
+}
+
+circuit_breaker {
+  # Enough traffic that a handful of failures is noise: open at 10 in 5m.
+  failure_threshold   = 10
+  monitoring_period   = "5m"
+  open_timeout        = "60s"
+  half_open_max_calls = 3
+  recovery_threshold  = 3
+  reset_timeout       = "2m"
+  backoff_multiplier  = 2
+  max_open_timeout    = "10m"
+}
+
+degradation {
+  enabled = true
+  # Users notice features flapping: hold a level for 45s of good metrics.
+  recovery_delay = "45s"
+
+  # Slow heartbeats or a few failures: shed the optional work first.
+  level "minimal" {
+    when    = "latency.heartbeat > 1000 || errors.rate > 0.05 || errors.consecutive >= 5"
+    actions = ["reduce_logging_level", "disable_analytics"]
+  }
+  # Rate limiting (429s) at this size usually means a hot loop or a raid:
+  # back off before Discord escalates to a global limit.
+  level "moderate" {
+    when    = "latency.heartbeat > 2000 || errors.rate > 0.15 || rest.rate_limited >= 10"
+    actions = ["increase_timeouts", "disable_non_critical_features"]
+  }
+  level "severe" {
+    when    = "errors.rate > 0.3 || breaker.state == 'OPEN' || rest.server_errors >= 20"
+    actions = ["reduce_concurrent_requests", "enable_aggressive_caching"]
+  }
+  # The gateway is gone for two intervals or most calls fail: keep the
+  # essential commands, refuse writes that would fail anyway.
+  level "critical" {
+    when    = "errors.rate > 0.6 || (!gateway.connected && gateway.last_ack_age > 2 * gateway.heartbeat_interval)"
+    actions = ["enable_read_only_mode", "shutdown_non_essential_services"]
+  }
+
+  recover {
+    when = "latency.heartbeat < 600 && errors.rate < 0.03 && rest.rate_limited < 3 && breaker.state == 'CLOSED'"
+  }
+}
