@@ -16,7 +16,7 @@ const (
 	// 0: a 5 s resolution over the default window.
 	DefaultBuckets = 12
 	// MaxBuckets caps Options.Buckets, which bounds a Recorder's memory
-	// (about 900 bytes per bucket).
+	// (872 bytes per bucket).
 	MaxBuckets = 3600
 	// MinResolution is the shortest time bucket; Buckets is lowered so
 	// that Window/Buckets is at least this long.

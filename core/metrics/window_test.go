@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/lifeline-bot/lifeline/core/clock"
 )
@@ -126,27 +127,38 @@ func checkTotals(t *testing.T, w *window, step int) {
 	}
 }
 
+// manualClock is a clock.Fake whose Now is set directly, backwards too
+// (clock.Fake only moves forward). Single goroutine only.
+type manualClock struct {
+	*clock.Fake
+	now time.Time
+}
+
+func (c *manualClock) Now() time.Time                  { return c.now }
+func (c *manualClock) Since(t time.Time) time.Duration { return c.now.Sub(t) }
+
 // TestWindowMatchesReferenceModel drives a Recorder and a reference model
 // with the same random observations and clock moves (forward by less than a
 // bucket, by several, past the whole window, and backwards) and compares
 // every windowed figure at every Build.
 func TestWindowMatchesReferenceModel(t *testing.T) {
 	for _, seed := range []uint64{1, 2, 3} {
-		fake := clock.NewFake(time.Time{})
-		r := NewRecorder(Options{Clock: fake, Window: 10 * time.Second, Buckets: 5})
-		m := &refModel{start: fake.Now(), res: r.Resolution(), buckets: 5}
+		clk := &manualClock{Fake: clock.NewFake(time.Time{})}
+		clk.now = clk.Fake.Now()
+		r := NewRecorder(Options{Clock: clk, Window: 10 * time.Second, Buckets: 5})
+		m := &refModel{start: clk.Now(), res: r.Resolution(), buckets: 5}
 		rng := rand.New(rand.NewPCG(seed, 99))
 		statuses := []int{200, 201, 204, 400, 404, 429, 500, 502, 503, 0}
 		builds := 0
 		for step := range 4000 {
-			now := fake.Now()
+			now := clk.Now()
 			switch k := rng.IntN(100); {
 			case k < 15:
-				fake.Advance(time.Duration(rng.Int64N(int64(3 * time.Second))))
+				clk.now = now.Add(time.Duration(rng.Int64N(int64(3 * time.Second))))
 			case k < 17:
-				fake.Advance(time.Duration(rng.Int64N(int64(30 * time.Second))))
+				clk.now = now.Add(time.Duration(rng.Int64N(int64(30 * time.Second))))
 			case k < 18:
-				fake.Set(now.Add(-time.Duration(rng.Int64N(int64(5 * time.Second)))))
+				clk.now = now.Add(-time.Duration(rng.Int64N(int64(5 * time.Second))))
 			case k < 50:
 				lat := time.Duration(rng.ExpFloat64() * float64(200*time.Millisecond))
 				status := statuses[rng.IntN(len(statuses))]
@@ -230,5 +242,15 @@ func TestRecorderMemoryIsFixed(t *testing.T) {
 	}
 	if cap(r.w.slots) != before || len(r.w.slots) != DefaultBuckets {
 		t.Fatalf("ring has %d slots (cap %d), want %d (cap %d)", len(r.w.slots), cap(r.w.slots), DefaultBuckets, before)
+	}
+}
+
+// TestMemoryFootprint keeps the sizes doc.go states true.
+func TestMemoryFootprint(t *testing.T) {
+	if got := unsafe.Sizeof(slot{}); got != 872 {
+		t.Errorf("a bucket is %d bytes; doc.go and MaxBuckets say 872", got)
+	}
+	if got := unsafe.Sizeof(Recorder{}); got > 1400 {
+		t.Errorf("a Recorder without its buckets is %d bytes; doc.go says about 1.3 KB", got)
 	}
 }
