@@ -1,0 +1,174 @@
+package conn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/lifeline-bot/lifeline/core/clock"
+)
+
+// IdentifyQueue decides when a shard may send IDENTIFY. RESUMEs never go
+// through it. It is an interface so a fleet of processes can share one
+// (see core/coord); LocalIdentifyQueue serves one process.
+type IdentifyQueue interface {
+	// Wait blocks until shard may IDENTIFY and consumes one session start
+	// from the daily budget. It returns ctx's error if ctx ends first, or
+	// an error wrapping ErrSessionStartLimit when the budget is spent.
+	Wait(ctx context.Context, shard int) error
+}
+
+// ErrSessionStartLimit is returned (wrapped in *SessionStartLimitError)
+// when the daily session-start budget from /gateway/bot is spent: one more
+// IDENTIFY would get the bot's token reset by Discord.
+var ErrSessionStartLimit = errors.New("daily session-start limit reached")
+
+// SessionStartLimitError says when the budget comes back.
+type SessionStartLimitError struct {
+	Total   int
+	ResetAt time.Time
+}
+
+func (e *SessionStartLimitError) Error() string {
+	return fmt.Sprintf("conn: %v (%d per day); it resets at %s",
+		ErrSessionStartLimit, e.Total, e.ResetAt.UTC().Format(time.RFC3339))
+}
+
+// Unwrap makes errors.Is(err, ErrSessionStartLimit) true.
+func (e *SessionStartLimitError) Unwrap() error { return ErrSessionStartLimit }
+
+// SessionStartLimit is /gateway/bot's session_start_limit.
+type SessionStartLimit struct {
+	Total          int           // starts per day; 0 means 1000
+	Remaining      int           // starts left now
+	ResetAfter     time.Duration // until Remaining goes back to Total
+	MaxConcurrency int           // identify buckets; 0 means 1
+}
+
+// IdentifyQueueOptions tunes a LocalIdentifyQueue. The zero value is valid.
+type IdentifyQueueOptions struct {
+	// Clock times the windows. Default: clock.Real.
+	Clock clock.Clock
+	// Window is how long a bucket waits between two IDENTIFYs. Default:
+	// 5s, Discord's. Tests scale it down.
+	Window time.Duration
+	// Day is how long a budget lasts once reset. Default: 24h.
+	Day time.Duration
+	// OnLow is called (outside the queue's lock) each time a start leaves
+	// fewer than WarnBelow starts. Default: nothing.
+	OnLow func(remaining int, resetAt time.Time)
+	// WarnBelow is the threshold for OnLow. Default: 10% of Total.
+	WarnBelow int
+}
+
+// LocalIdentifyQueue enforces Discord's identify rules inside one process:
+// shard s belongs to bucket s % MaxConcurrency; each bucket IDENTIFYs at
+// most once per Window, first come first served; and no IDENTIFY is allowed
+// once the daily budget is spent.
+type LocalIdentifyQueue struct {
+	opts  IdentifyQueueOptions
+	mu    sync.Mutex
+	limit SessionStartLimit
+	reset time.Time
+	next  map[int]time.Time // bucket -> earliest time of its next IDENTIFY
+}
+
+// NewLocalIdentifyQueue starts from the budget Discord reported.
+func NewLocalIdentifyQueue(limit SessionStartLimit, opts IdentifyQueueOptions) *LocalIdentifyQueue {
+	opts.Clock = clock.Or(opts.Clock)
+	if opts.Window <= 0 {
+		opts.Window = 5 * time.Second
+	}
+	if opts.Day <= 0 {
+		opts.Day = 24 * time.Hour
+	}
+	if limit.Total <= 0 {
+		limit.Total = 1000
+	}
+	if limit.MaxConcurrency <= 0 {
+		limit.MaxConcurrency = 1
+	}
+	if limit.Remaining < 0 {
+		limit.Remaining = 0
+	}
+	if opts.WarnBelow <= 0 {
+		opts.WarnBelow = limit.Total / 10
+	}
+	return &LocalIdentifyQueue{
+		opts:  opts,
+		limit: limit,
+		reset: opts.Clock.Now().Add(limit.ResetAfter),
+		next:  map[int]time.Time{},
+	}
+}
+
+// Wait implements IdentifyQueue.
+func (q *LocalIdentifyQueue) Wait(ctx context.Context, shard int) error {
+	clk := q.opts.Clock
+	q.mu.Lock()
+	now := clk.Now()
+	if !now.Before(q.reset) && q.limit.Remaining < q.limit.Total {
+		q.limit.Remaining = q.limit.Total
+		q.reset = now.Add(q.opts.Day)
+	}
+	if q.limit.Remaining <= 0 {
+		err := &SessionStartLimitError{Total: q.limit.Total, ResetAt: q.reset}
+		q.mu.Unlock()
+		return err
+	}
+	bucket := shard % q.limit.MaxConcurrency
+	if bucket < 0 {
+		bucket = -bucket
+	}
+	slot := q.next[bucket]
+	if slot.Before(now) {
+		slot = now
+	}
+	q.next[bucket] = slot.Add(q.opts.Window)
+	q.limit.Remaining--
+	remaining, resetAt := q.limit.Remaining, q.reset
+	q.mu.Unlock()
+
+	if remaining < q.opts.WarnBelow && q.opts.OnLow != nil {
+		q.opts.OnLow(remaining, resetAt)
+	}
+	wait := slot.Sub(now)
+	if wait <= 0 {
+		return ctx.Err()
+	}
+	t := clk.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return nil
+	case <-ctx.Done():
+		// The start was not used: give it back. The bucket's slot stays
+		// taken, which only makes the queue more careful.
+		q.mu.Lock()
+		q.limit.Remaining++
+		q.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// Remaining returns the starts left and when the budget resets.
+func (q *LocalIdentifyQueue) Remaining() (int, time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.limit.Remaining, q.reset
+}
+
+// CheckBudget returns an error wrapping ErrSessionStartLimit when fewer
+// than n starts remain, so a process refuses to start n shards it could not
+// all IDENTIFY.
+func (q *LocalIdentifyQueue) CheckBudget(n int) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.limit.Remaining < n {
+		return fmt.Errorf("conn: %d shards need %d session starts, %d left: %w",
+			n, n, q.limit.Remaining, &SessionStartLimitError{Total: q.limit.Total, ResetAt: q.reset})
+	}
+	return nil
+}
