@@ -92,15 +92,14 @@ func TestZlibStreamTransportCompression(t *testing.T) {
 	// them to one inflater.
 	var stream []byte
 	var frames int
-	_ = c.ws.SetReadDeadline(time.Now().Add(ioTimeout))
-	mt, data, err := c.ws.ReadMessage()
+	mt, data, err := c.nextRaw(ioTimeout)
 	if err != nil || mt != 2 {
 		t.Fatalf("HELLO frame type %d err %v, want binary", mt, err)
 	}
 	stream = append(stream, data...)
 	frames++
 	c.send(OpIdentify, identifyPayload(srv.Token(), [2]int{0, 1}, IntentGuilds, false))
-	_, data, err = c.ws.ReadMessage()
+	_, data, err = c.nextRaw(ioTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,11 +51,26 @@ func (e evt) seq() int64 {
 	return *e.S
 }
 
-// rawClient is a bare gateway client for precise protocol tests.
+// rawClient is a bare gateway client for precise protocol tests. A
+// goroutine reads the connection, so waiting for a frame that does not
+// come leaves the connection usable.
 type rawClient struct {
-	t  testing.TB
-	ws *websocket.Conn
+	t      testing.TB
+	ws     *websocket.Conn
+	frames chan rawFrame
+	err    error // the read error that ended the connection
 }
+
+type rawFrame struct {
+	mt   int
+	data []byte
+	err  error
+}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string { return "no frame within the wait" }
+func (timeoutError) Timeout() bool { return true }
 
 func dialRaw(t testing.TB, srv *Server, path, query string) *rawClient {
 	t.Helper()
@@ -82,7 +97,35 @@ func tryDial(srv *Server, path, query string) (*rawClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &rawClient{ws: ws}, nil
+	c := &rawClient{ws: ws, frames: make(chan rawFrame, 100000)}
+	go func() {
+		for {
+			mt, data, err := ws.ReadMessage()
+			c.frames <- rawFrame{mt: mt, data: data, err: err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return c, nil
+}
+
+// nextRaw returns the next frame as read.
+func (c *rawClient) nextRaw(timeout time.Duration) (int, []byte, error) {
+	if c.err != nil {
+		return 0, nil, c.err
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case f := <-c.frames:
+		if f.err != nil {
+			c.err = f.err
+		}
+		return f.mt, f.data, f.err
+	case <-t.C:
+		return 0, nil, timeoutError{}
+	}
 }
 
 func (c *rawClient) send(op int, d any) {
@@ -104,8 +147,7 @@ func (c *rawClient) sendRaw(b []byte) {
 
 // next reads one frame, inflating zlib-compressed binary frames.
 func (c *rawClient) next(timeout time.Duration) (evt, error) {
-	_ = c.ws.SetReadDeadline(time.Now().Add(timeout))
-	mt, data, err := c.ws.ReadMessage()
+	mt, data, err := c.nextRaw(timeout)
 	if err != nil {
 		return evt{}, err
 	}
