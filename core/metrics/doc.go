@@ -8,12 +8,12 @@
 // tap (heartbeats, HELLO, dispatches, close codes, RESUME and IDENTIFY
 // sent, state changes), the REST RoundTripper (latency and status of every
 // request), the connection loop (connection attempts, reconnects), and the
-// components that own their own state, which push a view of it:
-// SetBreaker, SetHealth and SetDegradation. These are setters, not
-// callbacks, so Build never calls into another component (no lock ordering
-// between the Recorder and, say, the health monitor, which itself reads
-// Snapshots). The breaker's figures change on every guarded call, so its
-// owner sets them right before each Build.
+// components that own their own state, which push a view of it: SetBreaker,
+// SetHealth and SetDegradation. These are setters, not callbacks, so Build
+// never calls into another component (no lock ordering between the Recorder
+// and, say, the health monitor, which itself reads Snapshots). The
+// breaker's figures change on every guarded call, so its owner sets them
+// right before each Build.
 //
 // Build returns a Snapshot: a plain value with no slices, maps or pointers,
 // so nothing the Recorder does afterwards changes it.
@@ -30,18 +30,18 @@
 // The windowed figures (Errors.Rate, Errors.InWindow, Errors.Operations,
 // all of REST, the REST latency quantiles, Latency.HeartbeatAvg) cover the
 // last Options.Window (default 60 s). The window is a ring of
-// Options.Buckets time buckets (default 12, so 5 s each), allocated once:
-// memory is fixed whatever the traffic: 872 bytes per bucket plus about
-// 1.3 KB, so about 12 KB with the defaults. Bucket b holds the observations made between start+b·res and
-// start+(b+1)·res, where start is when the Recorder was created and res is
-// Window/Buckets. The ring moves forward lazily, when an observation or a
-// Build reads the clock; there is no goroutine. At time t the window holds
-// the current bucket and the Buckets-1 before it, so an observation counts
-// for more than Window-res and at most Window after it was made, then
-// drops out with the rest of its bucket. Running totals over the live buckets are kept as
-// buckets enter and leave, so reading the window costs the same whatever
-// its length. If the clock goes backwards, observations go to the newest
-// bucket.
+// Options.Buckets time buckets (default 12, so 5 s each), allocated once,
+// so memory does not grow with traffic: 872 bytes per bucket plus about
+// 1.3 KB, about 12 KB with the defaults. Bucket b holds the observations made
+// between start+b·res and start+(b+1)·res, where start is when the Recorder
+// was created and res is Window/Buckets. The ring moves forward lazily,
+// when an observation or a Build reads the clock; there is no goroutine. At
+// time t the window holds the current bucket and the Buckets-1 before it,
+// so an observation counts for more than Window-res and at most Window
+// after it was made, then drops out with the rest of its bucket. Running
+// totals over the live buckets are kept as buckets enter and leave, so
+// reading the window costs the same whatever its length. If the clock goes
+// backwards, observations go to the newest bucket.
 //
 // # What counts as an operation and as a failure
 //
@@ -75,12 +75,12 @@
 // Latency.RESTP50, RESTP95 and RESTP99 are nearest-rank quantiles of the
 // latencies of REST requests in the window that got a response (transport
 // errors excluded; 429 and 5xx included). They come from a fixed-size
-// log-linear histogram kept per bucket and merged over the window: one bin
-// per microsecond below 16 µs, then 8 bins per power of two up to 2^27 µs
-// (MaxLatency, about 134 s; longer requests count as that). The exact
-// ranks are kept, and a quantile is reported as the midpoint of the bin the
-// ranked latency falls in, so the reported value is within
-// QuantileRelativeError (1/16, 6.25 %) of the exact nearest-rank quantile
-// for latencies of 16 µs and more, and within 0.5 µs below that. A quantile
-// is 0 when no request finished in the window.
+// log-linear histogram kept per bucket, with a running sum over the live
+// buckets: one bin per microsecond below 16 µs, then 8 bins per power of
+// two up to 2^27 µs (MaxLatency, about 134 s; longer requests count as
+// that). The exact ranks are kept, and a quantile is reported as the
+// midpoint of the bin the ranked latency falls in, so the reported value is
+// within QuantileRelativeError (1/16, 6.25 %) of the exact nearest-rank
+// quantile for latencies of 16 µs and more, and within 0.5 µs below that. A
+// quantile is 0 when no request finished in the window.
 package metrics
