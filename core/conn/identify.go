@@ -54,6 +54,11 @@ type IdentifyQueueOptions struct {
 	// Window is how long a bucket waits between two IDENTIFYs. Default:
 	// 5s, Discord's. Tests scale it down.
 	Window time.Duration
+	// Margin is added to Window between two IDENTIFYs of a bucket, so
+	// that jitter between the moment lifeline sends and the moment Discord
+	// receives never makes two arrivals closer than Window. Default:
+	// Window/20 (250ms for Discord's 5s), at least 2ms.
+	Margin time.Duration
 	// Day is how long a budget lasts once reset. Default: 24h.
 	Day time.Duration
 	// OnLow is called (outside the queue's lock) each time a start leaves
@@ -65,8 +70,8 @@ type IdentifyQueueOptions struct {
 
 // LocalIdentifyQueue enforces Discord's identify rules inside one process:
 // shard s belongs to bucket s % MaxConcurrency; each bucket IDENTIFYs at
-// most once per Window, first come first served; and no IDENTIFY is allowed
-// once the daily budget is spent.
+// most once per Window (plus Margin), first come first served; and no
+// IDENTIFY is allowed once the daily budget is spent.
 type LocalIdentifyQueue struct {
 	opts  IdentifyQueueOptions
 	mu    sync.Mutex
@@ -80,6 +85,9 @@ func NewLocalIdentifyQueue(limit SessionStartLimit, opts IdentifyQueueOptions) *
 	opts.Clock = clock.Or(opts.Clock)
 	if opts.Window <= 0 {
 		opts.Window = 5 * time.Second
+	}
+	if opts.Margin <= 0 {
+		opts.Margin = max(opts.Window/20, 2*time.Millisecond)
 	}
 	if opts.Day <= 0 {
 		opts.Day = 24 * time.Hour
@@ -126,7 +134,7 @@ func (q *LocalIdentifyQueue) Wait(ctx context.Context, shard int) error {
 	if slot.Before(now) {
 		slot = now
 	}
-	q.next[bucket] = slot.Add(q.opts.Window)
+	q.next[bucket] = slot.Add(q.opts.Window + q.opts.Margin)
 	q.limit.Remaining--
 	remaining, resetAt := q.limit.Remaining, q.reset
 	q.mu.Unlock()
