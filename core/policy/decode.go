@@ -69,9 +69,7 @@ func (e *DiagnosticsError) Unwrap() error {
 func Load(path string, opts Options) (*Policy, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
-		return nil, &DiagnosticsError{err: fmt.Errorf("policy: read %s: %w", path, err),
-			Diagnostics: hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read policy file",
-				Detail: fmt.Sprintf("Reading %s failed: %v.", path, errors.Unwrap(err))}}}
+		return nil, readError(path, err, nil)
 	}
 	return LoadSource(path, src, opts)
 }
