@@ -113,6 +113,23 @@ type decoder struct {
 	localExprs map[string]hcl.Expression
 }
 
+// blockAttrs lists the attributes of every block type (docs/policy.md
+// documents each; a test checks).
+var blockAttrs = map[string][]string{
+	"connection": {"token", "intents", "auto_reconnect", "max_reconnect_attempts", "reconnect_delay",
+		"backoff_multiplier", "max_reconnect_delay", "zombie_after", "shards"},
+	"health": {"enabled", "interval", "timeout", "retries"},
+	"check":  {"type", "plugin", "threshold", "critical", "config"},
+	"circuit_breaker": {"failure_threshold", "recovery_threshold", "open_timeout", "monitoring_period",
+		"half_open_max_calls", "reset_timeout", "backoff_multiplier", "max_open_timeout"},
+	"degradation": {"enabled", "recovery_delay", "recovery_threshold"},
+	"thresholds":  {"latency", "error_rate", "consecutive_errors"},
+	"level":       {"when", "actions"},
+	"recover":     {"when"},
+	"recovery":    {"priority", "when", "use", "max_attempts"},
+	"plugin":      {"path", "sha256", "args", "config"},
+}
+
 var rootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 	{Type: "locals"},
 	{Type: "connection"},
@@ -458,8 +475,7 @@ func ctyToGo(v cty.Value) (any, error) {
 // ---- blocks ----
 
 func (d *decoder) connection(b *hcl.Block) Connection {
-	c, r := d.content(b, []string{"token", "intents", "auto_reconnect", "max_reconnect_attempts", "reconnect_delay",
-		"backoff_multiplier", "max_reconnect_delay", "zombie_after", "shards"}, nil)
+	c, r := d.content(b, blockAttrs["connection"], nil)
 	out := Default().Connection
 	out.Ranges = r
 	at := c.Attributes
@@ -586,7 +602,7 @@ func (d *decoder) intents(a *hcl.Attribute, names []string, rngs []hcl.Range) []
 }
 
 func (d *decoder) health(b *hcl.Block, refs *pluginRefs) Health {
-	c, r := d.content(b, []string{"enabled", "interval", "timeout", "retries"},
+	c, r := d.content(b, blockAttrs["health"],
 		[]hcl.BlockHeaderSchema{{Type: "check", LabelNames: []string{"name"}}})
 	out := Default().Health
 	out.Ranges = r
@@ -641,7 +657,7 @@ func (d *decoder) health(b *hcl.Block, refs *pluginRefs) Health {
 }
 
 func (d *decoder) check(b *hcl.Block, refs *pluginRefs) Check {
-	c, r := d.content(b, []string{"type", "plugin", "threshold", "critical", "config"}, nil)
+	c, r := d.content(b, blockAttrs["check"], nil)
 	out := Check{Name: b.Labels[0], Ranges: r}
 	at := c.Attributes
 	if a := at["type"]; a != nil {
@@ -710,8 +726,7 @@ func (d *decoder) check(b *hcl.Block, refs *pluginRefs) Check {
 }
 
 func (d *decoder) breaker(b *hcl.Block) CircuitBreaker {
-	c, r := d.content(b, []string{"failure_threshold", "recovery_threshold", "open_timeout", "monitoring_period",
-		"half_open_max_calls", "reset_timeout", "backoff_multiplier", "max_open_timeout"}, nil)
+	c, r := d.content(b, blockAttrs["circuit_breaker"], nil)
 	out := Default().CircuitBreaker
 	out.Ranges = r
 	at := c.Attributes
@@ -772,7 +787,7 @@ func (d *decoder) breaker(b *hcl.Block) CircuitBreaker {
 }
 
 func (d *decoder) degradation(b *hcl.Block, refs *pluginRefs) Degradation {
-	c, r := d.content(b, []string{"enabled", "recovery_delay", "recovery_threshold"}, []hcl.BlockHeaderSchema{
+	c, r := d.content(b, blockAttrs["degradation"], []hcl.BlockHeaderSchema{
 		{Type: "thresholds"}, {Type: "level", LabelNames: []string{"name"}}, {Type: "recover"}})
 	out := Degradation{Enabled: true, RecoveryDelay: Default().Degradation.RecoveryDelay, Ranges: r}
 	at := c.Attributes
@@ -845,7 +860,7 @@ func (d *decoder) degradation(b *hcl.Block, refs *pluginRefs) Degradation {
 	sort.SliceStable(out.Levels, func(i, j int) bool { return out.Levels[i].Level < out.Levels[j].Level })
 
 	if recoverBlock != nil {
-		rc, _ := d.content(recoverBlock, []string{"when"}, nil)
+		rc, _ := d.content(recoverBlock, blockAttrs["recover"], nil)
 		if a := rc.Attributes["when"]; a != nil {
 			out.Recover = d.condition(a, false)
 		} else {
@@ -874,7 +889,7 @@ func (d *decoder) degradation(b *hcl.Block, refs *pluginRefs) Degradation {
 }
 
 func (d *decoder) thresholds(b *hcl.Block) *Thresholds {
-	c, r := d.content(b, []string{"latency", "error_rate", "consecutive_errors"}, nil)
+	c, r := d.content(b, blockAttrs["thresholds"], nil)
 	t := defaultThresholds()
 	t.Ranges = r
 	at := c.Attributes
@@ -897,7 +912,7 @@ func (d *decoder) thresholds(b *hcl.Block) *Thresholds {
 }
 
 func (d *decoder) level(b *hcl.Block, lvl Level, refs *pluginRefs) LevelRule {
-	c, r := d.content(b, []string{"when", "actions"}, nil)
+	c, r := d.content(b, blockAttrs["level"], nil)
 	out := LevelRule{Level: lvl, Ranges: r}
 	if a := c.Attributes["when"]; a != nil {
 		out.When = d.condition(a, false)
@@ -950,7 +965,7 @@ func (d *decoder) recovery(blocks []*hcl.Block, refs *pluginRefs) []RecoveryRule
 			continue
 		}
 		seen[name] = b.DefRange
-		c, r := d.content(b, []string{"priority", "when", "use", "max_attempts"}, nil)
+		c, r := d.content(b, blockAttrs["recovery"], nil)
 		rule := RecoveryRule{Name: name, Priority: DefaultRecoveryPriority, Use: name, MaxAttempts: 3, Ranges: r}
 		at := c.Attributes
 		if a := at["priority"]; a != nil {
@@ -1020,7 +1035,7 @@ func (d *decoder) plugins(blocks []*hcl.Block) []Plugin {
 			continue
 		}
 		seen[name] = b.DefRange
-		c, r := d.content(b, []string{"path", "sha256", "args", "config"}, nil)
+		c, r := d.content(b, blockAttrs["plugin"], nil)
 		pl := Plugin{Name: name, Ranges: r}
 		at := c.Attributes
 		if a := at["path"]; a != nil {
