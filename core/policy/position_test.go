@@ -42,7 +42,7 @@ func TestConditionErrorColumns(t *testing.T) {
 				t.Fatalf("mark %q must occur exactly once in:\n%s", tt.mark, src)
 			}
 			line := 1 + strings.Count(src[:off], "\n")
-			col := 1 + len([]rune(src[strings.LastIndex(src[:off], "\n")+1 : off]))
+			col := 1 + len([]rune(src[strings.LastIndex(src[:off], "\n")+1:off]))
 			_, diags := Decode("p.hcl", []byte(src), Options{})
 			if len(diags) != 1 {
 				t.Fatalf("want one diagnostic, got %v", diags)
