@@ -115,7 +115,7 @@ func ParseScenario(filename string, src []byte) (*Scenario, error) {
 		rng := file.Body.(*hclsyntax.Body).SrcRange
 		diags = append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError, Summary: "No steps",
-			Detail: `A scenario needs at least one step block, such as step "drop" { at = "10s" }.`,
+			Detail:  `A scenario needs at least one step block, such as step "drop" { at = "10s" }.`,
 			Subject: &rng,
 		})
 	}
