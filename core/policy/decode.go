@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"os"
 	"regexp"
 	"sort"
@@ -93,6 +94,9 @@ func Decode(filename string, src []byte, opts Options) (*Policy, hcl.Diagnostics
 	d := &decoder{filename: filename, src: src, opts: opts, localExprs: map[string]hcl.Expression{}}
 	file, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 	if diags.HasErrors() {
+		return nil, diags
+	}
+	if diags := checkNumberLiterals(src, filename); diags.HasErrors() {
 		return nil, diags
 	}
 	d.diags = diags
@@ -273,6 +277,9 @@ func (d *decoder) locals(blocks []*hcl.Block) {
 			v, diags := a.Expr.Value(d.ctx)
 			d.diags = append(d.diags, diags...)
 			if diags.HasErrors() {
+				v = cty.DynamicVal
+			} else if problem := valueTooLarge(v); problem != "" {
+				d.attrErr(a, "Local value too large", fmt.Sprintf("local.%s %s.", name, problem))
 				v = cty.DynamicVal
 			}
 			vals[name] = v
@@ -1273,3 +1280,61 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func strconvQuote(s string) string { return fmt.Sprintf("%q", s) }
+
+// Limits that keep a hostile or mistaken file from making the decoder
+// spend unbounded time or memory (HCL itself has none): a number literal
+// beyond float64's range would be formatted digit by digit when it meets
+// a string template, and locals that concatenate each other grow
+// exponentially.
+const (
+	maxBinaryExponent = 1100    // |exponent| of a number, base 2 (float64 tops out at 1024)
+	maxLocalSize      = 1 << 20 // bytes of strings in one local value
+)
+
+func checkNumberLiterals(src []byte, filename string) hcl.Diagnostics {
+	toks, _ := hclsyntax.LexConfig(src, filename, hcl.InitialPos)
+	var diags hcl.Diagnostics
+	for _, t := range toks {
+		if t.Type != hclsyntax.TokenNumberLit {
+			continue
+		}
+		f, _, err := big.ParseFloat(string(t.Bytes), 10, 512, big.ToNearestEven)
+		if err != nil || numberOutOfRange(f) {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Number out of range",
+				Detail: "Numbers in a policy must fit a 64-bit float (about ±1.8e308).", Subject: ptr(t.Range)})
+		}
+	}
+	return diags
+}
+
+func numberOutOfRange(f *big.Float) bool {
+	if f.IsInf() {
+		return true
+	}
+	e := f.MantExp(nil)
+	return f.Sign() != 0 && (e > maxBinaryExponent || e < -maxBinaryExponent)
+}
+
+// valueTooLarge describes why v is too large to keep, or returns "".
+func valueTooLarge(v cty.Value) string {
+	size, huge := 0, false
+	_ = cty.Walk(v, func(_ cty.Path, x cty.Value) (bool, error) {
+		if !x.IsKnown() || x.IsNull() {
+			return true, nil
+		}
+		switch x.Type() {
+		case cty.String:
+			size += len(x.AsString())
+		case cty.Number:
+			huge = huge || numberOutOfRange(x.AsBigFloat())
+		}
+		return size <= maxLocalSize && !huge, nil
+	})
+	switch {
+	case huge:
+		return "holds a number beyond a 64-bit float's range"
+	case size > maxLocalSize:
+		return fmt.Sprintf("holds more than %d bytes of text", maxLocalSize)
+	}
+	return ""
+}
