@@ -89,7 +89,7 @@ func tryDial(srv *Server, path, query string) (*rawClient, error) {
 	}
 	u := strings.TrimSuffix(srv.GatewayURL(), "/gateway") + path + "?" + query
 	d := srv.Dialer()
-	d.HandshakeTimeout = 3 * time.Second
+	d.HandshakeTimeout = ioTimeout
 	ws, resp, err := d.Dial(u, nil)
 	if resp != nil && resp.Body != nil {
 		_ = resp.Body.Close()
@@ -97,7 +97,7 @@ func tryDial(srv *Server, path, query string) (*rawClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &rawClient{ws: ws, frames: make(chan rawFrame, 100000)}
+	c := &rawClient{ws: ws, frames: make(chan rawFrame, 256)}
 	go func() {
 		for {
 			mt, data, err := ws.ReadMessage()
