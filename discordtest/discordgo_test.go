@@ -124,6 +124,9 @@ func TestDiscordgoReadyHeartbeatAndResumeWithoutLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The ledger records a write once it returns, which may be after the
+	// client read it: wait until every dispatch shows as written.
+	waitFor(t, "the ledger to record every write", func() bool { return len(srv.Ledger().Undelivered(sid)) == 0 })
 	rec, _ := srv.Ledger().Session(sid)
 	if len(rec.Connections) != 2 {
 		t.Fatalf("session ran on %d connections, want 2 (identify, resume)", len(rec.Connections))
@@ -218,4 +221,59 @@ func dumpLedger(srv *Server) string {
 		fmt.Fprintf(&b, "violation %+v\n", v)
 	}
 	return b.String()
+}
+
+// TestDiscordgoFollowsReconnect shows op 7 from the client's side: the
+// real discordgo closes with 1012 (resumable) and RESUMEs on a new
+// connection.
+func TestDiscordgoFollowsReconnect(t *testing.T) {
+	srv := newTestServer(t, Options{HeartbeatInterval: 1500 * time.Millisecond, HeartbeatTimeout: ioTimeout, SessionExpiry: time.Minute})
+	defer func() {
+		if t.Failed() {
+			t.Log(dumpLedger(srv))
+		}
+	}()
+	sess := newDiscordgo(t, srv)
+	sess.ShouldReconnectOnError = true
+	ready := make(chan struct{}, 1)
+	resumed := make(chan struct{}, 1)
+	sess.AddHandler(func(*discordgo.Session, *discordgo.Ready) {
+		select {
+		case ready <- struct{}{}:
+		default:
+		}
+	})
+	sess.AddHandler(func(*discordgo.Session, *discordgo.Resumed) {
+		select {
+		case resumed <- struct{}{}:
+		default:
+		}
+	})
+	if err := sess.Open(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ready:
+	case <-time.After(ioTimeout):
+		t.Fatal("no READY")
+	}
+	afterHeartbeat(t, srv, 1) // keep discordgo's heartbeat goroutine idle
+	if err := srv.SendReconnect(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-resumed:
+	case <-time.After(ioTimeout):
+		t.Fatal("no RESUMED after op 7")
+	}
+	first, _ := srv.Ledger().Connection(1)
+	if first.CloseKind != ClosedByClient || first.CloseCode != 1012 {
+		t.Fatalf("first connection ended %s %d, want the client's 1012", first.CloseKind, first.CloseCode)
+	}
+	s := srv.Ledger().Sessions()
+	if len(s) != 1 || len(s[0].Resumes) != 1 || s[0].Ended {
+		t.Fatalf("sessions %+v", s)
+	}
+	afterHeartbeat(t, srv, s[0].Resumes[0].ConnID)
+	_ = sess.CloseWithCode(4000)
 }

@@ -473,6 +473,48 @@ func (l *Ledger) MaxIdentifiesPerWindow(window time.Duration) map[int]int {
 	return out
 }
 
+// IdentifyWindow counts the IDENTIFYs of one fixed window.
+type IdentifyWindow struct {
+	Start time.Time
+	// Accepted counts accepted IDENTIFYs per bucket; Rejected counts the
+	// others (rate-limited, shed, refused) per bucket.
+	Accepted map[int]int
+	Rejected map[int]int
+}
+
+// IdentifyWindows groups every IDENTIFY into consecutive windows of the
+// given length, starting at the first IDENTIFY; windows without any are
+// left out.
+func (l *Ledger) IdentifyWindows(window time.Duration) []IdentifyWindow {
+	ids := l.Identifies()
+	if len(ids) == 0 || window <= 0 {
+		return nil
+	}
+	start := ids[0].At
+	byIndex := map[int64]*IdentifyWindow{}
+	var order []int64
+	for _, r := range ids {
+		i := int64(r.At.Sub(start) / window)
+		w := byIndex[i]
+		if w == nil {
+			w = &IdentifyWindow{Start: start.Add(time.Duration(i) * window), Accepted: map[int]int{}, Rejected: map[int]int{}}
+			byIndex[i] = w
+			order = append(order, i)
+		}
+		if r.Outcome == IdentifyAccepted {
+			w.Accepted[r.Bucket]++
+		} else {
+			w.Rejected[r.Bucket]++
+		}
+	}
+	sort.Slice(order, func(a, b int) bool { return order[a] < order[b] })
+	out := make([]IdentifyWindow, 0, len(order))
+	for _, i := range order {
+		out = append(out, *byIndex[i])
+	}
+	return out
+}
+
 // Violations returns every broken limit or rule, in order. A well-behaved
 // client leaves it empty.
 func (l *Ledger) Violations() []Violation {
