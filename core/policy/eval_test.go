@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"github.com/expr-lang/expr/ast"
 	"math/rand"
 	"reflect"
 	"sort"
@@ -360,6 +361,21 @@ func TestFastCoversDefaultPolicy(t *testing.T) {
 	sort.Strings(slow)
 	if len(slow) > 0 {
 		t.Errorf("conditions of the default policy run on the VM: %q", slow)
+	}
+	// "variable op constant" compiles to one specialised closure.
+	for _, src := range []string{"latency.heartbeat > 1000", "errors.rate > 0.1", "errors.consecutive >= 5", "errors.consecutive < 2.5", "5 <= errors.consecutive", "gateway.state == 'READY'"} {
+		prog, errs := compileCondition(src, false, 0)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		b := prog.vm.Node().(*ast.BinaryNode)
+		l, r := fast(b.Left), fast(b.Right)
+		if l.konst {
+			l, r = r, l
+		}
+		if !l.field || !r.konst {
+			t.Errorf("%q: operands not seen as field %v and constant %v", src, l.field, r.konst)
+		}
 	}
 	// And the constructs meant for the VM do.
 	for _, src := range []string{"errors.consecutive % 3 == 0", "abs(errors.consecutive) > 1"} {

@@ -52,9 +52,21 @@ func (x fexpr) ok() bool             { return x.k != kNone }
 func (x fexpr) numeric() bool        { return x.k == kInt || x.k == kFloat }
 func bad() fexpr                     { return fexpr{} }
 func constBool(v bool) fexpr         { return fb(func(*Env) bool { return v }) }
-func constInt(v int) fexpr           { return fi(func(*Env) int { return v }) }
-func constFloat(v float64) fexpr     { return ff(func(*Env) float64 { return v }) }
-func constString(v string) fexpr     { return fstr(func(*Env) string { return v }) }
+func constInt(v int) fexpr {
+	x := fi(func(*Env) int { return v })
+	x.konst, x.ci, x.cf = true, v, float64(v)
+	return x
+}
+func constFloat(v float64) fexpr {
+	x := ff(func(*Env) float64 { return v })
+	x.konst, x.cf = true, v
+	return x
+}
+func constString(v string) fexpr {
+	x := fstr(func(*Env) string { return v })
+	x.konst, x.cs = true, v
+	return x
+}
 func (x fexpr) asFloat() func(*Env) float64 {
 	if x.k == kFloat {
 		return x.f
@@ -262,6 +274,8 @@ func fastBinary(x *ast.BinaryNode) fexpr {
 	switch x.Operator {
 	case "in":
 		return fastIn(x)
+	case "&&", "and", "||", "or":
+		return fastLogic(x)
 	case "matches":
 		l := fast(x.Left)
 		pat, ok := x.Right.(*ast.StringNode)
@@ -281,14 +295,7 @@ func fastBinary(x *ast.BinaryNode) fexpr {
 	}
 	switch x.Operator {
 	case "&&", "and", "||", "or":
-		if l.k != kBool || r.k != kBool {
-			return bad()
-		}
-		a, b := l.b, r.b
-		if x.Operator == "&&" || x.Operator == "and" {
-			return fb(func(e *Env) bool { return a(e) && b(e) })
-		}
-		return fb(func(e *Env) bool { return a(e) || b(e) })
+		return fastLogic(x)
 	case "==", "!=":
 		eq := fastEqual(l, r)
 		if !eq.ok() {
@@ -600,4 +607,65 @@ func compareFieldConst(op string, l, r fexpr) fexpr {
 		return fb(func(e *Env) bool { return *(*bool)(unsafe.Add(unsafe.Pointer(e), off)) == c })
 	}
 	return bad()
+}
+
+// fastLogic flattens a chain of the same logical operator (a || b || c
+// parses as (a || b) || c) into one closure, saving a call per link.
+func fastLogic(x *ast.BinaryNode) fexpr {
+	and := x.Operator == "&&" || x.Operator == "and"
+	var terms []func(*Env) bool
+	var collect func(n ast.Node) bool
+	collect = func(n ast.Node) bool {
+		if b, ok := n.(*ast.BinaryNode); ok && (b.Operator == "&&" || b.Operator == "and") == and &&
+			(b.Operator == "&&" || b.Operator == "and" || b.Operator == "||" || b.Operator == "or") {
+			return collect(b.Left) && collect(b.Right)
+		}
+		t := fast(n)
+		if t.k != kBool {
+			return false
+		}
+		terms = append(terms, t.b)
+		return true
+	}
+	if !collect(x) {
+		return bad()
+	}
+	switch {
+	case and && len(terms) == 2:
+		a, b := terms[0], terms[1]
+		return fb(func(e *Env) bool { return a(e) && b(e) })
+	case and && len(terms) == 3:
+		a, b, c := terms[0], terms[1], terms[2]
+		return fb(func(e *Env) bool { return a(e) && b(e) && c(e) })
+	case and && len(terms) == 4:
+		a, b, c, d := terms[0], terms[1], terms[2], terms[3]
+		return fb(func(e *Env) bool { return a(e) && b(e) && c(e) && d(e) })
+	case and:
+		return fb(func(e *Env) bool {
+			for _, t := range terms {
+				if !t(e) {
+					return false
+				}
+			}
+			return true
+		})
+	case len(terms) == 2:
+		a, b := terms[0], terms[1]
+		return fb(func(e *Env) bool { return a(e) || b(e) })
+	case len(terms) == 3:
+		a, b, c := terms[0], terms[1], terms[2]
+		return fb(func(e *Env) bool { return a(e) || b(e) || c(e) })
+	case len(terms) == 4:
+		a, b, c, d := terms[0], terms[1], terms[2], terms[3]
+		return fb(func(e *Env) bool { return a(e) || b(e) || c(e) || d(e) })
+	default:
+		return fb(func(e *Env) bool {
+			for _, t := range terms {
+				if t(e) {
+					return true
+				}
+			}
+			return false
+		})
+	}
 }
