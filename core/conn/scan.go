@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 )
 
 // This file holds the gateway tap's payload scanner: a streaming, lenient
@@ -543,12 +544,14 @@ func parseShard(v []byte) ([2]int, bool) {
 	return out, n == 2
 }
 
-// unquoteJSON turns the raw inside of a JSON string into a Go string,
-// decoding escapes when escaped is true.
+// unquoteJSON turns the raw inside of a JSON string into a valid UTF-8
+// Go string, decoding escapes when escaped is true.
 func unquoteJSON(raw []byte, escaped bool) (string, bool) {
-	if !escaped {
+	if !escaped && utf8.Valid(raw) {
 		return string(raw), true
 	}
+	// Escapes, or bytes that are not UTF-8 (which encoding/json turns
+	// into U+FFFD, as this does).
 	q := make([]byte, 0, len(raw)+2)
 	q = append(q, '"')
 	q = append(q, raw...)
