@@ -36,9 +36,12 @@ var Functions = []Function{
 
 // Function documents one function callable from conditions.
 type Function struct {
-	Name      string
+	// Name is what a condition calls.
+	Name string
+	// Signature shows the argument and result types.
 	Signature string
-	Doc       string
+	// Doc is a one-line description.
+	Doc string
 }
 
 // condError is a compile error of one condition, located in runes within

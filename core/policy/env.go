@@ -19,17 +19,26 @@ import (
 //   - rates are float64 fractions in [0, 1]; the health score is 0-100.
 //
 // The `expr` tags are the names conditions use; Variables lists them with
-// their types and units.
+// their types and units. The fields of the *Vars types are documented by
+// their `doc` tags, which Variables and docs/policy.md show.
 type Env struct {
-	Latency     LatencyVars     `expr:"latency"`
-	Errors      ErrorVars       `expr:"errors"`
-	Gateway     GatewayVars     `expr:"gateway"`
-	REST        RESTVars        `expr:"rest"`
-	Breaker     BreakerVars     `expr:"breaker"`
-	Health      HealthVars      `expr:"health"`
+	// Latency holds the `latency.*` variables.
+	Latency LatencyVars `expr:"latency"`
+	// Errors holds the `errors.*` variables.
+	Errors ErrorVars `expr:"errors"`
+	// Gateway holds the `gateway.*` variables.
+	Gateway GatewayVars `expr:"gateway"`
+	// REST holds the `rest.*` variables.
+	REST RESTVars `expr:"rest"`
+	// Breaker holds the `breaker.*` variables.
+	Breaker BreakerVars `expr:"breaker"`
+	// Health holds the `health.*` variables.
+	Health HealthVars `expr:"health"`
+	// Degradation holds the `degradation.*` variables.
 	Degradation DegradationVars `expr:"degradation"`
-	Shard       ShardVars       `expr:"shard"`
-	Uptime      float64         `expr:"uptime" unit:"ms" doc:"time since the metrics recorder started"`
+	// Shard holds the `shard.*` variables.
+	Shard  ShardVars `expr:"shard"`
+	Uptime float64   `expr:"uptime" unit:"ms" doc:"time since the metrics recorder started"`
 	// Error is only visible to recovery rules; a degradation condition
 	// that names it is a compile error.
 	Error ErrorInfo `expr:"error"`

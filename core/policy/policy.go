@@ -22,10 +22,14 @@ type Policy struct {
 	// Filename is the name the source was decoded under.
 	Filename string
 
-	Connection     Connection
-	Health         Health
+	// Connection is the `connection` block.
+	Connection Connection
+	// Health is the `health` block.
+	Health Health
+	// CircuitBreaker is the `circuit_breaker` block.
 	CircuitBreaker CircuitBreaker
-	Degradation    Degradation
+	// Degradation is the `degradation` block.
+	Degradation Degradation
 	// Recovery holds the recovery rules sorted by Priority (ascending; ties
 	// keep declaration order). When the file declares none, the built-in
 	// rules of DefaultRecoveryRules are used and marked Generated.
@@ -114,6 +118,7 @@ type Connection struct {
 	// from /gateway/bot). Default: 0.
 	Shards int
 
+	// Ranges locates the block and its attributes in the file.
 	Ranges Ranges
 }
 
@@ -146,6 +151,7 @@ type Health struct {
 	// checks are used and marked Generated.
 	Checks []Check
 
+	// Ranges locates the block and its attributes in the file.
 	Ranges Ranges
 }
 
@@ -180,6 +186,7 @@ type Check struct {
 	// Generated is true for a check lifeline added by default.
 	Generated bool
 
+	// Ranges locates the block and its attributes in the file.
 	Ranges Ranges
 }
 
@@ -189,8 +196,10 @@ type Threshold struct {
 	Set bool
 	// IsDuration says which of Duration and Number holds the value.
 	IsDuration bool
-	Duration   time.Duration
-	Number     float64
+	// Duration is the value when IsDuration.
+	Duration time.Duration
+	// Number is the value otherwise.
+	Number float64
 }
 
 // String formats the threshold as it would be written in a policy.
@@ -231,6 +240,7 @@ type CircuitBreaker struct {
 	// MaxOpenTimeout caps the backed-off open time. Default: 10m.
 	MaxOpenTimeout time.Duration
 
+	// Ranges locates the block and its attributes in the file.
 	Ranges Ranges
 }
 
@@ -250,6 +260,7 @@ type Degradation struct {
 	// Recover is the condition under which the level may step down.
 	Recover Condition
 
+	// Ranges locates the block and its attributes in the file.
 	Ranges Ranges
 }
 
@@ -269,11 +280,13 @@ type Thresholds struct {
 	// must be under for the recover condition. Default: 0.5.
 	RecoveryThreshold float64
 
+	// Ranges locates the block and its attributes in the file.
 	Ranges Ranges
 }
 
 // LevelRule is one `level "NAME"` block.
 type LevelRule struct {
+	// Level is the block's label as a Level.
 	Level Level
 	// When is the condition under which this level (at least) applies.
 	When Condition
@@ -283,6 +296,7 @@ type LevelRule struct {
 	// Generated is true for a level made from the thresholds shorthand.
 	Generated bool
 
+	// Ranges locates the block and its attributes in the file.
 	Ranges Ranges
 }
 
@@ -322,6 +336,7 @@ type RecoveryRule struct {
 	// Generated is true for a built-in rule lifeline added by default.
 	Generated bool
 
+	// Ranges locates the block and its attributes in the file.
 	Ranges Ranges
 }
 
@@ -340,6 +355,7 @@ type Plugin struct {
 	// Config is handed to the plugin, JSON-shaped like Check.Config.
 	Config map[string]any
 
+	// Ranges locates the block and its attributes in the file.
 	Ranges Ranges
 }
 
