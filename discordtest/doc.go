@@ -97,7 +97,8 @@
 // RequestHeartbeat, Outage, WithholdHello, StallDispatches,
 // InvalidateAllSessions, ShedIdentify, RESTLatency, RESTErrors,
 // RESTRateLimitStorm, CloudflareBan, LatencySpike, MassDisconnect,
-// GuildOutage) are shorthands. Per-shard faults take shard IDs, none
+// GuildOutage) are shorthands; the dispatch kind sends MESSAGE_CREATEs on
+// demand. Per-shard faults take shard IDs, none
 // meaning every shard. Lasting faults end after their Duration, or at
 // ClearFaults.
 //
@@ -119,11 +120,25 @@
 //	  shards = [0]
 //	}
 //
-// ParseScenario and LoadScenario check a file and report every problem
-// with its file, line and column; Scenario.Run plays it against a Server,
-// dividing offsets and durations by the server's Scale. Scenarios ships
-// the files under scenarios/ (zombie, rolling-outage, identify-storm,
-// ratelimit-storm, invalid-session-loop).
+// Attributes: at (required), duration, delay, retry_after (duration
+// strings), shards (a list of shard IDs; omitted means every shard), code,
+// resumable, rate, status, global, mode ("refuse" or "blackhole") and
+// count; each fault kind takes only the ones it uses. ParseScenario and
+// LoadScenario check a file and report every problem with its file, line,
+// column and reason (a *ScenarioError wrapping ErrInvalidScenario);
+// Scenario.Run plays it against a Server, dividing offsets, durations and
+// delays by the server's Scale. The files under scenarios/ are embedded:
+// Scenarios lists them (identify-storm, invalid-session-loop,
+// ratelimit-storm, rolling-outage, stalled-sessions, zombie) and
+// BuiltinScenario parses one by name.
+//
+// # Running it standalone
+//
+// A command that serves the fake needs only this package: NewServer with
+// Addr, Token and HeartbeatInterval (or Scale) from its flags, RESTURL and
+// GatewayURL to print, LoadScenario or BuiltinScenario and Scenario.Run
+// (its onStep callback reports progress) for --scenario, and Close on
+// SIGINT.
 //
 // # Ledger
 //
@@ -136,6 +151,7 @@
 // tell a test whether a dispatch went missing; MaxIdentifiesPerWindow and
 // ConnectionsPerShard summarise identify pacing and reconnects.
 //
-// The token is never logged, and IDENTIFY and RESUME payloads are stored
-// with it redacted.
+// The ledger keeps everything for the server's lifetime, so a
+// long-running fake grows with its traffic. The token is never logged,
+// and IDENTIFY and RESUME payloads are stored with it redacted.
 package discordtest

@@ -46,3 +46,38 @@ func ExampleNewServer() {
 	// session starts left: 999 of 1000
 	// violations: 0
 }
+
+// A scenario file scripts faults at offsets; Run plays it against a
+// server, compressed by the server's Scale.
+func ExampleParseScenario() {
+	src := []byte(`
+name = "short-outage"
+
+step "drop" {
+  at = "10s"
+}
+
+step "outage" {
+  at       = "10s"
+  duration = "30s"
+  mode     = "refuse"
+}
+`)
+	sc, err := discordtest.ParseScenario("short-outage.hcl", src)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, st := range sc.Steps {
+		fmt.Println(st.At, st.Fault.Kind, st.Fault.Duration)
+	}
+	fmt.Println("length", sc.Length())
+
+	_, err = discordtest.ParseScenario("bad.hcl", []byte("step \"close\" {\n  at = \"1s\"\n}\n"))
+	fmt.Println(err)
+	// Output:
+	// 10s drop 0s
+	// 10s outage 30s
+	// length 40s
+	// invalid scenario: bad.hcl:1,1: Invalid step; fault close needs "code".
+}

@@ -122,11 +122,11 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request, path strin
 		return
 	}
 	s.conns[c.id] = c
+	s.wg.Add(1) // under s.mu, so Close's Wait never races this Add
 	s.mu.Unlock()
 	s.ledger.openConn(ConnRecord{
 		ID: c.id, Path: path, Query: r.URL.RawQuery, RemoteAddr: r.RemoteAddr, OpenedAt: s.clk.Now(),
 	})
-	s.wg.Add(1)
 	go c.writeLoop()
 	switch {
 	case closeCode != 0:

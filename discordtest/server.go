@@ -234,6 +234,15 @@ func (s *Server) Close() error {
 		for _, c := range held {
 			_ = c.Close()
 		}
+		s.mu.Lock()
+		sessions := make([]*session, 0, len(s.sessions))
+		for _, ss := range s.sessions {
+			sessions = append(sessions, ss)
+		}
+		s.mu.Unlock()
+		for _, ss := range sessions {
+			ss.stopTimer()
+		}
 		s.transport.CloseIdleConnections()
 		s.wg.Wait()
 		s.log.Info("fake discord stopped")

@@ -154,8 +154,11 @@ func (ss *session) detach(c *gwConn) {
 	ss.detachedAt = ss.srv.clk.Now()
 	if ss.expiry != nil {
 		ss.expiry.Stop()
+		ss.expiry = nil
 	}
-	ss.expiry = ss.srv.clk.AfterFunc(ss.srv.cfg.SessionExpiry, ss.expire)
+	if !ss.srv.isClosed() {
+		ss.expiry = ss.srv.clk.AfterFunc(ss.srv.cfg.SessionExpiry, ss.expire)
+	}
 }
 
 func (ss *session) expire() {
@@ -166,6 +169,16 @@ func (ss *session) expire() {
 	}
 	ss.expired = true
 	ss.endLocked("expired")
+}
+
+// stopTimer stops the expiry timer (on Close).
+func (ss *session) stopTimer() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.expiry != nil {
+		ss.expiry.Stop()
+		ss.expiry = nil
+	}
 }
 
 // end ends the session for good (op 9 d=false, 4009, a 1000 close...).
