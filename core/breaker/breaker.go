@@ -671,6 +671,10 @@ func (b *Breaker) closeNowLocked(reason string) {
 //   - HALF_OPEN: the new HalfOpenMaxCalls limits the next admissions
 //     (probes already running finish); if the successful probes so far
 //     reach the new RecoveryThreshold, the circuit closes now.
+//
+// Settings with no current use (OpenTimeout while CLOSED, FailureThreshold
+// while OPEN, ...) apply from their next use. Update publishes no event of
+// its own; a transition it causes is published like any other.
 func (b *Breaker) Update(s Settings) {
 	cfg := resolve(s)
 	b.mu.Lock()

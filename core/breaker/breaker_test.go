@@ -746,3 +746,55 @@ func TestMetricsTimeInState(t *testing.T) {
 		t.Fatalf("half-open: %+v", m)
 	}
 }
+
+// TestStaleProbeFromEarlierRound shows a probe admitted in one HALF_OPEN
+// round that finishes in a later round neither frees a slot nor counts as a
+// success there.
+func TestStaleProbeFromEarlierRound(t *testing.T) {
+	h := newHarness(t, Settings{FailureThreshold: 1, HalfOpenMaxCalls: 2, RecoveryThreshold: 1,
+		OpenTimeout: time.Second, Backoff: Backoff{Jitter: -1}})
+	h.fail()
+	h.expire()
+	slow, err := h.b.Allow()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.fail() // the other probe fails: OPEN again
+	h.expire()
+	current, err := h.b.Allow() // a probe of the new round
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow(nil)
+	m := h.b.Metrics()
+	if m.State != StateHalfOpen || m.ProbeSuccesses != 0 || m.ProbesInFlight != 1 {
+		t.Fatalf("stale probe changed the new round: %+v", m)
+	}
+	current(nil)
+	h.wantState(StateClosed)
+}
+
+// TestOpenTimerFollowsUpdate shows that after Update lengthens the open
+// period, the timer (not a call) ends it at the new time, and the timer
+// armed for the old time does nothing.
+func TestOpenTimerFollowsUpdate(t *testing.T) {
+	h := newHarness(t, Settings{FailureThreshold: 1, OpenTimeout: 10 * time.Second, Backoff: Backoff{Jitter: -1}})
+	l, _ := listen(h.b)
+	start := h.clk.Now()
+	h.fail()
+	l.next(t)
+	h.b.mu.Lock()
+	oldSeq := h.b.timerSeq
+	h.b.mu.Unlock()
+
+	h.clk.Advance(5 * time.Second)
+	h.b.Update(Settings{FailureThreshold: 1, OpenTimeout: 30 * time.Second, Backoff: Backoff{Jitter: -1}})
+	h.b.timerFired(oldSeq) // the old timer's callback, arriving late
+	h.wantState(StateOpen)
+
+	h.clk.Advance(25 * time.Second) // the new timer fires in its own goroutine
+	tr := l.next(t)
+	if tr.To != StateHalfOpen || !tr.At.Equal(start.Add(30*time.Second)) {
+		t.Fatalf("timer transition %+v, want HALF_OPEN at +30s", tr)
+	}
+}

@@ -85,7 +85,8 @@
 // ends at once if that end has passed; a forced open stays forced. In
 // HALF_OPEN, a new HalfOpenMaxCalls applies to the next admission (running
 // probes finish) and the circuit closes at once if the probes that already
-// succeeded reach the new RecoveryThreshold.
+// succeeded reach the new RecoveryThreshold. Settings with no use in the
+// current state apply from their next use.
 //
 // # Events and listeners
 //
