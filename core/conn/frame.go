@@ -138,6 +138,7 @@ type stream struct {
 
 	scratch [512]byte // unmasking buffer
 	scan    scanner
+	res     scanResult // the last message's fields, reused
 
 	lost int64 // bytes passed after framing was lost
 }
@@ -429,12 +430,11 @@ func (s *stream) endFrame() {
 		s.sink.binaryMessage(s.dir, s.msgLen)
 		return
 	}
-	r, err := s.scan.finish()
-	if err != nil {
+	if err := s.scan.finishInto(&s.res); err != nil {
 		s.sink.malformed(s.dir, fmt.Errorf("%s: %w", s.dir, err))
 		return
 	}
-	s.sink.message(s.dir, &r, s.msgLen)
+	s.sink.message(s.dir, &s.res, s.msgLen)
 }
 
 // endClose reports a close frame: code 1005 when it has no code, as RFC

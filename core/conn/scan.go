@@ -1,6 +1,7 @@
 package conn
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -275,6 +276,14 @@ func (s *scanner) feed(b []byte) {
 				return
 			}
 		case phString:
+			if !s.escape && s.cur == fieldNone {
+				// Fast path: jump to the next quote or backslash.
+				i = skipStringBody(b, i)
+				if i == len(b) {
+					return
+				}
+				c = b[i]
+			}
 			if s.escape {
 				s.escape = false
 			} else if c == '\\' {
@@ -292,6 +301,13 @@ func (s *scanner) feed(b []byte) {
 			}
 			s.capture(c)
 		case phContainer:
+			if s.inStr && !s.escape && s.cur == fieldNone {
+				i = skipStringBody(b, i)
+				if i == len(b) {
+					return
+				}
+				c = b[i]
+			}
 			s.capture(c)
 			if s.inStr {
 				if s.escape {
@@ -336,6 +352,19 @@ func (s *scanner) feed(b []byte) {
 	}
 }
 
+// skipStringBody returns the index of the first '"' or '\\' in b at or
+// after i, or len(b): the bytes of a string that need no attention.
+func skipStringBody(b []byte, i int) int {
+	q := bytes.IndexByte(b[i:], '"')
+	if q < 0 {
+		q = len(b) - i
+	}
+	if e := bytes.IndexByte(b[i:i+q], '\\'); e >= 0 {
+		q = e
+	}
+	return i + q
+}
+
 // scanResult is what finish extracts. Strings are freshly allocated only
 // when set; the scanner's buffers are reused.
 type scanResult struct {
@@ -373,15 +402,24 @@ func (s *scanner) val(f scanField) ([]byte, bool) {
 	return s.vals[f][:s.lens[f]], true
 }
 
-// finish ends the message. It returns an error wrapping
-// errMalformedPayload when the payload was not a complete object.
+// finish ends the message and returns what it found. It returns an
+// error wrapping errMalformedPayload when the payload was not a complete
+// object.
 func (s *scanner) finish() (scanResult, error) {
 	var r scanResult
+	err := s.finishInto(&r)
+	return r, err
+}
+
+// finishInto is finish writing into r, which it resets first, so a caller
+// can keep one scanResult and not allocate per message.
+func (s *scanner) finishInto(r *scanResult) error {
+	*r = scanResult{}
 	if s.phase == phFailed {
-		return r, fmt.Errorf("%w: %s at byte %d", errMalformedPayload, s.failMsg, s.failAt)
+		return fmt.Errorf("%w: %s at byte %d", errMalformedPayload, s.failMsg, s.failAt)
 	}
 	if s.phase != phDone {
-		return r, fmt.Errorf("%w: payload ended after %d bytes inside the JSON object", errMalformedPayload, s.offset)
+		return fmt.Errorf("%w: payload ended after %d bytes inside the JSON object", errMalformedPayload, s.offset)
 	}
 	bad := func(f scanField) {
 		if r.fieldErrs == 0 {
@@ -420,7 +458,7 @@ func (s *scanner) finish() (scanResult, error) {
 		}
 	}
 	if !s.dIsObj {
-		return r, nil
+		return nil
 	}
 	if v, ok := s.val(fieldHeartbeatInterval); ok {
 		if n, ok := parseJSONInt(v); ok {
@@ -462,7 +500,7 @@ func (s *scanner) finish() (scanResult, error) {
 			bad(fieldCompress)
 		}
 	}
-	return r, nil
+	return nil
 }
 
 func isNull(v []byte) bool { return string(v) == "null" }

@@ -194,6 +194,9 @@ func (o Observation) String() string {
 	head := fmt.Sprintf("conn %d %s %s", o.Conn, o.Dir, o.Kind)
 	switch o.Kind {
 	case KindDial:
+		if o.Addr == "" {
+			return head
+		}
 		return fmt.Sprintf("%s %s", head, o.Addr)
 	case KindDialError:
 		return fmt.Sprintf("%s %s: %v", head, o.Addr, o.Err)
@@ -217,7 +220,11 @@ func (o Observation) String() string {
 	case KindInvalidSession:
 		return fmt.Sprintf("%s resumable=%v", head, o.Resumable)
 	case KindIdentify:
-		return fmt.Sprintf("%s shard=%v intents=%s compress=%v", head, o.Shard, FormatIntents(o.Intents), o.Compress)
+		shard := "none"
+		if o.HasShard {
+			shard = fmt.Sprint(o.Shard)
+		}
+		return fmt.Sprintf("%s shard=%s intents=%s compress=%v", head, shard, FormatIntents(o.Intents), o.Compress)
 	case KindOp:
 		return fmt.Sprintf("%s op=%d", head, o.Op)
 	case KindBinary:
@@ -236,8 +243,9 @@ func (o Observation) String() string {
 // synchronously on the goroutine reading or writing the connection, in
 // the order the bytes passed, and concurrently for the two directions: it
 // must be safe for concurrent use and must return quickly (count, store,
-// or hand off). An Observer that may block should be wrapped in an
-// AsyncObserver.
+// or hand off). It must not write to the observed connection (a write
+// from inside the write path's callback would deadlock). An Observer that
+// may block should be wrapped in an AsyncObserver.
 type Observer interface {
 	Observe(Observation)
 }
@@ -396,7 +404,11 @@ func (t *Tap) dialFailed(id uint64, addr string, err error) {
 // bytes each way are the HTTP upgrade, as if the tap had dialed it. Use it
 // when something else makes the connection.
 func (t *Tap) WrapConn(c net.Conn) net.Conn {
-	return t.wrap(t.conns.Add(1), c.RemoteAddr().String(), c, false)
+	addr := ""
+	if ra := c.RemoteAddr(); ra != nil {
+		addr = ra.String()
+	}
+	return t.wrap(t.conns.Add(1), addr, c, false)
 }
 
 // wrapFrames observes c from its first frame (no HTTP upgrade). Tests and

@@ -148,7 +148,7 @@ func TestTapWithDiscordgoSession(t *testing.T) {
 		}
 	}
 	wantSent := []string{
-		"sent identify shard=[0 0] intents=Guilds|GuildMessages compress=false",
+		"sent identify shard=none intents=Guilds|GuildMessages compress=false",
 		"sent heartbeat seq=1",
 		`sent close code=1000 reason=""`, // discordgo answers 4004 with Close(): 1000
 		"sent conn-end",

@@ -169,7 +169,7 @@ func TestTapGorillaSession(t *testing.T) {
 			want := []string{
 				"received upgrade status=101",
 				"received hello interval=41.25s",
-				"sent identify shard=[0 0] intents=Guilds|GuildMessages compress=false",
+				"sent identify shard=none intents=Guilds|GuildMessages compress=false",
 				"received dispatch s=1 t=READY",
 				"received ready session=0123456789abcdef resume_url=wss://resume.gateway.test",
 				"received dispatch s=2 t=MESSAGE_CREATE",
