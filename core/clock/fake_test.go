@@ -99,3 +99,20 @@ func TestOr(t *testing.T) {
 		t.Fatal("Or(f) is not f")
 	}
 }
+
+func TestFakeJumpFiresLateTimersAtTheNewTime(t *testing.T) {
+	f := NewFake(time.Time{})
+	start := f.Now()
+	var seen atomic.Int64
+	done := make(chan struct{})
+	f.AfterFunc(time.Second, func() { seen.Store(int64(f.Now().Sub(start))); close(done) })
+	tm := f.NewTimer(2 * time.Second)
+	f.Jump(5 * time.Second)
+	<-done
+	if got := time.Duration(seen.Load()); got != 5*time.Second {
+		t.Fatalf("callback saw Now() = start+%v, want start+5s (after the jump)", got)
+	}
+	if at := <-tm.C(); !at.Equal(start.Add(5 * time.Second)) {
+		t.Fatalf("timer fired at %v, want the jumped time", at)
+	}
+}

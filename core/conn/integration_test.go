@@ -15,9 +15,14 @@ import (
 	"github.com/lifeline-bot/lifeline/discordtest"
 )
 
-// fakeOptions scales Discord's timings so a heartbeat is 200 ms.
+// fakeOptions scales Discord's timings so a heartbeat is 200 ms, with
+// sessions that stay resumable for 30 s so a test's outage does not expire
+// them (tests of expiry inject it).
 func fakeOptions() discordtest.Options {
-	return discordtest.Options{Scale: 200, Guilds: 2}
+	return discordtest.Options{Scale: 200, Guilds: 2, SessionExpiry: 30 * time.Second,
+		// Generous: a loaded CI machine may delay a heartbeat; the tests
+		// that need the fake's own timeout set it.
+		HeartbeatTimeout: 2 * time.Second}
 }
 
 func startFake(t *testing.T, o discordtest.Options) *discordtest.Server {
@@ -161,13 +166,6 @@ func (h *harness) waitEvent(match func(events.Event) bool, what string) events.E
 		case <-deadline:
 			h.t.Fatalf("no %s event", what)
 		}
-	}
-}
-
-func stateTo(s conn.State) func(events.Event) bool {
-	return func(e events.Event) bool {
-		d, ok := e.Data.(events.StateChange)
-		return ok && d.To == s.String()
 	}
 }
 

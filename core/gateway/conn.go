@@ -378,7 +378,12 @@ func (c *Conn) loop(ctx context.Context, ws *websocket.Conn, hs Handshake, in <-
 	}
 
 	sendHeartbeat := func() error {
-		sentAt = clk.Now()
+		// sentAt keeps the oldest unanswered heartbeat: a second beat
+		// sent while one is outstanding must not hide how long Discord
+		// has been silent.
+		if ackedLast {
+			sentAt = clk.Now()
+		}
 		ackedLast = false
 		if s := c.lastSeq.Load(); s > seq {
 			seq = s
@@ -417,6 +422,26 @@ func (c *Conn) loop(ctx context.Context, ws *websocket.Conn, hs Handshake, in <-
 			beat.Reset(interval)
 
 		case <-zombie.C():
+			// A zombie needs evidence: a heartbeat that Discord has had
+			// time to answer. If this process stalled (GC, an overloaded
+			// machine) and never sent one, blaming the connection would
+			// throw away a healthy session.
+			grace := zombieAfter() - interval
+			if grace <= 0 {
+				grace = interval / 2
+			}
+			if ackedLast {
+				if err := sendHeartbeat(); err != nil {
+					return End{Reason: EndReadError, Err: fmt.Errorf("gateway: heartbeat: %w", err), Ready: readied}
+				}
+				beat.Reset(interval)
+				zombie.Reset(grace)
+				continue
+			}
+			if out := clk.Since(sentAt); out < grace {
+				zombie.Reset(grace - out)
+				continue
+			}
 			age := clk.Since(lastAck)
 			return end(End{Reason: EndZombie, Ready: readied,
 				Err: fmt.Errorf("gateway: no heartbeat ACK for %s (interval %s)", age.Round(time.Millisecond), interval)})

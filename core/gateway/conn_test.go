@@ -121,7 +121,11 @@ func TestConnZombieDetectedAfterFactorIntervals(t *testing.T) {
 	}()
 	rec.waitFor(t, ObsReady)
 	// 1.4 intervals after HELLO: heartbeat sent at 0.5, no ACK, still alive.
-	clk.Advance(1400 * time.Millisecond)
+	// Waiting for the heartbeat keeps the fake clock from running ahead
+	// of the loop.
+	clk.Advance(500 * time.Millisecond)
+	rec.waitFor(t, ObsHeartbeatSent)
+	clk.Advance(900 * time.Millisecond)
 	select {
 	case e := <-done:
 		t.Fatalf("ended early: %v", e)
@@ -406,5 +410,57 @@ func TestConnBeforeIdentifyGatesIdentifyAndCanRefuse(t *testing.T) {
 		BeforeIdentify: func(context.Context) error { return refused }}, func(context.Context, Payload, []byte) {})
 	if e.Reason != EndIdentifyBlocked || !errors.Is(e, refused) {
 		t.Fatalf("end = %v", e)
+	}
+}
+
+// A process that stalls (GC, an overloaded machine) wakes with both the
+// heartbeat and the zombie timers expired. Without a heartbeat outstanding
+// for long enough there is no evidence against the connection, so it must
+// heartbeat and carry on rather than drop a healthy session.
+func TestConnStalledProcessIsNotAZombie(t *testing.T) {
+	hold := make(chan struct{})
+	url := scriptServer(t, func(t *testing.T, ws *websocket.Conn) {
+		helloIdentifyReady(t, ws, 1000)
+		for {
+			p := readPayload(t, ws)
+			if p.Op == -1 {
+				break
+			}
+			if p.Op == OpHeartbeat {
+				sendJSON(ws, `{"op":11}`)
+			}
+		}
+		<-hold
+	})
+	defer close(hold)
+	clk := clock.NewFake(time.Time{})
+	rec := newRecorder()
+	c := NewConn(Options{URL: url, Clock: clk, Observer: rec, Jitter: func() float64 { return 0.5 }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan End, 1)
+	go func() {
+		done <- c.Run(ctx, Handshake{Identify: json.RawMessage(`{"token":"t"}`)}, func(context.Context, Payload, []byte) {})
+	}()
+	rec.waitFor(t, ObsReady)
+	clk.Advance(500 * time.Millisecond)
+	rec.waitFor(t, ObsAck)
+
+	// The stall: three intervals pass before the loop runs again.
+	clk.Jump(3 * time.Second)
+	sent := false
+	for acked := false; !acked; {
+		select {
+		case e := <-done:
+			t.Fatalf("a stalled process declared its healthy connection dead: %v", e)
+		case o := <-rec.ch:
+			sent = sent || o.Kind == ObsHeartbeatSent
+			acked = sent && o.Kind == ObsAck
+		case <-time.After(10 * time.Second):
+			t.Fatal("no heartbeat answered after the stall")
+		}
+	}
+	cancel()
+	if e := <-done; e.Reason != EndStopped {
+		t.Fatalf("end = %v, want stopped", e)
 	}
 }
