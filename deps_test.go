@@ -40,8 +40,11 @@ var dependencyRules = []importRule{
 func violations(graph map[string][]string, rules []importRule) []string {
 	var out []string
 	for pkg, deps := range graph {
+		// A package's test binary (p.test) and external tests (p_test)
+		// belong to p.
+		owner := strings.TrimSuffix(strings.TrimSuffix(pkg, ".test"), "_test")
 		for _, r := range rules {
-			if !r.from(pkg) {
+			if !r.from(owner) {
 				continue
 			}
 			for _, d := range deps {

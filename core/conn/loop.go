@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/lifeline-bot/lifeline/core/events"
@@ -18,7 +19,14 @@ type attempt struct {
 	trigger  string
 	start    time.Time
 	recovery bool
+	// report tells the breaker how the attempt went, once: success at
+	// READY (a healthy connection may last for days, and a HALF_OPEN
+	// breaker waits for its probe), failure when it ends before READY.
+	report func(error)
+	once   sync.Once
 }
+
+func (a *attempt) done(err error) { a.once.Do(func() { a.report(err) }) }
 
 // run is the recovery loop: one iteration per upstream connection.
 func (c *Connection) run(ctx context.Context) {
@@ -75,7 +83,7 @@ func (c *Connection) run(ctx context.Context) {
 			done = d
 		}
 
-		at := &attempt{strategy: strategy, n: failures + 1, trigger: trigger, start: c.cfg.Clock.Now(), recovery: recovering}
+		at := &attempt{strategy: strategy, n: failures + 1, trigger: trigger, start: c.cfg.Clock.Now(), recovery: recovering, report: done}
 		if recovering {
 			c.cfg.Events.Publish(events.ForShard(at.start, c.cfg.ShardID,
 				events.Recovery{Strategy: strategy, Attempt: at.n, Trigger: trigger}))
@@ -100,9 +108,9 @@ func (c *Connection) run(ctx context.Context) {
 		c.current = nil
 		c.mu.Unlock()
 		if end.Ready {
-			done(nil)
+			at.done(nil)
 		} else {
-			done(end)
+			at.done(end)
 		}
 		if recovering && !end.Ready {
 			c.cfg.Events.Publish(events.ForShard(c.cfg.Clock.Now(), c.cfg.ShardID,
@@ -160,6 +168,7 @@ func (c *Connection) onReady(o gateway.Observation, at *attempt) {
 		return
 	}
 	c.setState(Ready, o.Type+" received")
+	at.done(nil)
 	c.readyOne.Do(func() { close(c.readyCh) })
 	if at.recovery {
 		c.cfg.Events.Publish(events.ForShard(o.Time, c.cfg.ShardID,

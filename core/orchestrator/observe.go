@@ -1,0 +1,45 @@
+package orchestrator
+
+import (
+	"github.com/lifeline-bot/lifeline/core/conn"
+	"github.com/lifeline-bot/lifeline/core/gateway"
+	"github.com/lifeline-bot/lifeline/core/metrics"
+)
+
+// wireObserver turns the upstream connection's wire observations into
+// Recorder calls. It runs on the connection's goroutine and never blocks:
+// every Recorder method is O(1) and lock-free or briefly locked.
+type wireObserver struct{ rec *metrics.Recorder }
+
+func (w wireObserver) Observe(o gateway.Observation) {
+	switch o.Kind {
+	case gateway.ObsHello:
+		w.rec.Hello(o.Interval)
+	case gateway.ObsHeartbeatSent:
+		w.rec.HeartbeatSent()
+	case gateway.ObsAck:
+		w.rec.HeartbeatAcked()
+	case gateway.ObsSent:
+		switch o.Op {
+		case gateway.OpIdentify:
+			w.rec.IdentifySent()
+		case gateway.OpResume:
+			w.rec.ResumeSent()
+		}
+	case gateway.ObsReceived:
+		if o.Op == gateway.OpDispatch {
+			w.rec.Dispatch(o.Seq)
+		}
+	case gateway.ObsReady:
+		w.rec.OperationSucceeded()
+	case gateway.ObsCloseSent:
+		w.rec.CloseCode(o.CloseCode)
+	}
+}
+
+// restObserver feeds REST results to the Recorder.
+type restObserver struct{ rec *metrics.Recorder }
+
+func (r restObserver) ObserveREST(res conn.RESTResult) {
+	r.rec.ObserveREST(res.Latency, res.Status, res.Err != nil)
+}

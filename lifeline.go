@@ -1,0 +1,119 @@
+package lifeline
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+
+	"github.com/gorilla/websocket"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/lifeline-bot/lifeline/core/clock"
+	"github.com/lifeline-bot/lifeline/core/events"
+	"github.com/lifeline-bot/lifeline/core/orchestrator"
+	"github.com/lifeline-bot/lifeline/core/policy"
+)
+
+// Config configures lifeline; see orchestrator.Config for every field and
+// its default. The zero value plus a token (or DISCORD_TOKEN in the
+// environment) is a working configuration.
+type Config = orchestrator.Config
+
+// Diagnostics is the whole system's state in one JSON-ready value.
+type Diagnostics = orchestrator.Diagnostics
+
+// Event is one thing that happened: a state change, a health change, a
+// breaker transition, a recovery, an error.
+type Event = events.Event
+
+// Event types a listener can subscribe to; All matches every type.
+const (
+	All                     = events.All
+	StateChanged            = events.StateChanged
+	HealthChanged           = events.HealthChanged
+	CircuitBreakerTriggered = events.CircuitBreakerTriggered
+	DegradationActivated    = events.DegradationActivated
+	DegradationDeactivated  = events.DegradationDeactivated
+	ErrorOccurred           = events.ErrorOccurred
+	RecoveryAttempted       = events.RecoveryAttempted
+	RecoveryCompleted       = events.RecoveryCompleted
+	PolicyReloaded          = events.PolicyReloaded
+	PolicyReloadFailed      = events.PolicyReloadFailed
+)
+
+// Lifeline is a running connection manager: a discordgo Session kept
+// connected, with its health, breaker, policy and events. All the methods
+// of orchestrator.Orchestrator are available on it: Start, Stop, Session,
+// Events, AddEventListener, Diagnostics, HealthMonitor, CircuitBreaker,
+// Snapshot, Decision, SetPolicy.
+type Lifeline struct {
+	*orchestrator.Orchestrator
+}
+
+// An Option adjusts the Config given to New.
+type Option func(*Config) error
+
+// New builds lifeline from cfg and opts (applied in order). When
+// cfg.Token is empty it is read from DISCORD_TOKEN. Nothing connects
+// until Start.
+func New(cfg Config, opts ...Option) (*Lifeline, error) {
+	for _, opt := range opts {
+		if err := opt(&cfg); err != nil {
+			return nil, fmt.Errorf("lifeline: %w", err)
+		}
+	}
+	if cfg.Token == "" {
+		cfg.Token = os.Getenv("DISCORD_TOKEN")
+	}
+	o, err := orchestrator.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("lifeline: %w", err)
+	}
+	return &Lifeline{o}, nil
+}
+
+// WithPolicy sets the policy.
+func WithPolicy(p *policy.Policy) Option {
+	return func(c *Config) error { c.Policy = p; return nil }
+}
+
+// WithPolicyFile loads, validates and sets the policy in path; a broken
+// file makes New fail with its diagnostics (file:line:col).
+func WithPolicyFile(path string) Option {
+	return func(c *Config) error {
+		p, err := policy.Load(path, policy.Options{})
+		if err != nil {
+			return err
+		}
+		c.Policy = p
+		return nil
+	}
+}
+
+// WithIntents sets the gateway intents by name ("Guilds",
+// "GuildMessages", "MessageContent", ...).
+func WithIntents(names ...string) Option {
+	return func(c *Config) error { c.Intents = names; return nil }
+}
+
+// WithLogger sets the logger.
+func WithLogger(l hclog.Logger) Option {
+	return func(c *Config) error { c.Logger = l; return nil }
+}
+
+// WithClock sets the clock every timer runs on (tests use clock.NewFake).
+func WithClock(clk clock.Clock) Option {
+	return func(c *Config) error { c.Clock = clk; return nil }
+}
+
+// WithShard runs shard id of count.
+func WithShard(id, count int) Option {
+	return func(c *Config) error { c.ShardID, c.ShardCount = id, count; return nil }
+}
+
+// WithNetwork sends REST requests through rest and dials the gateway with
+// dialer: how a bot is pointed at the fake Discord (discordtest.Server's
+// Transport and Dialer) or through a proxy.
+func WithNetwork(rest http.RoundTripper, dialer *websocket.Dialer) Option {
+	return func(c *Config) error { c.RESTTransport, c.GatewayDialer = rest, dialer; return nil }
+}
