@@ -16,7 +16,7 @@ import (
 
 // ErrUnauthorized is returned by Start when Discord refuses the token
 // (HTTP 401 on /gateway/bot).
-var ErrUnauthorized = errors.New("Discord refused the token (401): check DISCORD_TOKEN")
+var ErrUnauthorized = errors.New("the token was refused (HTTP 401 from Discord): check DISCORD_TOKEN")
 
 // GatewayBot is what GET /gateway/bot said.
 type GatewayBot struct {

@@ -151,6 +151,13 @@ func New(cfg Config) (*Orchestrator, error) {
 		return nil, fmt.Errorf("orchestrator: intents: %w", err)
 	}
 
+	if cfg.Session == nil {
+		// Created here, not at Start, so the bot can add its handlers
+		// (READY included) before anything connects.
+		if cfg.Session, err = discordgo.New("Bot " + cfg.Token); err != nil {
+			return nil, fmt.Errorf("orchestrator: %w", err)
+		}
+	}
 	o := &Orchestrator{cfg: cfg, clk: cfg.Clock, log: cfg.Logger.Named("lifeline")}
 	o.policy.Store(cfg.Policy)
 	o.bus = events.NewBus(events.Options{QueueSize: cfg.EventQueueSize})
@@ -314,8 +321,8 @@ func (o *Orchestrator) Stop(ctx context.Context) error {
 
 // Session returns the discordgo Session the bot adds handlers to and calls
 // REST with. It stays the same Session for the system's life: recoveries
-// happen underneath it. Before Start it is the Session from Config (nil if
-// none was given).
+// happen underneath it. It exists from New on, so handlers added before
+// Start see READY.
 func (o *Orchestrator) Session() *discordgo.Session {
 	o.mu.Lock()
 	defer o.mu.Unlock()
