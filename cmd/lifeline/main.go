@@ -277,25 +277,36 @@ func hasFlags(fs *flag.FlagSet) bool {
 }
 
 // parseFlags parses args with fs. When done is true the command should
-// return code at once: 0 after -h (usage printed), 2 after a bad flag (the
-// error and the usage printed).
+// return code at once: 0 after -h (the full usage printed), 2 after a bad
+// flag (the error and a pointer to `lifeline help NAME` printed).
 func parseFlags(fs *flag.FlagSet, args []string) (code int, done bool) {
-	switch err := fs.Parse(args); {
+	usage := fs.Usage
+	fs.Usage = func() {} // flag calls it on every error; we choose below
+	err := fs.Parse(args)
+	fs.Usage = usage
+	switch {
 	case err == nil:
 		return 0, false
 	case errors.Is(err, flag.ErrHelp):
+		usage()
 		return 0, true
 	default:
+		helpHint(fs)
 		return 2, true
 	}
 }
 
-// usageError prints "lifeline NAME: message" and the command's usage to
-// env.Stderr and returns 2, for misuse found after flag parsing (a missing
-// argument, a bad flag combination).
+// helpHint points at the full usage of the command fs belongs to.
+func helpHint(fs *flag.FlagSet) {
+	fmt.Fprintf(fs.Output(), "Run 'lifeline help %s' for usage.\n", strings.TrimPrefix(fs.Name(), "lifeline "))
+}
+
+// usageError prints "lifeline NAME: message" and a pointer to the command's
+// usage to env.Stderr and returns 2, for misuse found after flag parsing (a
+// missing argument, a bad flag combination).
 func usageError(env *cliEnv, fs *flag.FlagSet, format string, args ...any) int {
 	fmt.Fprintf(env.Stderr, "%s: %s\n", fs.Name(), fmt.Sprintf(format, args...))
-	fs.Usage()
+	fmt.Fprintf(env.Stderr, "Run 'lifeline help %s' for usage.\n", strings.TrimPrefix(fs.Name(), "lifeline "))
 	return 2
 }
 

@@ -3,10 +3,42 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
 )
+
+// lifelineBin is the lifeline binary TestMain builds for the tests that run
+// it as a process.
+var lifelineBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "lifeline-cli-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "TestMain:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	lifelineBin = filepath.Join(dir, "lifeline")
+	args := []string{"build", "-o", lifelineBin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, ".")...)
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "TestMain: go build: %v\n%s", err, out)
+		return 1
+	}
+	return m.Run()
+}
 
 // testEnv returns a cliEnv writing to buffers, with an empty environment
 // unless vars are given.
