@@ -1,6 +1,7 @@
 package orchestrator
 
 import (
+	"github.com/lifeline-bot/lifeline/core/breaker"
 	"github.com/lifeline-bot/lifeline/core/conn"
 	"github.com/lifeline-bot/lifeline/core/gateway"
 	"github.com/lifeline-bot/lifeline/core/metrics"
@@ -9,7 +10,10 @@ import (
 // wireObserver turns the upstream connection's wire observations into
 // Recorder calls. It runs on the connection's goroutine and never blocks:
 // every Recorder method is O(1) and lock-free or briefly locked.
-type wireObserver struct{ rec *metrics.Recorder }
+type wireObserver struct {
+	rec   *metrics.Recorder
+	onAck func()
+}
 
 func (w wireObserver) Observe(o gateway.Observation) {
 	switch o.Kind {
@@ -19,6 +23,9 @@ func (w wireObserver) Observe(o gateway.Observation) {
 		w.rec.HeartbeatSent()
 	case gateway.ObsAck:
 		w.rec.HeartbeatAcked()
+		if w.onAck != nil {
+			w.onAck()
+		}
 	case gateway.ObsSent:
 		switch o.Op {
 		case gateway.OpIdentify:
@@ -42,4 +49,20 @@ type restObserver struct{ rec *metrics.Recorder }
 
 func (r restObserver) ObserveREST(res conn.RESTResult) {
 	r.rec.ObserveREST(res.Latency, res.Status, res.Err != nil)
+}
+
+// probeOnAck counts a heartbeat ACK as a successful probe while the
+// breaker is HALF_OPEN. A gateway connection is one attempt that lasts
+// for hours, so "recovery_threshold successful probes" cannot mean that
+// many new connections: it means the connection that got through proves
+// itself with that many answered heartbeats (READY is the first).
+func probeOnAck(b *breaker.Breaker) func() {
+	return func() {
+		if b.State() != breaker.StateHalfOpen {
+			return
+		}
+		if done, err := b.Allow(); err == nil {
+			done(nil)
+		}
+	}
 }

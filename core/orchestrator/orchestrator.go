@@ -199,7 +199,7 @@ func New(cfg Config) (*Orchestrator, error) {
 	cc.Clock = cfg.Clock
 	cc.Events = o.bus
 	cc.Logger = cfg.Logger
-	cc.Observer = wireObserver{o.rec}
+	cc.Observer = wireObserver{rec: o.rec, onAck: probeOnAck(o.brk)}
 	cc.Breaker = o.brk
 	if cfg.Tune != nil {
 		cfg.Tune(&cc)

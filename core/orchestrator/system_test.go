@@ -229,7 +229,7 @@ func TestSystemOutageTripsBreakerAndRecovers(t *testing.T) {
 	p, err := policy.LoadSource("breaker.hcl", []byte(`
 circuit_breaker {
   failure_threshold  = 2
-  recovery_threshold = 1
+  recovery_threshold = 2 # READY, then one answered heartbeat
   open_timeout       = "100ms"
   half_open_max_calls = 1
   monitoring_period  = "10s"
