@@ -1,0 +1,3 @@
+connection {
+  intents = ["Guilds"
+}
