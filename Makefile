@@ -17,6 +17,10 @@ build: ## Compile every package and the lifeline binary into bin/.
 	$(GO) build ./...
 	@if [ -d cmd/lifeline ]; then $(GO) build -o bin/lifeline ./cmd/lifeline; fi
 
+.PHONY: demo
+demo: ## The whole system against the embedded fake Discord: a one-minute recovery story, no token.
+	$(GO) run ./cmd/lifeline demo $(DEMOFLAGS)
+
 .PHONY: vet
 vet: ## go vet on every package.
 	$(GO) vet ./...

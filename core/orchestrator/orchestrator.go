@@ -277,13 +277,15 @@ func (o *Orchestrator) Start(ctx context.Context) error {
 	o.tick(runCtx) // a first Snapshot before anything connects
 	o.loops.Add(1)
 	go o.tickLoop(runCtx)
+	if err := c.Start(ctx); err != nil {
+		return fmt.Errorf("orchestrator: %w", err)
+	}
+	// The monitor starts once connected: judging a connection that is
+	// still handshaking would only report a CRITICAL nobody can act on.
 	if o.policy.Load().Health.Enabled {
 		if err := o.mon.Start(runCtx); err != nil {
 			o.log.Error("health monitor did not start", "error", err)
 		}
-	}
-	if err := c.Start(ctx); err != nil {
-		return fmt.Errorf("orchestrator: %w", err)
 	}
 	return nil
 }
@@ -298,13 +300,15 @@ func (o *Orchestrator) Stop(ctx context.Context) error {
 		c, cancel := o.conn, o.cancel
 		o.state = stopped
 		o.mu.Unlock()
-		if c != nil {
-			err = c.Stop(ctx)
-		}
+		// The tick and the monitor stop first, so a connection going
+		// down on purpose is not reported as a health failure.
 		if cancel != nil {
 			cancel()
 		}
 		o.mon.Stop()
+		if c != nil {
+			err = c.Stop(ctx)
+		}
 		done := make(chan struct{})
 		go func() { o.loops.Wait(); close(done) }()
 		select {

@@ -1,0 +1,417 @@
+// Package demo plays lifeline's scripted story against the embedded fake
+// Discord: connect, a zombie connection, an outage, a rate-limit storm,
+// and recovery, printing every state change, health change, breaker
+// transition and recovery as it happens. `lifeline demo` (and `make demo`)
+// run it; its own test runs a shortened story and checks every incident
+// ended recovered with nothing lost.
+package demo
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/lifeline-bot/lifeline"
+	"github.com/lifeline-bot/lifeline/core/conn"
+	"github.com/lifeline-bot/lifeline/core/events"
+	"github.com/lifeline-bot/lifeline/core/policy"
+	"github.com/lifeline-bot/lifeline/discordtest"
+)
+
+//go:embed policy.hcl
+var policySource []byte
+
+// DefaultDuration is the story's length when Options.Duration is zero.
+const DefaultDuration = time.Minute
+
+// MinDuration is the shortest story that still shows every incident.
+const MinDuration = 10 * time.Second
+
+// Options configures a run. The zero value is valid.
+type Options struct {
+	// Out receives the story. Default: io.Discard.
+	Out io.Writer
+	// JSON prints one JSON object per line instead of text.
+	// Default: false.
+	JSON bool
+	// Duration is the story's length; the fake Discord's clock is sped up
+	// so each incident fits (a 60s story runs Discord 20 times faster).
+	// Default: DefaultDuration; at least MinDuration.
+	Duration time.Duration
+	// Logger receives lifeline's own logs. Default: none.
+	Logger hclog.Logger
+}
+
+// Incident is one fault of the story and how lifeline came through it.
+type Incident struct {
+	Name      string        `json:"name"`
+	Recovered bool          `json:"recovered"`
+	Took      time.Duration `json:"took"`
+	Detail    string        `json:"detail,omitempty"`
+}
+
+// Result sums the story up.
+type Result struct {
+	Incidents        []Incident `json:"incidents"`
+	MessagesEmitted  int        `json:"messages_emitted"`
+	MessagesReceived int        `json:"messages_received"`
+	MessagesSent     int        `json:"messages_sent"`
+	DispatchesLost   int        `json:"dispatches_lost"`
+	Violations       []string   `json:"violations,omitempty"`
+	Identifies       int        `json:"identifies"`
+	Resumes          uint64     `json:"resumes"`
+	REST429s         int        `json:"rest_429s"`
+	FinalState       string     `json:"final_state"`
+	FinalHealth      string     `json:"final_health"`
+}
+
+// OK reports whether every incident ended recovered, the bot is READY,
+// nothing was lost and no Discord limit was broken.
+func (r Result) OK() bool {
+	for _, in := range r.Incidents {
+		if !in.Recovered {
+			return false
+		}
+	}
+	return r.FinalState == conn.Ready.String() && r.DispatchesLost == 0 && len(r.Violations) == 0 &&
+		r.MessagesReceived == r.MessagesEmitted+r.MessagesSent
+}
+
+// story is one run in progress.
+type story struct {
+	opts   Options
+	start  time.Time
+	srv    *discordtest.Server
+	bot    *lifeline.Lifeline
+	outMu  sync.Mutex
+	states chan string
+
+	mu       sync.Mutex
+	received map[string]bool
+}
+
+// Run plays the story and returns its Result; the error is for a story
+// that could not be played at all (the fake or lifeline did not start).
+func Run(ctx context.Context, opts Options) (Result, error) {
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	if opts.Duration == 0 {
+		opts.Duration = DefaultDuration
+	}
+	if opts.Duration < MinDuration {
+		return Result{}, fmt.Errorf("demo: duration %s is shorter than %s", opts.Duration, MinDuration)
+	}
+	// 20x Discord's speed for a one-minute story, faster for shorter ones.
+	scale := 20 * float64(DefaultDuration) / float64(opts.Duration)
+	srv, err := discordtest.NewServer(discordtest.Options{
+		Scale:         scale,
+		Guilds:        2,
+		SessionExpiry: opts.Duration / 2, // the whole outage stays resumable
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("demo: fake Discord: %w", err)
+	}
+	defer srv.Close()
+
+	p, err := policy.LoadSource("demo-policy.hcl", policySource, policy.Options{})
+	if err != nil {
+		return Result{}, fmt.Errorf("demo: %w", err)
+	}
+	bot, err := lifeline.New(lifeline.Config{
+		Token:          srv.Token(),
+		IdentifyWindow: srv.IdentifyWindow(),
+		TickInterval:   100 * time.Millisecond,
+		EventQueueSize: 4096,
+		Logger:         opts.Logger,
+	}, lifeline.WithPolicy(p), lifeline.WithNetwork(srv.Transport(), srv.Dialer()))
+	if err != nil {
+		return Result{}, fmt.Errorf("demo: %w", err)
+	}
+	s := &story{opts: opts, start: time.Now(), srv: srv, bot: bot,
+		states: make(chan string, 1024), received: map[string]bool{}}
+	bot.AddEventListener(lifeline.All, s.onEvent)
+	bot.Session().AddHandler(func(_ *discordgo.Session, m *discordgo.MessageCreate) {
+		s.mu.Lock()
+		s.received[m.Content] = true
+		s.mu.Unlock()
+	})
+
+	s.say("connect", "lifeline connects to the fake Discord at %s (heartbeat every %s)",
+		srv.URL(), srv.HeartbeatInterval().Round(time.Millisecond))
+	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = bot.Start(startCtx)
+	cancel()
+	if err != nil {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = bot.Stop(stopCtx)
+		return Result{}, fmt.Errorf("demo: %w", err)
+	}
+	res := s.play(ctx)
+
+	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := bot.Stop(stopCtx); err != nil {
+		s.say("stop", "lifeline did not stop cleanly: %v", err)
+	}
+	s.summary(res)
+	return res, nil
+}
+
+// play runs the incidents at their share of the duration, then waits out
+// the rest of it and takes the tally.
+func (s *story) play(ctx context.Context) Result {
+	d := s.opts.Duration
+	hb := s.srv.HeartbeatInterval()
+	var res Result
+	channel := s.srv.Guilds()[0].ChannelID
+
+	// Background traffic: the fake emits a message now and then; each must
+	// reach the bot's handler, through every incident.
+	emitCtx, stopEmit := context.WithCancel(ctx)
+	var emitted int
+	var emitWG sync.WaitGroup
+	emitWG.Add(1)
+	go func() {
+		defer emitWG.Done()
+		t := time.NewTicker(d / 40)
+		defer t.Stop()
+		for {
+			select {
+			case <-emitCtx.Done():
+				return
+			case <-t.C:
+				if _, err := s.srv.EmitMessage(channel, fmt.Sprintf("emitted-%d", emitted)); err == nil {
+					emitted++
+				}
+			}
+		}
+	}()
+
+	s.waitUntil(ctx, d/10)
+	res.Incidents = append(res.Incidents, s.incident(ctx, "zombie",
+		fmt.Sprintf("Discord stops answering heartbeats (ACKs stall for %s); discordgo alone would wait 5 intervals (%s)",
+			(2*hb).Round(time.Millisecond), (5*hb).Round(time.Millisecond)),
+		d/5, func() error { return s.srv.StallACKs(2 * hb) }))
+
+	s.waitUntil(ctx, d*35/100)
+	outage := d * 12 / 100
+	res.Incidents = append(res.Incidents, s.incident(ctx, "outage",
+		fmt.Sprintf("Discord drops every connection and refuses new ones for %s", outage.Round(time.Millisecond)),
+		d/4, func() error {
+			if err := s.srv.Outage(discordtest.OutageRefuse, outage); err != nil {
+				return err
+			}
+			return s.srv.DropConnections()
+		}))
+
+	s.waitUntil(ctx, d*65/100)
+	storm := d / 12
+	s.say("ratelimit-storm", "every REST call gets 429 for %s while the bot sends 5 messages", storm.Round(time.Millisecond))
+	began := time.Now()
+	if err := s.srv.RESTRateLimitStorm(false, storm/4, storm); err != nil {
+		s.say("ratelimit-storm", "could not start the storm: %v", err)
+	}
+	sent := 0
+	var sendErr error
+	for i := 0; i < 5; i++ {
+		if _, err := s.bot.Session().ChannelMessageSend(channel, fmt.Sprintf("sent-%d", i)); err != nil {
+			sendErr = err
+			continue
+		}
+		sent++
+	}
+	res.MessagesSent = sent
+	inc := Incident{Name: "ratelimit-storm", Recovered: sent == 5, Took: time.Since(began).Round(time.Millisecond)}
+	if sendErr != nil {
+		inc.Detail = sendErr.Error()
+	}
+	res.Incidents = append(res.Incidents, inc)
+	s.say("ratelimit-storm", "%d of 5 messages sent through the storm in %s", sent, inc.Took)
+
+	s.waitUntil(ctx, d*9/10)
+	stopEmit()
+	emitWG.Wait()
+	res.MessagesEmitted = emitted
+	s.say("recovery", "faults over: waiting for every message to reach the bot")
+	s.waitFor(ctx, d, func() bool { return s.count() >= emitted+sent })
+
+	res.MessagesReceived = s.count()
+	diag := s.bot.Diagnostics()
+	res.FinalState = diag.State
+	res.FinalHealth = diag.Health.Status.String()
+	res.Resumes = diag.Snapshot.Gateway.Resumes
+	led := s.srv.Ledger()
+	for _, r := range led.REST() {
+		if r.Status == 429 {
+			res.REST429s++
+		}
+	}
+	res.Identifies = len(led.Identifies())
+	for _, v := range led.Violations() {
+		res.Violations = append(res.Violations, fmt.Sprint(v))
+	}
+	for _, sess := range led.Sessions() {
+		res.DispatchesLost += len(led.Lost(sess.ID))
+	}
+	return res
+}
+
+// incident injects a fault and waits, within budget, for the connection to
+// leave READY and come back to it.
+func (s *story) incident(ctx context.Context, name, what string, budget time.Duration, inject func() error) Incident {
+	s.say(name, "%s", what)
+	s.drainStates()
+	began := time.Now()
+	if err := inject(); err != nil {
+		return Incident{Name: name, Detail: "could not inject: " + err.Error()}
+	}
+	deadline := time.NewTimer(budget)
+	defer deadline.Stop()
+	left := false
+	for {
+		select {
+		case st := <-s.states:
+			if st != conn.Ready.String() {
+				left = true
+				continue
+			}
+			if left {
+				took := time.Since(began).Round(time.Millisecond)
+				s.say(name, "recovered: READY again after %s", took)
+				return Incident{Name: name, Recovered: true, Took: took}
+			}
+		case <-deadline.C:
+			return Incident{Name: name, Detail: fmt.Sprintf("not READY again within %s", budget)}
+		case <-ctx.Done():
+			return Incident{Name: name, Detail: ctx.Err().Error()}
+		}
+	}
+}
+
+func (s *story) drainStates() {
+	for {
+		select {
+		case <-s.states:
+		default:
+			return
+		}
+	}
+}
+
+// waitUntil sleeps until offset into the story (or ctx ends).
+func (s *story) waitUntil(ctx context.Context, offset time.Duration) {
+	wait := time.Until(s.start.Add(offset))
+	if wait <= 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// waitFor polls cond until it holds, the story's end, or ctx.
+func (s *story) waitFor(ctx context.Context, end time.Duration, cond func() bool) {
+	for !cond() && time.Since(s.start) < end && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (s *story) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.received)
+}
+
+// onEvent prints an event and tracks the connection state.
+func (s *story) onEvent(e events.Event) {
+	if d, ok := e.Data.(events.StateChange); ok {
+		select {
+		case s.states <- d.To:
+		default:
+		}
+	}
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	if s.opts.JSON {
+		_ = json.NewEncoder(s.opts.Out).Encode(e)
+		return
+	}
+	fmt.Fprintf(s.opts.Out, "%7.2fs  %-26s %s\n", e.Time.Sub(s.start).Seconds(), e.Type, summary(e))
+}
+
+func summary(e events.Event) string {
+	if e.Data == nil {
+		return ""
+	}
+	return e.Data.Summary()
+}
+
+// say prints a line of the story's narration.
+func (s *story) say(step, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	if s.opts.JSON {
+		_ = json.NewEncoder(s.opts.Out).Encode(struct {
+			Type string    `json:"type"`
+			Time time.Time `json:"time"`
+			Step string    `json:"step"`
+			Msg  string    `json:"message"`
+		}{"DEMO_STEP", time.Now(), step, msg})
+		return
+	}
+	fmt.Fprintf(s.opts.Out, "%7.2fs  ── %s: %s\n", time.Since(s.start).Seconds(), step, msg)
+}
+
+func (s *story) summary(r Result) {
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	if s.opts.JSON {
+		_ = json.NewEncoder(s.opts.Out).Encode(struct {
+			Type string `json:"type"`
+			OK   bool   `json:"ok"`
+			Result
+		}{"DEMO_SUMMARY", r.OK(), r})
+		return
+	}
+	w := s.opts.Out
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Summary")
+	for _, in := range r.Incidents {
+		verdict := "recovered in " + in.Took.String()
+		if !in.Recovered {
+			verdict = "NOT recovered: " + in.Detail
+		}
+		fmt.Fprintf(w, "  %-16s %s\n", in.Name, verdict)
+	}
+	fmt.Fprintf(w, "  messages         %d emitted by Discord + %d sent by the bot, %d received by its handler\n",
+		r.MessagesEmitted, r.MessagesSent, r.MessagesReceived)
+	fmt.Fprintf(w, "  gateway          %d IDENTIFY, %d RESUME, %d dispatches lost, %d REST 429s absorbed\n",
+		r.Identifies, r.Resumes, r.DispatchesLost, r.REST429s)
+	if len(r.Violations) > 0 {
+		fmt.Fprintf(w, "  limit violations %v\n", r.Violations)
+	}
+	fmt.Fprintf(w, "  final            %s, health %s\n", r.FinalState, r.FinalHealth)
+	if r.OK() {
+		fmt.Fprintln(w, "OK: every incident recovered, nothing lost.")
+	} else {
+		fmt.Fprintln(w, "FAILED: see above.")
+	}
+}
+
+// ErrFailed is returned by the command when the story ran but did not end
+// well (an incident not recovered, a message lost).
+var ErrFailed = errors.New("demo: not every incident recovered")

@@ -1,0 +1,89 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("time.Sleep"), // discordgo's Close sleeps in its own goroutine
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	)
+}
+
+// The shortened story: every incident recovers, every message arrives,
+// no limit is broken, and the output tells the story.
+func TestStoryRecoversFromEveryIncident(t *testing.T) {
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, Options{Out: &out, Duration: 12 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("story:\n%s", out.String())
+	if !res.OK() {
+		t.Fatalf("story did not end well: %+v", res)
+	}
+	if len(res.Incidents) != 3 {
+		t.Fatalf("incidents = %+v, want zombie, outage, ratelimit-storm", res.Incidents)
+	}
+	if res.Identifies != 1 || res.Resumes < 2 {
+		t.Fatalf("identifies = %d, resumes = %d: want one IDENTIFY and every recovery a RESUME", res.Identifies, res.Resumes)
+	}
+	if res.REST429s == 0 {
+		t.Fatal("the rate-limit storm answered no 429")
+	}
+	for _, want := range []string{"zombie", "outage", "ratelimit-storm", "STATE_CHANGED", "CIRCUIT_BREAKER_TRIGGERED",
+		"RECOVERY_COMPLETED", "HEALTH_CHANGED", "OK: every incident recovered"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+}
+
+func TestStoryJSONIsOneObjectPerLine(t *testing.T) {
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, Options{Out: &out, JSON: true, Duration: MinDuration})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	types := map[string]int{}
+	for _, l := range lines {
+		var v struct {
+			Type string `json:"type"`
+		}
+		if err := json.Unmarshal([]byte(l), &v); err != nil || v.Type == "" {
+			t.Fatalf("line is not a JSON object with a type: %q (%v)", l, err)
+		}
+		types[v.Type]++
+	}
+	if types["DEMO_SUMMARY"] != 1 || types["DEMO_STEP"] == 0 || types["STATE_CHANGED"] == 0 {
+		t.Fatalf("types seen: %v", types)
+	}
+	var last struct {
+		OK bool `json:"ok"`
+	}
+	_ = json.Unmarshal([]byte(lines[len(lines)-1]), &last)
+	if last.OK != res.OK() {
+		t.Fatalf("summary ok = %v, result OK = %v", last.OK, res.OK())
+	}
+}
+
+func TestDurationTooShortIsRefused(t *testing.T) {
+	if _, err := Run(context.Background(), Options{Duration: time.Second}); err == nil {
+		t.Fatal("a one-second story was accepted")
+	}
+}
