@@ -542,6 +542,11 @@ const (
 	RecoverReconnect
 	// RecoverReidentify drops the session and IDENTIFYs anew.
 	RecoverReidentify
+	// RecoverRestart restarts the client: it closes the discordgo
+	// Session (under the watchdog; lifeline opens it again against the
+	// relay, so its handlers stay attached) and IDENTIFYs anew. The bot's
+	// handlers see a Disconnect, a Connect and a new READY.
+	RecoverRestart
 )
 
 func (m RecoverMode) String() string {
@@ -552,6 +557,8 @@ func (m RecoverMode) String() string {
 		return "reconnect"
 	case RecoverReidentify:
 		return "reidentify"
+	case RecoverRestart:
+		return "restart_client"
 	}
 	return fmt.Sprintf("RecoverMode(%d)", int(m))
 }
@@ -571,10 +578,21 @@ func (c *Connection) Recover(mode RecoverMode, cause string) error {
 	c.mu.Unlock()
 	if cur != nil {
 		code := gateway.ResumableCloseCode
-		if mode == RecoverReidentify {
+		if mode == RecoverReidentify || mode == RecoverRestart {
 			code = websocket.CloseNormalClosure
 		}
 		cur.Close(code)
+	}
+	if mode == RecoverRestart && c.relay.Attached() {
+		// Closing detaches the Session from the relay; onAttach opens it
+		// again once the new session is READY.
+		c.downstream.Add(1)
+		go func() {
+			defer c.downstream.Done()
+			if err := c.watchdog.Run(context.Background(), "discordgo session close", 0, c.sess.Close); err != nil {
+				c.publishError("session", err.Error(), 0, false)
+			}
+		}()
 	}
 	return nil
 }

@@ -36,6 +36,7 @@ func (c *Connection) run(ctx context.Context) {
 	failures := 0       // attempts in a row that did not reach READY
 	trigger := "start"  // why the next attempt happens
 	recovering := false // the next attempt is a recovery
+	named := ""         // a strategy asked for by name through Recover
 	for {
 		if ctx.Err() != nil {
 			c.setState(Stopped, "stopped")
@@ -62,6 +63,9 @@ func (c *Connection) run(ctx context.Context) {
 			if recovering {
 				strategy = "reidentify"
 			}
+		}
+		if named != "" {
+			strategy, named = named, ""
 		}
 
 		done := func(error) {}
@@ -125,13 +129,16 @@ func (c *Connection) run(ctx context.Context) {
 		// A recovery asked for from outside takes precedence.
 		select {
 		case req := <-c.recover:
-			if req.mode == RecoverReidentify {
+			if req.mode == RecoverReidentify || req.mode == RecoverRestart {
 				c.mu.Lock()
 				c.session = nil
 				c.mu.Unlock()
 			}
 			c.setState(Reconnecting, req.mode.String()+": "+req.cause)
 			trigger, recovering, failures = req.cause, true, 0
+			if req.mode == RecoverRestart {
+				named = req.mode.String()
+			}
 			c.backoff.Reset()
 			continue
 		default:
