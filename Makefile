@@ -32,16 +32,26 @@ lint: ## staticcheck at a pinned version, and gofmt.
 	$(GO) run $(STATICCHECK) ./...
 
 .PHONY: test
-test: vet lint ## vet, staticcheck, then every test with the race detector.
+test: vet lint generate-check ## vet, staticcheck, the generated-code check, then every test with the race detector.
 	$(GO) test -race -count=1 $(GOTESTFLAGS) ./...
 
 .PHONY: bench
 bench: ## Run the benchmarks with allocation counts.
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
+# The plugin protocol's Go code comes from sdk/proto/*.proto through a small
+# pure-Go generator in its own module (sdk/internal/protogen): no protoc, only
+# Go and the module proxy.
+PROTOGEN := $(GO) -C sdk/internal/protogen run . -dir "$(CURDIR)/sdk/proto"
+
 .PHONY: generate
-generate: ## Regenerate generated code (go generate).
+generate: ## Regenerate generated code (the plugin protocol, then go generate).
+	GOWORK=off $(PROTOGEN)
 	$(GO) generate ./...
+
+.PHONY: generate-check
+generate-check: ## Fail if the committed generated code is stale.
+	GOWORK=off $(PROTOGEN) -check
 
 .PHONY: fmt
 fmt: ## gofmt every Go file in place.

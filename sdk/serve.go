@@ -1,0 +1,136 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	hclog "github.com/hashicorp/go-hclog"
+	plugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	pb "github.com/lifeline-bot/lifeline/sdk/proto"
+)
+
+// ProtocolVersion is the version of the plugin protocol (sdk/proto) this sdk
+// speaks. The host and the plugin agree on a version through go-plugin's
+// VersionedPlugins: each side lists the versions it supports and the highest
+// common one wins; with none in common the host refuses the plugin with an
+// error naming both lists.
+const ProtocolVersion = 1
+
+// PluginName is the name of lifeline's protocol in go-plugin's PluginSet.
+const PluginName = "lifeline"
+
+// Handshake is the go-plugin handshake of lifeline plugins. The magic cookie
+// only stops a plugin binary that is run by hand from waiting for a host
+// that never comes; it is not a security measure (the sha256 pin is).
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  ProtocolVersion,
+	MagicCookieKey:   "LIFELINE_PLUGIN",
+	MagicCookieValue: "0c6b5a8e-lifeline-plugin-v1",
+}
+
+// VersionedPlugins is the go-plugin plugin set of every protocol version this
+// sdk speaks, serving p. A host passes VersionedPlugins(Plugins{}) (it only
+// dispenses); Serve passes the binary's plugins.
+func VersionedPlugins(p Plugins) map[int]plugin.PluginSet {
+	return map[int]plugin.PluginSet{
+		ProtocolVersion: {PluginName: &GRPCPlugin{Plugins: p}},
+	}
+}
+
+// Serve serves p to lifeline and does not return until the host ends the
+// process. A plugin's main function is a call to Serve:
+//
+//	func main() {
+//		sdk.Serve(sdk.Plugins{HealthChecks: []sdk.HealthCheck{myCheck{}}})
+//	}
+//
+// If p is invalid (see Plugins.Validate), Serve prints why to standard error
+// and exits with status 1. Run by hand rather than by lifeline, the binary
+// says it is a plugin and exits with status 1.
+func Serve(p Plugins) {
+	if err := p.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig:  Handshake,
+		VersionedPlugins: VersionedPlugins(p),
+		GRPCServer:       plugin.DefaultGRPCServer,
+		Logger:           Logger(""),
+	})
+}
+
+// Logger returns an hclog.Logger for a plugin process: JSON lines on standard
+// error, which the host reads and writes to its own log at the same level
+// under the plugin's name. Plain writes to standard error reach the host's
+// log too, at debug level. Host.Log is the other way, for a line that must
+// reach the host in order with the plugin's calls.
+func Logger(name string) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{
+		Name:       name,
+		Output:     os.Stderr,
+		JSONFormat: true,
+		Level:      hclog.Trace,
+	})
+}
+
+// GRPCPlugin is lifeline's protocol as a go-plugin GRPCPlugin. A plugin
+// process serves it (Serve does that); a host dispenses it from a go-plugin
+// client and gets a *Remote. Plugin authors do not need it.
+type GRPCPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	// Plugins is what the process serves; the host leaves it empty.
+	Plugins Plugins
+}
+
+// GRPCServer registers the plugin services on s (plugin side).
+func (p *GRPCPlugin) GRPCServer(broker *plugin.GRPCBroker, s *grpc.Server) error {
+	srv, err := newServer(p.Plugins, broker)
+	if err != nil {
+		return err
+	}
+	srv.register(s)
+	return nil
+}
+
+// GRPCClient returns a *Remote over c (host side).
+func (p *GRPCPlugin) GRPCClient(_ context.Context, broker *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	return &Remote{
+		Plugin:            pb.NewPluginClient(c),
+		HealthCheck:       pb.NewHealthCheckClient(c),
+		RecoveryStrategy:  pb.NewRecoveryStrategyClient(c),
+		DegradationAction: pb.NewDegradationActionClient(c),
+		Broker:            broker,
+	}, nil
+}
+
+var _ plugin.GRPCPlugin = (*GRPCPlugin)(nil)
+
+// Remote is a plugin process as the host holds it: the gRPC clients of its
+// services and the broker to offer host services on.
+type Remote struct {
+	Plugin            pb.PluginClient
+	HealthCheck       pb.HealthCheckClient
+	RecoveryStrategy  pb.RecoveryStrategyClient
+	DegradationAction pb.DegradationActionClient
+	// Broker is go-plugin's connection broker for this process.
+	Broker *plugin.GRPCBroker
+}
+
+// ServeHost offers h to the plugin process on a new broker connection and
+// returns the broker id to send in ConfigureRequest.HostBrokerId. The plugin
+// dials it once, when it is configured; the server lives until the
+// go-plugin client is killed.
+func (r *Remote) ServeHost(h Host) uint32 {
+	id := r.Broker.NextId()
+	srv := NewHostServer(h)
+	go r.Broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
+		s := grpc.NewServer(opts...)
+		pb.RegisterHostServer(s, srv)
+		return s
+	})
+	return id
+}
