@@ -64,7 +64,8 @@ type IdentifyQueueOptions struct {
 	// OnLow is called (outside the queue's lock) each time a start leaves
 	// fewer than WarnBelow starts. Default: nothing.
 	OnLow func(remaining int, resetAt time.Time)
-	// WarnBelow is the threshold for OnLow. Default: 10% of Total.
+	// WarnBelow is the threshold for OnLow. Default: 10% of Total
+	// (rounded up), at least 2.
 	WarnBelow int
 }
 
@@ -102,7 +103,9 @@ func NewLocalIdentifyQueue(limit SessionStartLimit, opts IdentifyQueueOptions) *
 		limit.Remaining = 0
 	}
 	if opts.WarnBelow <= 0 {
-		opts.WarnBelow = limit.Total / 10
+		// A tenth of the budget, and never less than 2: a small budget
+		// still warns while one start is left.
+		opts.WarnBelow = max((limit.Total+9)/10, 2)
 	}
 	return &LocalIdentifyQueue{
 		opts:  opts,

@@ -306,3 +306,26 @@ func TestNewRejectsBadInput(t *testing.T) {
 		})
 	}
 }
+
+// With few session starts left, lifeline says so (ERROR_OCCURRED
+// budget_low with the reset time) before it spends the last ones, and the
+// diagnostics show the budget.
+func TestSystemWarnsWhenTheSessionStartBudgetRunsLow(t *testing.T) {
+	s := newSystem(t, nil, discordtest.Options{SessionStartTotal: 3})
+	s.start()
+	defer s.stop()
+	if err := s.o.Connection().Recover(conn.RecoverReidentify, "test: spend a start"); err != nil {
+		t.Fatal(err)
+	}
+	e := s.waitEvent("budget_low", func(e events.Event) bool {
+		d, ok := e.Data.(events.Error)
+		return ok && d.Kind == "budget_low"
+	})
+	if msg := e.Data.(events.Error).Message; !strings.Contains(msg, "session starts left until") {
+		t.Fatalf("warning = %q, want the count and the reset time", msg)
+	}
+	s.eventually("READY after the re-identify", func() bool { return s.o.Diagnostics().State == conn.Ready.String() })
+	if d := s.o.Diagnostics(); d.SessionStartsRemaining != 1 {
+		t.Fatalf("diagnostics: %d session starts remaining, want 1 of 3", d.SessionStartsRemaining)
+	}
+}
