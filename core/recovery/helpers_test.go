@@ -12,6 +12,7 @@ import (
 	"github.com/lifeline-bot/lifeline/core/clock"
 	"github.com/lifeline-bot/lifeline/core/conn"
 	"github.com/lifeline-bot/lifeline/core/events"
+	"github.com/lifeline-bot/lifeline/core/metrics"
 	"github.com/lifeline-bot/lifeline/core/policy"
 	"github.com/lifeline-bot/lifeline/core/recovery"
 )
@@ -137,6 +138,12 @@ func newFake() *clock.Fake { return clock.NewFake(time.Time{}) }
 func closeFailure(code int) recovery.Failure {
 	return recovery.Failure{Error: policy.ErrorInfo{Kind: "close", CloseCode: code, Source: "conn",
 		Message: fmt.Sprintf("gateway closed with %d", code)}}
+}
+
+// withStreak gives f a Snapshot with n consecutive errors.
+func withStreak(f recovery.Failure, n uint64) recovery.Failure {
+	f.Snapshot = &metrics.Snapshot{Errors: metrics.Errors{Consecutive: n}}
+	return f
 }
 
 func equal(t *testing.T, what string, got, want []string) {
