@@ -27,31 +27,24 @@ func (f ConnectionFunc) Recover(ctx context.Context, mode conn.RecoverMode, caus
 	return f(ctx, mode, cause)
 }
 
-// ClientRestarter is implemented by a Connection that can replace its whole
-// client (for core/conn: stop the Connection and start a new one with a new
-// discordgo Session), the restart_client strategy. RestartClient returns
-// nil once the new client is READY.
-type ClientRestarter interface {
-	RestartClient(ctx context.Context, cause string) error
-}
-
 // builtin is one of the connection loop's recovery modes as a strategy.
 type builtin struct {
 	name string
-	mode conn.RecoverMode // 0 for restart_client
+	mode conn.RecoverMode
 }
 
-// Builtins returns the built-in strategies' Recoverers by name: resume,
-// reconnect, reidentify and restart_client. Each drives the Attempt's
-// Failure.Conn and is unavailable (ErrUnavailable) without one;
-// restart_client also needs that Connection to be a ClientRestarter.
+// Builtins returns the built-in strategies' Recoverers by name, each the
+// connection loop's recovery mode of the same name: resume
+// (conn.RecoverResume), reconnect (RecoverReconnect), reidentify
+// (RecoverReidentify) and restart_client (RecoverRestart). Each drives the
+// Attempt's Failure.Conn and is unavailable (ErrUnavailable) without one.
 // Every Engine has them registered; Register can replace one.
 func Builtins() map[string]Recoverer {
 	return map[string]Recoverer{
 		Resume:        builtin{Resume, conn.RecoverResume},
 		Reconnect:     builtin{Reconnect, conn.RecoverReconnect},
 		Reidentify:    builtin{Reidentify, conn.RecoverReidentify},
-		RestartClient: builtin{RestartClient, 0},
+		RestartClient: builtin{RestartClient, conn.RecoverRestart},
 	}
 }
 
@@ -60,11 +53,6 @@ func (b builtin) Available(f Failure) error {
 	if f.Conn == nil {
 		return fmt.Errorf("recovery: %s: no connection to drive (set Settings.Connection or Failure.Conn): %w", b.name, ErrUnavailable)
 	}
-	if b.mode == 0 {
-		if _, ok := f.Conn.(ClientRestarter); !ok {
-			return fmt.Errorf("recovery: %s: the connection (%T) cannot restart its client: %w", b.name, f.Conn, ErrUnavailable)
-		}
-	}
 	return nil
 }
 
@@ -72,9 +60,6 @@ func (b builtin) Available(f Failure) error {
 func (b builtin) Recover(ctx context.Context, a Attempt) error {
 	if err := b.Available(a.Failure); err != nil {
 		return err
-	}
-	if b.mode == 0 {
-		return a.Failure.Conn.(ClientRestarter).RestartClient(ctx, a.Cause())
 	}
 	return a.Failure.Conn.Recover(ctx, b.mode, a.Cause())
 }

@@ -27,9 +27,9 @@
 //
 // # Built-in strategies
 //
-// resume, reconnect and reidentify are the connection loop's recovery
-// modes (conn.RecoverResume, RecoverReconnect, RecoverReidentify) and
-// restart_client replaces the client; they are strategies like any other,
+// resume, reconnect, reidentify and restart_client are the connection
+// loop's recovery modes (conn.RecoverResume, RecoverReconnect,
+// RecoverReidentify, RecoverRestart); they are strategies like any other,
 // so a policy reorders them by priority and disables one by leaving it
 // out. They drive a Connection:
 //
@@ -38,8 +38,8 @@
 // which returns once the connection is READY again. core/conn's
 // *Connection asks for a recovery and returns at once, reporting the
 // outcome as RECOVERY_* events; ConnAdapter waits for that event and so
-// makes it a Connection. restart_client needs a Connection that is also a
-// ClientRestarter; without one it is skipped as unavailable.
+// makes it a Connection. Without a Connection the built-ins are skipped as
+// unavailable.
 //
 // # Handling a failure
 //

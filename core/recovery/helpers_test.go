@@ -80,21 +80,6 @@ func (f *fakeConn) modes() []string {
 	return append([]string(nil), f.calls...)
 }
 
-// restartConn is a fakeConn that can also restart its client.
-type restartConn struct {
-	fakeConn
-	restarts int
-	err      error
-}
-
-func (r *restartConn) RestartClient(context.Context, string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.restarts++
-	r.calls = append(r.calls, "restart_client")
-	return r.err
-}
-
 // tracker records the attempts of Go strategies, in order, across every
 // strategy it made.
 type tracker struct {

@@ -22,9 +22,8 @@ const (
 	// Reidentify drops the session and IDENTIFYs anew, spending one session
 	// start of the daily budget.
 	Reidentify = "reidentify"
-	// RestartClient replaces the client (for core/conn: a new Connection
-	// and discordgo Session). It needs a Connection that is also a
-	// ClientRestarter.
+	// RestartClient restarts the client: core/conn closes and re-opens the
+	// discordgo Session (its handlers kept) and IDENTIFYs anew.
 	RestartClient = "restart_client"
 )
 
@@ -58,9 +57,8 @@ var (
 	// Engine.Register when a strategy has no name or no Recoverer.
 	ErrInvalidStrategy = errors.New("invalid recovery strategy")
 	// ErrUnavailable is returned (wrapped) by a built-in strategy's
-	// Available check when what it drives is missing (no Connection, or a
-	// Connection that cannot restart its client). The Engine skips an
-	// unavailable strategy without counting an attempt.
+	// Available check when it has no Connection to drive. The Engine skips
+	// an unavailable strategy without counting an attempt.
 	ErrUnavailable = errors.New("recovery strategy unavailable")
 	// ErrStrategyCap is the reason a strategy was skipped when its
 	// attempts within the window reached Settings.MaxStrategyAttemptsPerWindow.
