@@ -77,17 +77,12 @@ func WithPolicy(p *policy.Policy) Option {
 	return func(c *Config) error { c.Policy = p; return nil }
 }
 
-// WithPolicyFile loads, validates and sets the policy in path; a broken
-// file makes New fail with its diagnostics (file:line:col).
+// WithPolicyFile loads, validates and sets the policy in path, and
+// watches it while lifeline runs: a valid edit takes effect live, an
+// invalid one is reported (POLICY_RELOAD_FAILED) and the running policy
+// stays. A broken file makes New fail with its diagnostics (file:line:col).
 func WithPolicyFile(path string) Option {
-	return func(c *Config) error {
-		p, err := policy.Load(path, policy.Options{})
-		if err != nil {
-			return err
-		}
-		c.Policy = p
-		return nil
-	}
+	return func(c *Config) error { c.PolicyFile = path; return nil }
 }
 
 // WithIntents sets the gateway intents by name ("Guilds",

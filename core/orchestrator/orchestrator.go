@@ -40,8 +40,17 @@ type Config struct {
 	// never logs, prints or exports it.
 	Token string
 	// Policy supplies the connection, health, breaker, degradation and
-	// recovery settings. Default: policy.Default().
+	// recovery settings. Default: policy.Default(), or PolicyFile's.
 	Policy *policy.Policy
+	// PolicyFile, when set, is loaded by New (a broken file fails New with
+	// its diagnostics) and watched from Start to Stop: each valid edit is
+	// put in force live (SetPolicy), an invalid one keeps the running
+	// policy and publishes POLICY_RELOAD_FAILED. It takes precedence over
+	// Policy. Default: "" (no file, no reload).
+	PolicyFile string
+	// PolicyDebounce is the quiet time after the last change to
+	// PolicyFile before it is reloaded. Default: policy.DefaultDebounce.
+	PolicyDebounce time.Duration
 	// Intents overrides the policy's intents by name ("Guilds",
 	// "GuildMessages", ...; see conn.ParseIntents). Default: the policy's.
 	Intents []string
@@ -109,6 +118,7 @@ type Orchestrator struct {
 	queue    *conn.LocalIdentifyQueue
 	gwBot    *GatewayBot
 	ticks    uint64
+	watcher  *policy.Watcher
 	connCfg  conn.Config // completed by Start from /gateway/bot
 	stopOnce sync.Once
 }
@@ -126,6 +136,28 @@ func New(cfg Config) (*Orchestrator, error) {
 	if cfg.Token == "" {
 		return nil, fmt.Errorf("orchestrator: %w", ErrNoToken)
 	}
+	cfg.Clock = clock.Or(cfg.Clock)
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	bus := events.NewBus(events.Options{QueueSize: cfg.EventQueueSize})
+	var watcher *policy.Watcher
+	if cfg.PolicyFile != "" {
+		w, err := policy.NewWatcher(policy.WatcherOptions{Path: cfg.PolicyFile, Debounce: cfg.PolicyDebounce,
+			Clock: cfg.Clock, Logger: cfg.Logger, Events: bus})
+		if err != nil {
+			bus.Close()
+			return nil, fmt.Errorf("orchestrator: %w", err)
+		}
+		watcher = w
+		cfg.Policy = w.Policy()
+	}
+	cleanup := func() {
+		if watcher != nil {
+			watcher.Close()
+		}
+		bus.Close()
+	}
 	if cfg.Policy == nil {
 		cfg.Policy = policy.Default()
 	}
@@ -133,21 +165,19 @@ func New(cfg Config) (*Orchestrator, error) {
 		cfg.ShardCount = 1
 	}
 	if cfg.ShardID < 0 || cfg.ShardID >= cfg.ShardCount {
+		cleanup()
 		return nil, fmt.Errorf("orchestrator: shard %d out of range [0, %d)", cfg.ShardID, cfg.ShardCount)
 	}
 	if cfg.TickInterval <= 0 {
 		cfg.TickInterval = DefaultTickInterval
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = hclog.NewNullLogger()
-	}
-	cfg.Clock = clock.Or(cfg.Clock)
 	intents := cfg.Intents
 	if len(intents) == 0 {
 		intents = cfg.Policy.Connection.Intents
 	}
 	mask, err := conn.ParseIntents(intents)
 	if err != nil {
+		cleanup()
 		return nil, fmt.Errorf("orchestrator: intents: %w", err)
 	}
 
@@ -155,12 +185,23 @@ func New(cfg Config) (*Orchestrator, error) {
 		// Created here, not at Start, so the bot can add its handlers
 		// (READY included) before anything connects.
 		if cfg.Session, err = discordgo.New("Bot " + cfg.Token); err != nil {
+			cleanup()
 			return nil, fmt.Errorf("orchestrator: %w", err)
 		}
 	}
 	o := &Orchestrator{cfg: cfg, clk: cfg.Clock, log: cfg.Logger.Named("lifeline")}
 	o.policy.Store(cfg.Policy)
-	o.bus = events.NewBus(events.Options{QueueSize: cfg.EventQueueSize})
+	o.bus = bus
+	if watcher != nil {
+		o.watcher = watcher
+		watcher.OnReload(func(old, gen *policy.Generation) {
+			if err := o.SetPolicy(gen.Policy); err != nil {
+				o.log.Error("reloaded policy could not be applied; keeping the previous one", "error", err)
+				o.bus.Publish(events.New(o.clk.Now(), events.PolicyReload{Failed: true, Path: gen.Path,
+					FromGeneration: old.Number, ToGeneration: old.Number, Diagnostics: []string{err.Error()}}))
+			}
+		})
+	}
 	o.rec = metrics.NewRecorder(metrics.Options{Clock: cfg.Clock, ShardID: cfg.ShardID, ShardCount: cfg.ShardCount})
 	o.brk = breaker.New(breakerSettings(cfg.Policy.CircuitBreaker, cfg.Clock, o.bus))
 	o.mon = health.NewMonitor(health.Options{
@@ -174,7 +215,7 @@ func New(cfg Config) (*Orchestrator, error) {
 		Tick:     cfg.TickInterval,
 	})
 	if err := o.addChecks(cfg.Policy.Health); err != nil {
-		o.bus.Close()
+		cleanup()
 		return nil, err
 	}
 	o.rest, err = conn.NewTransport(conn.TransportSettings{
@@ -184,7 +225,7 @@ func New(cfg Config) (*Orchestrator, error) {
 		BaseURL:  cfg.RESTBaseURL,
 	})
 	if err != nil {
-		o.bus.Close()
+		cleanup()
 		return nil, fmt.Errorf("orchestrator: REST transport: %w", err)
 	}
 
@@ -274,6 +315,12 @@ func (o *Orchestrator) Start(ctx context.Context) error {
 	o.mu.Lock()
 	o.cancel = cancel
 	o.mu.Unlock()
+	if o.watcher != nil {
+		if err := o.watcher.Start(); err != nil {
+			cancel()
+			return fmt.Errorf("orchestrator: watch the policy file: %w", err)
+		}
+	}
 	o.tick(runCtx) // a first Snapshot before anything connects
 	o.loops.Add(1)
 	go o.tickLoop(runCtx)
@@ -306,6 +353,9 @@ func (o *Orchestrator) Stop(ctx context.Context) error {
 			cancel()
 		}
 		o.mon.Stop()
+		if o.watcher != nil {
+			o.watcher.Close()
+		}
 		if c != nil {
 			err = c.Stop(ctx)
 		}
@@ -422,6 +472,19 @@ func (o *Orchestrator) SetPolicy(p *policy.Policy) error {
 		}
 	}
 	o.policy.Store(p)
+	return nil
+}
+
+// ReloadPolicy reloads PolicyFile now (what SIGHUP does in `lifeline
+// run`): a valid file is put in force, an invalid one is reported (the
+// error carries its diagnostics) and the running policy stays.
+func (o *Orchestrator) ReloadPolicy() error {
+	if o.watcher == nil {
+		return errors.New("orchestrator: no policy file to reload (Config.PolicyFile is empty)")
+	}
+	if _, err := o.watcher.Reload(); err != nil {
+		return fmt.Errorf("orchestrator: %w", err)
+	}
 	return nil
 }
 

@@ -3,6 +3,10 @@ package orchestrator_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -41,6 +45,11 @@ type system struct {
 
 func newSystem(t *testing.T, p *policy.Policy, fo discordtest.Options) *system {
 	t.Helper()
+	return newSystemWith(t, fo, func(c *orchestrator.Config) { c.Policy = p })
+}
+
+func newSystemWith(t *testing.T, fo discordtest.Options, mutate func(*orchestrator.Config)) *system {
+	t.Helper()
 	fo.Scale, fo.Guilds = 200, 2
 	if fo.SessionExpiry == 0 {
 		fo.SessionExpiry = 30 * time.Second
@@ -54,9 +63,8 @@ func newSystem(t *testing.T, p *policy.Policy, fo discordtest.Options) *system {
 	}
 	t.Cleanup(func() { srv.Close() })
 	s := &system{t: t, srv: srv, evCh: make(chan events.Event, 8192)}
-	o, err := orchestrator.New(orchestrator.Config{
+	cfg := orchestrator.Config{
 		Token:          srv.Token(),
-		Policy:         p,
 		RESTTransport:  srv.Transport(),
 		GatewayDialer:  srv.Dialer(),
 		IdentifyWindow: srv.IdentifyWindow(),
@@ -69,7 +77,9 @@ func newSystem(t *testing.T, p *policy.Policy, fo discordtest.Options) *system {
 			c.InvalidSessionDelay = [2]time.Duration{20 * time.Millisecond, 60 * time.Millisecond}
 			c.CallTimeout = 5 * time.Second
 		},
-	})
+	}
+	mutate(&cfg)
+	o, err := orchestrator.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,5 +337,67 @@ func TestSystemWarnsWhenTheSessionStartBudgetRunsLow(t *testing.T) {
 	s.eventually("READY after the re-identify", func() bool { return s.o.Diagnostics().State == conn.Ready.String() })
 	if d := s.o.Diagnostics(); d.SessionStartsRemaining != 1 {
 		t.Fatalf("diagnostics: %d session starts remaining, want 1 of 3", d.SessionStartsRemaining)
+	}
+}
+
+// Editing the policy file retunes the live breaker without resetting it;
+// a broken edit keeps the running policy and says where it is broken.
+func TestSystemPolicyEditRetunesLiveBreaker(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "policy.hcl")
+	write := func(body string) {
+		t.Helper()
+		// Write-then-rename, as editors do.
+		tmp := filepath.Join(dir, ".policy.hcl.tmp")
+		if err := os.WriteFile(tmp, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	breakerPolicy := func(threshold int) string {
+		return fmt.Sprintf("circuit_breaker {\n  failure_threshold = %d\n  open_timeout = \"1m\"\n}\n", threshold)
+	}
+	write(breakerPolicy(5))
+	s := newSystemWith(t, discordtest.Options{}, func(c *orchestrator.Config) {
+		c.PolicyFile = path
+		c.PolicyDebounce = 20 * time.Millisecond
+	})
+	s.start()
+	defer s.stop()
+
+	brk := s.o.CircuitBreaker()
+	fail := func() { _ = brk.Execute(context.Background(), func(context.Context) error { return errors.New("boom") }) }
+	fail()
+	fail()
+	if st := brk.State().String(); st != "CLOSED" {
+		t.Fatalf("state after 2 of 5 failures = %s", st)
+	}
+
+	write(breakerPolicy(3))
+	s.waitEvent("POLICY_RELOADED", func(e events.Event) bool { return e.Type == events.PolicyReloaded })
+	if got := s.o.Policy().CircuitBreaker.FailureThreshold; got != 3 {
+		t.Fatalf("policy in force has failure_threshold %d, want 3", got)
+	}
+	fail()
+	if st := brk.State().String(); st != "OPEN" {
+		t.Fatalf("state after a 3rd failure under the new threshold of 3 = %s (the old failures were forgotten?)", st)
+	}
+	if m := brk.Metrics(); m.Failures != 3 {
+		t.Fatalf("failures = %d, want the 3 counted across the reload", m.Failures)
+	}
+
+	write("circuit_breaker {\n  failure_threshold = \"many\"\n}\n")
+	e := s.waitEvent("POLICY_RELOAD_FAILED", func(e events.Event) bool { return e.Type == events.PolicyReloadFailed })
+	diags := strings.Join(e.Data.(events.PolicyReload).Diagnostics, "\n")
+	if !strings.Contains(diags, "policy.hcl:2") {
+		t.Fatalf("diagnostics %q do not point at policy.hcl line 2", diags)
+	}
+	if got := s.o.Policy().CircuitBreaker.FailureThreshold; got != 3 {
+		t.Fatalf("a broken edit changed the policy in force (failure_threshold %d)", got)
+	}
+	if err := s.o.ReloadPolicy(); err == nil {
+		t.Fatal("ReloadPolicy of the broken file reported success")
 	}
 }

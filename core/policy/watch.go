@@ -333,8 +333,10 @@ func (w *Watcher) reload(trigger string) (*Generation, error) {
 
 	w.log.Info("policy reloaded", "path", w.path, "from", old.Number, "to", gen.Number, "hash", shortHash(hash), "trigger", trigger)
 	w.logWarnings(diags)
-	w.pub.Publish(events.New(now, events.PolicyReload{Path: w.path, FromGeneration: old.Number, ToGeneration: gen.Number, Hash: hash}))
+	// Callbacks first: POLICY_RELOADED means every component that follows
+	// the watcher already runs the new generation.
 	w.callbacks(old, gen)
+	w.pub.Publish(events.New(now, events.PolicyReload{Path: w.path, FromGeneration: old.Number, ToGeneration: gen.Number, Hash: hash}))
 	return gen, nil
 }
 
