@@ -368,7 +368,9 @@ func TestSystemPolicyEditRetunesLiveBreaker(t *testing.T) {
 	defer s.stop()
 
 	brk := s.o.CircuitBreaker()
-	fail := func() { _ = brk.Execute(context.Background(), func(context.Context) error { return errors.New("boom") }) }
+	fail := func() {
+		_ = brk.Execute(context.Background(), func(context.Context) error { return errors.New("boom") })
+	}
 	fail()
 	fail()
 	if st := brk.State().String(); st != "CLOSED" {
