@@ -101,7 +101,7 @@ type BreakerView struct {
 // HealthView is the health monitor's last verdict.
 type HealthView struct {
 	Score  float64 `json:"score"`  // 0-100
-	Status string  `json:"status"` // HEALTHY, DEGRADED, UNHEALTHY, CRITICAL
+	Status string  `json:"status"` // UNKNOWN (no run yet), HEALTHY, DEGRADED, UNHEALTHY, CRITICAL
 	Trend  string  `json:"trend"`  // improving, stable, degrading
 }
 
