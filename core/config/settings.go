@@ -89,7 +89,7 @@ type Setting struct {
 // Want says what a value must look like, e.g. "a whole number from 0 to
 // 1000000 (0 = no limit)".
 func (s Setting) Want() string {
-	var w string
+	var w, example string
 	switch s.Kind {
 	case KindBool:
 		w = "true or false"
@@ -98,9 +98,9 @@ func (s Setting) Want() string {
 	case KindNumber:
 		w = "a number"
 	case KindDuration:
-		w = `a duration such as "500ms", "30s" or "5m"`
+		w, example = "a duration", `e.g. "500ms", "30s" or "5m"`
 	case KindIntents:
-		w = `comma-separated gateway intent names such as "Guilds,GuildMessages"`
+		w, example = "comma-separated gateway intent names", `e.g. "Guilds,GuildMessages"`
 	case KindShards:
 		w = `"auto" or a whole number of shards`
 	case KindToken:
@@ -116,6 +116,9 @@ func (s Setting) Want() string {
 	}
 	if s.Note != "" {
 		w += " (" + s.Note + ")"
+	}
+	if example != "" {
+		w += ", " + example
 	}
 	return w
 }
