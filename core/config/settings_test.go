@@ -369,7 +369,7 @@ func TestSetOptionValues(t *testing.T) {
 		{Set("connection.token", "x"), `error: Unknown setting: the token is set with WithToken`},
 		{WithMaxReconnectAttempts(-3), `option WithMaxReconnectAttempts="-3": error: Value out of range: max_reconnect_attempts must be between 0 and 1000000; got -3.`},
 		{WithIntents("Guilds", "Nope"), `option WithIntents="[Guilds Nope]": error: Invalid value: unknown intent "Nope"`},
-		{Set("connection.intents", discordgo.Intent(1 << 30)), `intent bits 1<<30 are not gateway intents`},
+		{Set("connection.intents", discordgo.Intent(1<<30)), `intent bits 1<<30 are not gateway intents`},
 		{WithPreset("tiny"), `option WithPreset="tiny": error: Unknown preset: unknown preset "tiny" (small, medium, large)`},
 		{WithPreset("smal"), `(did you mean "small"?)`},
 	}
@@ -392,8 +392,6 @@ func TestFormatDuration(t *testing.T) {
 		}
 	}
 }
-
-
 
 // defaultText is the built-in default as an environment variable would
 // write it.
