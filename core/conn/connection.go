@@ -91,6 +91,10 @@ type Config struct {
 	CallTimeout time.Duration
 	// Rand returns numbers in [0, 1) for jitter. Default: math/rand/v2.
 	Rand func() float64
+	// ReconnectGate, when set, is waited on before every connection
+	// attempt after the first (see ReconnectGate). Default: none, each
+	// attempt goes as soon as its backoff allows.
+	ReconnectGate ReconnectGate
 }
 
 func (c *Config) defaults() error {

@@ -67,6 +67,14 @@ func (c *Connection) run(ctx context.Context) {
 		if named != "" {
 			strategy, named = named, ""
 		}
+		if recovering && c.cfg.ReconnectGate != nil {
+			if err := c.cfg.ReconnectGate.Wait(ctx, c.cfg.ShardID, sess != nil); err != nil {
+				if ctx.Err() != nil {
+					continue // stopping: the top of the loop says so
+				}
+				c.log.Warn("reconnect gate failed; reconnecting anyway", "error", err)
+			}
+		}
 
 		done := func(error) {}
 		if c.cfg.Breaker != nil {
