@@ -34,6 +34,17 @@ type Requester interface {
 // an event the bus drops leaves Recover waiting until its context ends
 // (the Engine's AttemptTimeout).
 //
+// What core/conn does with the request limits what the adapter can do:
+//
+//   - core/conn's loop also recovers by itself, so a request made after a
+//     failure ends the connection the loop has already brought back and
+//     recovers again: the ledger shows one more RESUME (or IDENTIFY);
+//   - a request made while the loop waits out a backoff is taken only when
+//     the next connection ends, so Recover waits until its context ends;
+//   - the connection publishes RECOVERY_* events of its own for the
+//     attempt (Trigger: the cause with its number) besides the Engine's
+//     (Trigger: the failure).
+//
 // A resume asked for when the connection has no session left (it never
 // became READY, or Discord invalidated it) ends in a new IDENTIFY; it still
 // counts as a success once the connection is READY.
