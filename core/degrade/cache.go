@@ -27,6 +27,7 @@ type cache struct {
 	mu    sync.Mutex
 	items map[string]*list.Element
 	lru   list.List // front: most recently used
+	gen   uint64    // counts clears: a response fetched before one is not stored
 }
 
 type cacheEntry struct {
@@ -93,10 +94,20 @@ func (c *cache) get(key string, req *http.Request) (*http.Response, bool) {
 	}, true
 }
 
-// put stores a response's body under key. Rate-limit headers are left
-// out: a cached answer spends none of Discord's budget, and replaying an
-// old Remaining would mislead discordgo's rate limiter.
-func (c *cache) put(key, path string, resp *http.Response, body []byte) {
+// generation returns the number of clears so far; put with an older
+// generation stores nothing, so a request that began before the cache was
+// turned off cannot leave an entry behind.
+func (c *cache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// put stores a response's body under key, unless the cache was cleared
+// since generation gen. Rate-limit headers are left out: a cached answer
+// spends none of Discord's budget, and replaying an old Remaining would
+// mislead discordgo's rate limiter.
+func (c *cache) put(gen uint64, key, path string, resp *http.Response, body []byte) {
 	h := resp.Header.Clone()
 	for k := range h {
 		if strings.HasPrefix(http.CanonicalHeaderKey(k), "X-Ratelimit-") {
@@ -110,6 +121,9 @@ func (c *cache) put(key, path string, resp *http.Response, body []byte) {
 		major: resp.ProtoMajor, minor: resp.ProtoMinor, header: h, body: body, storedTime: c.clock.Now()}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
 	if el, ok := c.items[key]; ok {
 		el.Value = e
 		c.lru.MoveToFront(el)
@@ -140,6 +154,7 @@ func (c *cache) clear() {
 	defer c.mu.Unlock()
 	c.items = map[string]*list.Element{}
 	c.lru.Init()
+	c.gen++
 }
 
 func (c *cache) len() int {

@@ -88,6 +88,24 @@
 //	enable_read_only_mode            Transport: POST/PUT/PATCH/DELETE refused with ErrReadOnly unless Essential
 //	shutdown_non_essential_services  Services: non-essential services stopped; restarted on rollback
 //
+// # Wiring
+//
+// The orchestrator builds a Kit and an Engine once, puts Kit.Transport in
+// front of its observing REST transport (so refused and cached requests
+// never count as Discord's answers), and drives the Engine from its tick:
+//
+//	kit := degrade.NewKit(degrade.KitSettings{Logger: logger,
+//		Transport: degrade.TransportSettings{Next: observingREST, Clock: clk}})
+//	eng, _ := degrade.New(degrade.Settings{Clock: clk, Events: bus, Logger: logger,
+//		Policy: watcher.Policy, Actions: kit.Actions()})
+//	connConfig.RESTTransport = kit.Transport
+//
+//	// each tick
+//	rec.SetDegradation(eng.View())
+//	snap := rec.Build()
+//	d := pol.Evaluate(&snap)
+//	eng.ApplyDecision(ctx, pol, d) // or eng.Tick(ctx, &snap)
+//
 // The bot declares its features (Features.Register) and background
 // services (Services.Register), asks Features.Enabled before optional work,
 // and marks the REST calls that must go through with Essential (and, if it

@@ -1,6 +1,7 @@
 package degrade
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"reflect"
@@ -10,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/lifeline-bot/lifeline/core/clock"
 	"github.com/lifeline-bot/lifeline/core/events"
 	"github.com/lifeline-bot/lifeline/core/policy"
 )
@@ -754,4 +758,25 @@ func TestConcurrentReaders(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+func TestFailuresAndLevelChangesAreLogged(t *testing.T) {
+	var buf bytes.Buffer
+	log := hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info})
+	fails := NewAction("flaky", func(context.Context, Level) error { return errBoom }, nil)
+	eng, err := New(Settings{Clock: clock.NewFake(time.Time{}), Logger: log, Actions: []Action{fails, NewAction("ok", nil, nil)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.Apply(context.Background(), Target{Level: Minimal, Plan: Plan{{Level: Minimal, Actions: []string{"ok"}}, {Level: Moderate, Actions: []string{"flaky"}}}, Reason: "why"})
+	eng.Apply(context.Background(), Target{Level: Moderate, Plan: Plan{{Level: Minimal, Actions: []string{"ok"}}, {Level: Moderate, Actions: []string{"flaky"}}}, Reason: "why"})
+	out := buf.String()
+	for _, want := range []string{
+		`[WARN]  degradation activated: from=NONE to=MINIMAL actions=["ok"] reason=why`,
+		"[WARN]  degradation action failed; will retry: action=flaky op=apply level=MODERATE attempt=1 error=boom",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
 }

@@ -145,3 +145,24 @@ func ExampleEssential() {
 type roundTrip func(*http.Request) (*http.Response, error)
 
 func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// An operator holds a level by hand; the policy is ignored until release.
+func ExampleEngine_Activate() {
+	ctx := context.Background()
+	kit := degrade.NewKit(degrade.KitSettings{})
+	eng, _ := degrade.New(degrade.Settings{Actions: kit.Actions()})
+
+	res, _ := eng.Activate(ctx, degrade.Severe, []string{degrade.ActionEnableReadOnlyMode}, "Discord incident #123")
+	fmt.Println("level:", res.Level, "read-only:", kit.Transport.ReadOnly())
+
+	// The policy thinks all is well; the hold wins.
+	res = eng.Apply(ctx, degrade.Target{Level: degrade.None, Recover: true})
+	fmt.Println("held:", res.Held, "level:", res.Level)
+
+	res, _ = eng.Deactivate(ctx, "incident over")
+	fmt.Println("level:", res.Level, "read-only:", kit.Transport.ReadOnly())
+	// Output:
+	// level: SEVERE read-only: true
+	// held: true level: SEVERE
+	// level: NONE read-only: false
+}

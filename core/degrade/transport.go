@@ -222,8 +222,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	cacheable := req.Method == http.MethodGet && t.caching.Load()
 	var key string
+	var gen uint64
 	if cacheable {
-		key = cacheKey(req)
+		key, gen = cacheKey(req), t.cache.generation()
 		if !isFresh(ctx) {
 			if resp, ok := t.cache.get(key, req); ok {
 				t.hits.Add(1)
@@ -262,7 +263,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if readErr == nil && int64(len(body)) <= t.cache.maxBody {
 			_ = resp.Body.Close()
 			done()
-			t.cache.put(key, req.URL.Path, resp, body)
+			t.cache.put(gen, key, req.URL.Path, resp, body)
 			resp.Body = io.NopCloser(bytes.NewReader(body))
 			resp.ContentLength = int64(len(body))
 			return resp, nil

@@ -549,3 +549,34 @@ func TestPriorityOf(t *testing.T) {
 		t.Error("Priority.String")
 	}
 }
+
+// TestCacheIgnoresResponsesFetchedBeforeItWasTurnedOff: a GET that was in
+// flight when caching was rolled back leaves no entry to serve later.
+func TestCacheIgnoresResponsesFetchedBeforeItWasTurnedOff(t *testing.T) {
+	arrived, release := make(chan struct{}), make(chan struct{})
+	next := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		close(arrived)
+		<-release
+		return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("old")), Request: r}, nil
+	})
+	tr := NewTransport(TransportSettings{Next: next})
+	tr.SetCaching(true)
+	done := make(chan error, 1)
+	go func() {
+		resp, err := (&http.Client{Transport: tr}).Get("http://127.0.0.1:1/x")
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	<-arrived
+	tr.SetCaching(false)
+	tr.SetCaching(true)
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := tr.Stats().CacheEntries; n != 0 {
+		t.Fatalf("%d entries from a response fetched before the clear", n)
+	}
+}
