@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"io"
 	"net/http"
 	"os"
@@ -436,4 +437,19 @@ func TestPrivilegedIntents(t *testing.T) {
 			t.Errorf("privilegedIntents(%q) = %#x, %v; want %#x", tt.in, got, err, tt.want)
 		}
 	}
+}
+
+// TestFakeDiscordFlagsDocumented: README.md's table names every flag.
+func TestFakeDiscordFlagsDocumented(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, _, _ := testEnv(nil)
+	fs, _ := fakeDiscordFlags(env)
+	fs.VisitAll(func(f *flag.Flag) {
+		if !bytes.Contains(readme, []byte("`--"+f.Name+"`")) {
+			t.Errorf("README.md does not document --%s", f.Name)
+		}
+	})
 }
