@@ -22,10 +22,14 @@ connection {
 }
 
 health {
-  # More shards, more to watch: a shorter interval finds the one bad shard.
+  # More shards, more to watch: a shorter interval finds the one bad shard
+  # sooner; the timeout stays a third of it; two retries, because with
+  # many shards a failing check is more often real than a fluke.
   interval = "15s"
   timeout  = "5s"
   retries  = 2
+
+  # Large audiences notice slowness sooner: 800ms for latency, 5% errors.
 
   check "latency" {
     type      = "latency"
@@ -60,23 +64,34 @@ degradation {
   # Big audiences punish flapping: a full minute of good metrics.
   recovery_delay = "60s"
 
+  # Tighter than the default (800ms, 3%): at this size a small rise in the
+  # error rate is thousands of failed requests. Shed optional work first.
   level "minimal" {
     when    = "latency.heartbeat > 800 || errors.rate > 0.03 || errors.consecutive >= 5"
     actions = ["reduce_logging_level", "disable_analytics"]
   }
+  # 50 rate-limited requests in the window means the bot is near Discord's
+  # global limit (50 requests/s): back off before Discord escalates.
   level "moderate" {
     when    = "latency.heartbeat > 1500 || errors.rate > 0.1 || rest.rate_limited >= 50"
     actions = ["increase_timeouts", "disable_non_critical_features"]
   }
+  # An open breaker or 100 server errors: Discord is struggling; reduce
+  # concurrency and lean on the cache rather than add load.
   level "severe" {
     when    = "errors.rate > 0.25 || breaker.state == 'OPEN' || rest.server_errors >= 100"
     actions = ["reduce_concurrent_requests", "enable_aggressive_caching"]
   }
+  # Half the requests failing, or this shard's gateway silent for three
+  # heartbeat intervals: keep only what still works, read-only.
   level "critical" {
     when    = "errors.rate > 0.5 || (!gateway.connected && gateway.last_ack_age > 3 * gateway.heartbeat_interval)"
     actions = ["enable_read_only_mode", "shutdown_non_essential_services"]
   }
 
+  # Half the MINIMAL latency, a third of its error rate, a closed breaker
+  # and a good health score: big audiences punish flapping more than a
+  # slightly late recovery.
   recover {
     when = "latency.heartbeat < 400 && errors.rate < 0.02 && breaker.state == 'CLOSED' && health.score >= 85"
   }
@@ -89,6 +104,8 @@ recovery "resume" {
   max_attempts = 5
 }
 
+# A new connection, letting the connection loop choose RESUME or IDENTIFY;
+# three tries before the costlier strategies.
 recovery "reconnect" {
   priority     = 20
   when         = "!error.fatal && error.close_code not in [4004, 4010, 4011, 4012, 4013, 4014]"
@@ -103,6 +120,8 @@ recovery "reidentify" {
   max_attempts = 1
 }
 
+# A hung open or a zombie needs a fresh discordgo client: once per failure,
+# and otherwise only after five failures in a row.
 recovery "restart_client" {
   priority     = 40
   when         = "!error.fatal && error.close_code not in [4004, 4010, 4011, 4012, 4013, 4014] && (error.kind in ['timeout', 'zombie'] || errors.consecutive >= 5)"

@@ -14,15 +14,25 @@ connection {
   reconnect_delay        = "3s"
   backoff_multiplier     = 2
   max_reconnect_delay    = "5m"
-  zombie_after           = 1.5
-  shards                 = "auto"
+  # 1.5 heartbeat intervals (~62s on Discord): a dead connection is noticed
+  # after one missed ACK plus a margin for a slow one.
+  zombie_after = 1.5
+  # Sharding is optional below 2,500 servers; "auto" takes Discord's
+  # recommendation from GET /gateway/bot, so a growing bot shards in time.
+  shards = "auto"
 }
 
 health {
+  # Enough traffic for a 30s round to see a trend; a check that needs a
+  # third of the round (10s) is broken, not slow; three retries ride out a
+  # single dropped request.
   interval = "30s"
   timeout  = "10s"
   retries  = 3
 
+  # Users notice commands slower than a second; two heartbeat intervals
+  # (~41s each) plus a margin without an ACK means the gateway is gone;
+  # one failing request in ten is far above normal (under 1%).
   check "latency" {
     type      = "latency"
     threshold = "1s"
@@ -66,6 +76,8 @@ degradation {
     when    = "latency.heartbeat > 2000 || errors.rate > 0.15 || rest.rate_limited >= 10"
     actions = ["increase_timeouts", "disable_non_critical_features"]
   }
+  # An open breaker or a burst of 5xx means Discord itself is struggling:
+  # cut concurrency and serve from cache instead of adding load.
   level "severe" {
     when    = "errors.rate > 0.3 || breaker.state == 'OPEN' || rest.server_errors >= 20"
     actions = ["reduce_concurrent_requests", "enable_aggressive_caching"]
@@ -77,6 +89,9 @@ degradation {
     actions = ["enable_read_only_mode", "shutdown_non_essential_services"]
   }
 
+  # Step down only well inside the MINIMAL thresholds (600ms against 1s,
+  # 3% against 5%), with 429s gone and the breaker closed: the gap is the
+  # hysteresis band that keeps levels from flapping.
   recover {
     when = "latency.heartbeat < 600 && errors.rate < 0.03 && rest.rate_limited < 3 && breaker.state == 'CLOSED'"
   }

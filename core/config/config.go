@@ -274,7 +274,7 @@ func (l *loader) load() (*Config, error) {
 	}
 
 	if !fileOK {
-		return nil, &Error{Diagnostics: diags, Sources: sources, cause: cause}
+		return nil, newError(diags, sources, cause, tokenHint)
 	}
 
 	// One text, one decode: core/policy checks every value against the
@@ -284,7 +284,7 @@ func (l *loader) load() (*Config, error) {
 	p, hd := policy.Decode(assembledName, text, policy.Options{LookupEnv: l.lookup, MaxConditionNodes: l.maxNodes})
 	diags = append(diags, m.mapDiagnostics(hd)...)
 	if diags.HasErrors() {
-		return nil, &Error{Diagnostics: diags, Sources: sources, cause: cause}
+		return nil, newError(diags, sources, cause, tokenHint)
 	}
 
 	filename := l.file
@@ -308,8 +308,22 @@ func (l *loader) load() (*Config, error) {
 	}
 	diags = append(diags, l.readToken(cfg)...)
 	diags = append(diags, ineffective(cfg, m.over)...)
+	if cfg.Token.IsSet() {
+		tokenHint = cfg.Token.Reveal()
+	}
 	cfg.Warnings = diags.Warnings()
+	redactDiagnostics(cfg.Warnings, tokenHint)
 	return cfg, nil
+}
+
+// newError builds the error of a failed Load, with the token (and
+// anything shaped like one) taken out of every message and source.
+func newError(diags Diagnostics, sources map[string][]byte, cause error, token string) *Error {
+	redactDiagnostics(diags, token)
+	for name, src := range sources {
+		sources[name] = redactSource(src, token)
+	}
+	return &Error{Diagnostics: diags, Sources: sources, cause: cause}
 }
 
 // assembledName is the file name of the assembled text; diagnostics

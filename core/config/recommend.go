@@ -95,7 +95,8 @@ type Recommendation struct {
 	Guilds      int
 	// Preset is the preset the policy starts from.
 	Preset string
-	// Shards is the recommended shard count; 0 means auto.
+	// Shards is the recommended shard count (the preset's when Recommend
+	// sets none); 0 means auto.
 	Shards int
 	// Reasons are the recommended values and advice, in policy order.
 	Reasons []Reason
@@ -157,7 +158,6 @@ func Recommend(env Environment, guilds int) (*Recommendation, error) {
 		if n > maxShards {
 			return nil, fmt.Errorf("config: %w: %s guilds need %d shards, more than %d", ErrGuilds, thousands(guilds), n, maxShards)
 		}
-		r.Shards = n
 		set("connection.shards", n, why)
 		starts := dailyIdentifies / n
 		advise(fmt.Sprintf("A cold start of %d shards spends %d of the %s daily IDENTIFYs (%d full restarts a day exhaust them) and, at max_concurrency 1, takes about %s (one IDENTIFY per %s): recover by RESUME wherever possible.",
@@ -190,6 +190,7 @@ func Recommend(env Environment, guilds int) (*Recommendation, error) {
 		return nil, fmt.Errorf("config: recommendation does not load (a bug): %w", err)
 	}
 	r.Config = cfg
+	r.Shards = cfg.Policy.Connection.Shards
 	r.Policy = r.render()
 	return r, nil
 }

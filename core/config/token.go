@@ -76,3 +76,50 @@ func echo(v, token string) string {
 	}
 	return v
 }
+
+// redactText replaces the token and anything shaped like one in s.
+func redactText(s, token string) string {
+	if token != "" {
+		s = strings.ReplaceAll(s, token, redacted)
+	}
+	return tokenShape.ReplaceAllString(s, redacted)
+}
+
+// redactSource blanks the token and anything shaped like one in a source
+// file with asterisks of the same length, so that printed source lines
+// keep their columns.
+func redactSource(src []byte, token string) []byte {
+	out := []byte(string(src))
+	blank := func(i, j int) {
+		for k := i; k < j; k++ {
+			out[k] = '*'
+		}
+	}
+	if token != "" {
+		for from := 0; ; {
+			i := strings.Index(string(out[from:]), token)
+			if i < 0 {
+				break
+			}
+			blank(from+i, from+i+len(token))
+			from += i + len(token)
+		}
+	}
+	for _, m := range tokenShape.FindAllIndex(out, -1) {
+		blank(m[0], m[1])
+	}
+	return out
+}
+
+// redactDiagnostics removes the token from every text of ds.
+func redactDiagnostics(ds Diagnostics, token string) {
+	for i := range ds {
+		d := &ds[i]
+		d.Summary, d.Detail, d.Value = redactText(d.Summary, token), redactText(d.Detail, token), redactText(d.Value, token)
+		if d.hcl != nil {
+			c := *d.hcl
+			c.Summary, c.Detail = redactText(c.Summary, token), redactText(c.Detail, token)
+			d.hcl = &c
+		}
+	}
+}
