@@ -63,15 +63,21 @@ func Serve(p Plugins) {
 	})
 }
 
+// processStderr is the process's standard error as it was at start:
+// go-plugin's Serve points os.Stderr at a pipe it forwards over gRPC, which
+// reaches the host later and unordered; the host reads this one directly.
+var processStderr = os.Stderr
+
 // Logger returns an hclog.Logger for a plugin process: JSON lines on standard
 // error, which the host reads and writes to its own log at the same level
-// under the plugin's name. Plain writes to standard error reach the host's
-// log too, at debug level. Host.Log is the other way, for a line that must
-// reach the host in order with the plugin's calls.
+// under the plugin's name. Plain writes to os.Stderr and os.Stdout reach the
+// host's log too (go-plugin forwards them over the connection), at info
+// level. Host.Log is the other way, for a line that must reach the host in
+// order with the plugin's calls.
 func Logger(name string) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{
 		Name:       name,
-		Output:     os.Stderr,
+		Output:     processStderr,
 		JSONFormat: true,
 		Level:      hclog.Trace,
 	})

@@ -1,0 +1,696 @@
+package pluginhost
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	hclog "github.com/hashicorp/go-hclog"
+	plugin "github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
+
+	"github.com/lifeline-bot/lifeline/core/breaker"
+	"github.com/lifeline-bot/lifeline/core/clock"
+	"github.com/lifeline-bot/lifeline/core/events"
+	"github.com/lifeline-bot/lifeline/sdk"
+	pb "github.com/lifeline-bot/lifeline/sdk/proto"
+)
+
+// State is where a plugin is in its life.
+type State int
+
+// The plugin states.
+const (
+	// Starting: the process is being started and shaken hands with.
+	Starting State = iota
+	// Running: the process serves calls.
+	Running
+	// Restarting: the process exited; a restart is scheduled.
+	Restarting
+	// Failed: the plugin is not running and will not be restarted until
+	// the policy changes or Restart is called (checksum mismatch, protocol
+	// version, refused, or too many restarts).
+	Failed
+	// Stopped: the host stopped the plugin.
+	Stopped
+)
+
+var stateNames = [...]string{"STARTING", "RUNNING", "RESTARTING", "FAILED", "STOPPED"}
+
+// String returns the state's upper-case name, e.g. "RUNNING".
+func (s State) String() string {
+	if s < 0 || int(s) >= len(stateNames) {
+		return fmt.Sprintf("State(%d)", int(s))
+	}
+	return stateNames[s]
+}
+
+// Status is one plugin as the host sees it.
+type Status struct {
+	Name  string `json:"name"`
+	Path  string `json:"path"`
+	State State  `json:"state"`
+	// PID is the running process's id; 0 when none runs.
+	PID int `json:"pid,omitempty"`
+	// Protocol is the negotiated protocol version.
+	Protocol int `json:"protocol,omitempty"`
+	// Restarts counts consecutive restarts (reset after a long run).
+	Restarts int `json:"restarts"`
+	// LastExit says how the last process ended; LastError is the last
+	// start or refusal error.
+	LastExit  string `json:"last_exit,omitempty"`
+	LastError string `json:"last_error,omitempty"`
+	// Since is when the plugin entered State.
+	Since time.Time `json:"since"`
+	// Serves lists what the running process serves.
+	Serves []sdk.Descriptor `json:"serves,omitempty"`
+	// Breaker is the plugin breaker's state.
+	Breaker string `json:"breaker"`
+}
+
+// process is one plugin process.
+type process struct {
+	client    *plugin.Client
+	runner    *procRunner
+	remote    *sdk.Remote
+	version   int
+	startedAt time.Time
+	killedFor atomic.Pointer[string] // why the host killed it, if it did
+	hostID    atomic.Uint32          // broker id of the host services
+}
+
+// managed is one plugin and its successive processes.
+type managed struct {
+	h   *Host
+	log hclog.Logger
+	brk *breaker.Breaker
+
+	mu        sync.Mutex
+	spec      Spec
+	state     State
+	since     time.Time
+	proc      *process
+	desc      []sdk.Descriptor
+	restarts  int
+	lastExit  string
+	lastErr   string
+	timer     clock.Timer
+	stopping  bool
+	stoppedCh chan struct{} // closed when stop has finished
+}
+
+func newManaged(h *Host, s Spec) *managed {
+	m := &managed{h: h, spec: s, log: h.o.Logger.Named("plugin." + s.Name), since: h.o.Clock.Now(),
+		stoppedCh: make(chan struct{})}
+	bs := h.o.Breaker
+	bs.Name = "plugin/" + s.Name
+	bs.Clock = h.o.Clock
+	bs.Events = h.o.Events
+	m.brk = breaker.New(bs)
+	m.brk.OnStateChange(func(t breaker.Transition) {
+		if t.To == breaker.StateOpen {
+			m.kill(fmt.Sprintf("unresponsive: its breaker opened (%s)", t.Reason))
+		}
+	})
+	return m
+}
+
+func (m *managed) currentSpec() Spec {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.spec
+}
+
+func (m *managed) setSpec(s Spec) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.spec = s
+}
+
+func (m *managed) setState(s State) {
+	m.state = s
+	m.since = m.h.o.Clock.Now()
+}
+
+// start starts a process for the plugin. It is the only place a process is
+// made; a failure is recorded, published and (when a restart can cure it)
+// followed by a restart with backoff.
+func (m *managed) start() error {
+	m.mu.Lock()
+	if m.stopping {
+		m.mu.Unlock()
+		return nil
+	}
+	spec := m.spec
+	m.setState(Starting)
+	m.mu.Unlock()
+
+	proc, desc, err := m.launch(spec)
+	if err != nil {
+		m.startFailed(spec, err)
+		return fmt.Errorf("pluginhost: plugin %q: %w", spec.Name, err)
+	}
+
+	m.mu.Lock()
+	if m.stopping {
+		m.mu.Unlock()
+		m.closeProcess(proc, "stopped while starting")
+		return nil
+	}
+	m.proc, m.desc = proc, desc
+	m.lastErr = ""
+	m.setState(Running)
+	m.mu.Unlock()
+	m.brk.ForceClose()
+
+	m.h.publish(events.Plugin{Name: spec.Name, Path: spec.Path, PID: proc.runner.PID(), Version: proc.version})
+	m.log.Info("plugin started", "path", spec.Path, "pid", proc.runner.PID(), "protocol", proc.version, "serves", describe(desc))
+	m.h.wg.Add(1)
+	go m.watch(proc)
+	return nil
+}
+
+// launch starts, shakes hands with, describes, checks and configures one
+// process.
+func (m *managed) launch(spec Spec) (*process, []sdk.Descriptor, error) {
+	if spec.Path == "" {
+		return nil, nil, fmt.Errorf("%w: no path", ErrStartFailed)
+	}
+	if _, err := os.Stat(spec.Path); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrStartFailed, err)
+	}
+	if spec.SHA256 != "" {
+		if err := verifyChecksum(spec.Path, spec.SHA256); err != nil {
+			return nil, nil, err
+		}
+	}
+	var pr *procRunner
+	tail := &tailBuffer{max: 2048}
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  sdk.Handshake,
+		VersionedPlugins: sdk.VersionedPlugins(sdk.Plugins{}),
+		// go-plugin hands RunnerFunc a command holding only the
+		// environment it adds (magic cookie, protocol versions, mTLS
+		// certificate, socket directory); the binary, arguments and the
+		// filtered host environment are ours.
+		RunnerFunc: func(_ hclog.Logger, c *exec.Cmd, _ string) (runner.Runner, error) {
+			cmd := exec.Command(spec.Path, spec.Args...)
+			cmd.Env = append(append([]string(nil), m.h.o.Env...), c.Env...)
+			r, err := newProcRunner(spec.Name, cmd)
+			if r != nil {
+				r.forwarded = tail
+			}
+			pr = r
+			return r, err
+		},
+		SkipHostEnv:      true,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		StartTimeout:     m.h.o.StartTimeout,
+		// go-plugin logs the process's standard error under
+		// "plugin.NAME" (the runner's Name) and its own lines under
+		// "plugin" with plugin=NAME.
+		Logger:     m.h.o.Logger.Named("plugin"),
+		SyncStdout: &lineLogger{log: m.log.Info},
+		SyncStderr: &lineLogger{log: m.log.Info, tail: tail},
+	})
+
+	proto, err := client.Client()
+	if err != nil {
+		client.Kill()
+		return nil, nil, m.classifyStartError(err, pr)
+	}
+	proc := &process{client: client, runner: pr, version: client.NegotiatedVersion(), startedAt: m.h.o.Clock.Now()}
+	fail := func(err error) (*process, []sdk.Descriptor, error) {
+		m.closeProcess(proc, "refused")
+		return nil, nil, err
+	}
+	raw, err := proto.Dispense(sdk.PluginName)
+	if err != nil {
+		return fail(fmt.Errorf("%w: %v", ErrStartFailed, err))
+	}
+	remote, ok := raw.(*sdk.Remote)
+	if !ok {
+		return fail(fmt.Errorf("%w: dispensed %T", ErrStartFailed, raw))
+	}
+	proc.remote = remote
+
+	var resp *pb.DescribeResponse
+	err = m.withDeadline(context.Background(), func(ctx context.Context) error {
+		var err error
+		resp, err = remote.Plugin.Describe(ctx, &pb.DescribeRequest{})
+		return err
+	})
+	if err != nil {
+		return fail(fmt.Errorf("%w: describe: %v", ErrStartFailed, err))
+	}
+	desc, err := checkDescriptors(resp)
+	if err != nil {
+		return fail(err)
+	}
+	if err := checkUses(spec, desc); err != nil {
+		return fail(err)
+	}
+	if err := m.configure(proc, spec, true); err != nil {
+		return fail(fmt.Errorf("%w: configure: %v", ErrStartFailed, err))
+	}
+	return proc, desc, nil
+}
+
+// classifyStartError turns go-plugin's start error into ours, with the exit
+// status and last output of a process that died.
+func (m *managed) classifyStartError(err error, pr *procRunner) error {
+	msg := err.Error()
+	first, _, _ := strings.Cut(msg, "\n")
+	switch {
+	case strings.Contains(strings.ToLower(msg), "incompatible api version"):
+		return fmt.Errorf("%w: %s", ErrProtocolVersion, msg)
+	case strings.HasPrefix(first, "Unrecognized remote plugin message: ") && strings.TrimSpace(strings.TrimPrefix(first, "Unrecognized remote plugin message: ")) != "":
+		return fmt.Errorf("%w: it did not shake hands (%s): is it a lifeline plugin?", ErrStartFailed, first)
+	}
+	if pr != nil {
+		select {
+		case <-pr.exited:
+			return fmt.Errorf("%w: it exited before the handshake: %s", ErrStartFailed, pr.exitReason())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%w: %s", ErrStartFailed, msg)
+}
+
+// checkDescriptors validates what a plugin said it serves.
+func checkDescriptors(resp *pb.DescribeResponse) ([]sdk.Descriptor, error) {
+	if len(resp.GetPlugins()) == 0 {
+		return nil, fmt.Errorf("%w: it serves nothing", ErrBadResponse)
+	}
+	var out []sdk.Descriptor
+	seen := map[string]bool{}
+	for _, p := range resp.GetPlugins() {
+		d, err := sdk.DescriptorFromProto(p)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadResponse, err)
+		}
+		key := string(d.Kind) + "/" + d.Name
+		if seen[key] {
+			return nil, fmt.Errorf("%w: two %s plugins named %q", ErrBadResponse, d.Kind, d.Name)
+		}
+		seen[key] = true
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// checkUses checks that the plugin serves what the spec uses and that the
+// policy's config fits the schemas.
+func checkUses(spec Spec, desc []sdk.Descriptor) error {
+	var problems []string
+	var union []sdk.ConfigField
+	names := map[string]bool{}
+	for _, d := range desc {
+		for _, f := range d.Config {
+			if !names[f.Name] {
+				names[f.Name] = true
+				union = append(union, sdk.ConfigField{Name: f.Name, Type: f.Type})
+			}
+		}
+	}
+	if err := sdk.ValidateConfig(union, spec.Config); err != nil {
+		problems = append(problems, "plugin block config: "+strings.TrimPrefix(err.Error(), sdk.ErrConfig.Error()+": "))
+	}
+	for _, c := range spec.Checks {
+		d, err := resolveCheck(c.Name, desc)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		// The check sees the plugin block's config with its own over it:
+		// required keys may come from either, and the check's schema
+		// types both, but only the check block's own keys must be the
+		// check's (the plugin block's may be for another plugin of the
+		// binary).
+		seen := sdk.Config{}
+		for k, v := range sdk.Config(spec.Config).Merge(c.Config) {
+			if _, own := c.Config[k]; own || declares(d, k) {
+				seen[k] = v
+			}
+		}
+		if err := sdk.ValidateConfig(d.Config, seen); err != nil {
+			problems = append(problems, fmt.Sprintf("check %q config: %s", c.Name, strings.TrimPrefix(err.Error(), sdk.ErrConfig.Error()+": ")))
+		}
+	}
+	for _, a := range spec.Actions {
+		if _, ok := find(desc, sdk.KindDegradationAction, a); !ok {
+			problems = append(problems, fmt.Sprintf("no degradation action %q (serves: %s)", a, names2(desc, sdk.KindDegradationAction)))
+		}
+	}
+	for _, s := range spec.Strategies {
+		if _, ok := find(desc, sdk.KindRecoveryStrategy, s); !ok {
+			problems = append(problems, fmt.Sprintf("no recovery strategy %q (serves: %s)", s, names2(desc, sdk.KindRecoveryStrategy)))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s", ErrRefused, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func declares(d sdk.Descriptor, key string) bool {
+	for _, f := range d.Config {
+		if f.Name == key {
+			return true
+		}
+	}
+	return false
+}
+
+// resolveCheck picks the health check a check block named block runs: the
+// one named like the block, or the plugin's only health check.
+func resolveCheck(block string, desc []sdk.Descriptor) (sdk.Descriptor, error) {
+	if d, ok := find(desc, sdk.KindHealthCheck, block); ok {
+		return d, nil
+	}
+	var checks []sdk.Descriptor
+	for _, d := range desc {
+		if d.Kind == sdk.KindHealthCheck {
+			checks = append(checks, d)
+		}
+	}
+	if len(checks) == 1 {
+		return checks[0], nil
+	}
+	if len(checks) == 0 {
+		return sdk.Descriptor{}, fmt.Errorf("check %q: %w: the plugin serves no health check", block, ErrNotServed)
+	}
+	return sdk.Descriptor{}, fmt.Errorf("check %q: %w: the plugin serves several health checks (%s); name the check block after one of them",
+		block, ErrNotServed, names2(desc, sdk.KindHealthCheck))
+}
+
+func find(desc []sdk.Descriptor, k sdk.Kind, name string) (sdk.Descriptor, bool) {
+	for _, d := range desc {
+		if d.Kind == k && d.Name == name {
+			return d, true
+		}
+	}
+	return sdk.Descriptor{}, false
+}
+
+func names2(desc []sdk.Descriptor, k sdk.Kind) string {
+	var n []string
+	for _, d := range desc {
+		if d.Kind == k {
+			n = append(n, d.Name)
+		}
+	}
+	if len(n) == 0 {
+		return "none"
+	}
+	sort.Strings(n)
+	return strings.Join(n, ", ")
+}
+
+func describe(desc []sdk.Descriptor) string {
+	var parts []string
+	for _, d := range desc {
+		parts = append(parts, fmt.Sprintf("%s %s@%s", d.Kind, d.Name, d.Version))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// configure sends the plugin block's config and, on the first call for a
+// process, the broker id of the host services.
+func (m *managed) configure(proc *process, spec Spec, first bool) error {
+	cfg, err := json.Marshal(spec.Config)
+	if err != nil {
+		return fmt.Errorf("plugin config is not JSON-shaped: %w", err)
+	}
+	req := &pb.ConfigureRequest{Name: spec.Name, ConfigJson: cfg}
+	if first {
+		req.HostBrokerId = proc.remote.ServeHost(&services{h: m.h, name: spec.Name, log: m.log})
+		proc.hostID.Store(req.HostBrokerId)
+	} else {
+		req.HostBrokerId = proc.hostID.Load()
+	}
+	return m.withDeadline(context.Background(), func(ctx context.Context) error {
+		_, err := proc.remote.Plugin.Configure(ctx, req)
+		return err
+	})
+}
+
+// reconfigure applies a changed spec (config, uses) to the running
+// process without restarting it.
+func (m *managed) reconfigure() error {
+	m.mu.Lock()
+	proc, spec, desc := m.proc, m.spec, m.desc
+	m.mu.Unlock()
+	if proc == nil {
+		return nil // the next start uses the new spec
+	}
+	if err := checkUses(spec, desc); err != nil {
+		m.mu.Lock()
+		m.lastErr = err.Error()
+		m.mu.Unlock()
+		m.kill(err.Error())
+		return fmt.Errorf("pluginhost: plugin %q: %w", spec.Name, err)
+	}
+	if err := m.configure(proc, spec, false); err != nil {
+		return fmt.Errorf("pluginhost: plugin %q: reconfigure: %w", spec.Name, err)
+	}
+	m.log.Info("plugin reconfigured")
+	return nil
+}
+
+// startFailed records a failed start and schedules a restart when one can
+// help.
+func (m *managed) startFailed(spec Spec, err error) {
+	permanent := errors.Is(err, ErrChecksumMismatch) || errors.Is(err, ErrProtocolVersion) || errors.Is(err, ErrRefused)
+	m.log.Error("plugin failed to start", "path", spec.Path, "error", err)
+	m.mu.Lock()
+	m.lastErr = err.Error()
+	m.mu.Unlock()
+	m.h.publish(events.Error{Source: "plugin/" + spec.Name, Kind: "plugin", Message: err.Error(), Fatal: permanent})
+	if permanent {
+		m.mu.Lock()
+		m.setState(Failed)
+		m.mu.Unlock()
+		m.h.publish(events.Plugin{Exited: true, Name: spec.Name, Path: spec.Path, Reason: "not started: " + err.Error()})
+		return
+	}
+	m.scheduleRestart(spec, "start failed: "+err.Error(), 0)
+}
+
+// watch waits for the process to exit and handles it.
+func (m *managed) watch(proc *process) {
+	defer m.h.wg.Done()
+	<-proc.runner.exited
+	reason := proc.runner.exitReason()
+	if k := proc.killedFor.Load(); k != nil {
+		reason = *k + "; " + reason
+	}
+	// Release go-plugin's side of the dead process (connections, broker).
+	proc.client.Kill()
+
+	m.mu.Lock()
+	if m.proc != proc {
+		m.mu.Unlock()
+		return
+	}
+	m.proc = nil
+	stopping := m.stopping
+	spec := m.spec
+	m.mu.Unlock()
+	m.log.Warn("plugin exited", "pid", proc.runner.PID(), "reason", reason)
+	if stopping {
+		return // stop publishes
+	}
+	m.scheduleRestart(spec, reason, m.h.o.Clock.Since(proc.startedAt))
+}
+
+// scheduleRestart publishes PLUGIN_EXITED and, within the restart limit,
+// arms the restart timer; ran is how long the last process lived.
+func (m *managed) scheduleRestart(spec Spec, reason string, ran time.Duration) {
+	rp := m.h.o.Restart
+	m.mu.Lock()
+	if m.stopping {
+		m.mu.Unlock()
+		return
+	}
+	m.lastExit = reason
+	if ran >= rp.ResetAfter {
+		m.restarts = 0
+	}
+	m.restarts++
+	n := m.restarts
+	if rp.Limit < 0 || n > rp.Limit {
+		m.setState(Failed)
+		m.mu.Unlock()
+		why := reason
+		if rp.Limit >= 0 {
+			why = fmt.Sprintf("%s; giving up after %d restarts", reason, rp.Limit)
+		}
+		m.h.publish(events.Plugin{Exited: true, Name: spec.Name, Path: spec.Path, Reason: why})
+		return
+	}
+	delay := rp.backoff(n)
+	m.setState(Restarting)
+	m.h.wg.Add(1)
+	m.timer = m.h.o.Clock.AfterFunc(delay, func() {
+		defer m.h.wg.Done()
+		_ = m.start()
+	})
+	m.mu.Unlock()
+	m.h.publish(events.Plugin{Exited: true, Name: spec.Name, Path: spec.Path, Reason: reason, Restart: true})
+	m.log.Info("plugin restart scheduled", "in", delay, "attempt", n)
+}
+
+// kill kills the running process (if any) for reason; its exit is then
+// handled as a crash and restarted.
+func (m *managed) kill(reason string) {
+	m.mu.Lock()
+	proc := m.proc
+	m.mu.Unlock()
+	if proc == nil {
+		return
+	}
+	proc.killedFor.CompareAndSwap(nil, &reason)
+	m.log.Warn("killing plugin", "pid", proc.runner.PID(), "reason", reason)
+	_ = proc.runner.Kill(context.Background())
+}
+
+// closeProcess ends a process gracefully, or kills its group after
+// KillTimeout (real time).
+func (m *managed) closeProcess(proc *process, why string) {
+	proc.killedFor.CompareAndSwap(nil, &why)
+	done := make(chan struct{})
+	go func() {
+		proc.client.Kill()
+		close(done)
+	}()
+	t := time.NewTimer(m.h.o.KillTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return
+	case <-t.C:
+	}
+	if proc.runner != nil {
+		_ = proc.runner.Kill(context.Background())
+	}
+	<-done
+}
+
+// stop ends the plugin for good: no restart, the process closed, the
+// watcher finished.
+func (m *managed) stop(why string) {
+	m.mu.Lock()
+	if m.stopping {
+		m.mu.Unlock()
+		<-m.stoppedCh
+		return
+	}
+	m.stopping = true
+	if m.timer != nil {
+		if m.timer.Stop() {
+			m.h.wg.Done() // the restart will not run
+		}
+		m.timer = nil
+	}
+	proc := m.proc
+	spec := m.spec
+	m.mu.Unlock()
+	if proc != nil {
+		m.closeProcess(proc, why)
+		<-proc.runner.exited
+		m.h.publish(events.Plugin{Exited: true, Name: spec.Name, Path: spec.Path, PID: proc.runner.PID(), Reason: why})
+		m.log.Info("plugin stopped", "reason", why)
+	}
+	m.mu.Lock()
+	m.setState(Stopped)
+	m.mu.Unlock()
+	close(m.stoppedCh)
+}
+
+func (m *managed) status() Status {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := Status{Name: m.spec.Name, Path: m.spec.Path, State: m.state, Restarts: m.restarts, LastExit: m.lastExit,
+		LastError: m.lastErr, Since: m.since, Breaker: m.brk.State().String()}
+	if m.proc != nil {
+		s.PID = m.proc.runner.PID()
+		s.Protocol = m.proc.version
+		s.Serves = append([]sdk.Descriptor(nil), m.desc...)
+	}
+	return s
+}
+
+// unavailable explains why the plugin cannot take a call now.
+func (m *managed) unavailableLocked() error {
+	why := m.state.String()
+	switch {
+	case m.state == Restarting && m.lastExit != "":
+		why = "restarting after: " + m.lastExit
+	case m.lastErr != "":
+		why += ": " + m.lastErr
+	case m.lastExit != "":
+		why += " (last exit: " + m.lastExit + ")"
+	}
+	return fmt.Errorf("plugin %q %w: %s", m.spec.Name, ErrNotRunning, why)
+}
+
+// withDeadline runs fn with a context that ends after CallTimeout on the
+// host's clock (or when ctx ends). A call cut off by the timeout returns
+// an error wrapping ErrCallTimeout.
+func (m *managed) withDeadline(ctx context.Context, fn func(ctx context.Context) error) error {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var timedOut atomic.Bool
+	t := m.h.o.Clock.AfterFunc(m.h.o.CallTimeout, func() {
+		timedOut.Store(true)
+		cancel()
+	})
+	defer t.Stop()
+	err := fn(cctx)
+	switch {
+	case err == nil:
+		return nil
+	case timedOut.Load():
+		return fmt.Errorf("%w after %v", ErrCallTimeout, m.h.o.CallTimeout)
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return err
+}
+
+// call runs one call on the running process behind the plugin's breaker
+// and deadline. fn returns a protocol or transport error (which counts
+// against the breaker); the plugin's own verdicts travel in fn's closure.
+func (m *managed) call(ctx context.Context, what string, fn func(ctx context.Context, r *sdk.Remote) error) error {
+	m.mu.Lock()
+	proc := m.proc
+	if proc == nil {
+		err := m.unavailableLocked()
+		m.mu.Unlock()
+		return err
+	}
+	name := m.spec.Name
+	m.mu.Unlock()
+	err := m.brk.Execute(ctx, func(ctx context.Context) error {
+		return m.withDeadline(ctx, func(ctx context.Context) error { return fn(ctx, proc.remote) })
+	})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, breaker.ErrOpen), errors.Is(err, breaker.ErrTooManyProbes):
+		return fmt.Errorf("plugin %q %s: %w: %v", name, what, ErrNotRunning, err)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("plugin %q %s: %w", name, what, err)
+	}
+	return fmt.Errorf("plugin %q %s: %w", name, what, err)
+}
