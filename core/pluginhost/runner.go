@@ -105,6 +105,7 @@ func (r *procRunner) Kill(context.Context) error {
 
 func (r *procRunner) Stdout() io.ReadCloser { return r.stdout }
 func (r *procRunner) Stderr() io.ReadCloser { return r.stderr }
+
 // Name is the plugin's policy name: go-plugin logs the process's output
 // under it.
 func (r *procRunner) Name() string { return r.name }

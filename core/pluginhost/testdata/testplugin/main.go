@@ -51,8 +51,6 @@ func main() {
 	sdk.Serve(plugins())
 }
 
-
-
 func plugins() sdk.Plugins {
 	probe := sdk.NewHealthCheck(sdk.Info{Name: "probe", Version: "1.0.0", Config: []sdk.ConfigField{
 		{Name: "mode", Type: sdk.String}, {Name: "var", Type: sdk.String}, {Name: "label", Type: sdk.String}}},
