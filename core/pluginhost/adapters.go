@@ -56,16 +56,25 @@ func (h *Host) Checker(plugin string, use CheckUse) *Checker {
 
 // Check runs the plugin's check on s.
 func (c *Checker) Check(ctx context.Context, s metrics.Snapshot) health.Result {
+	res, _ := c.run(ctx, s)
+	return res
+}
+
+// run is Check that also returns the error when the call could not be made
+// or broke the protocol (the Result then says so in its message).
+func (c *Checker) run(ctx context.Context, s metrics.Snapshot) (health.Result, error) {
 	m := c.h.plugin(c.plugin)
 	if m == nil {
-		return health.Result{Message: fmt.Sprintf("plugin %q %v: not loaded", c.plugin, ErrNotRunning)}
+		err := fmt.Errorf("plugin %q %w: not loaded", c.plugin, ErrNotRunning)
+		return health.Result{Message: err.Error()}, err
 	}
 	m.mu.Lock()
 	desc := m.desc
 	m.mu.Unlock()
 	d, err := resolveCheck(c.use.Name, desc)
 	if err != nil && desc != nil {
-		return health.Result{Message: fmt.Sprintf("plugin %q: %v", c.plugin, err)}
+		err = fmt.Errorf("plugin %q: %w", c.plugin, err)
+		return health.Result{Message: err.Error()}, err
 	}
 	req := &pb.CheckRequest{Name: d.Name, Snapshot: sdk.SnapshotToProto(SnapshotToSDK(s)), ConfigJson: c.cfg,
 		Threshold: sdk.ThresholdToProto(c.use.Threshold)}
@@ -84,7 +93,7 @@ func (c *Checker) Check(ctx context.Context, s metrics.Snapshot) health.Result {
 		return nil
 	})
 	if err != nil {
-		return health.Result{Message: clipMessage(err.Error()), TimedOut: errors.Is(err, ErrCallTimeout)}
+		return health.Result{Message: clipMessage(err.Error()), TimedOut: errors.Is(err, ErrCallTimeout)}, err
 	}
 	res := health.Result{Passed: resp.GetPassed(), Value: resp.GetValue(), Threshold: resp.GetThreshold(),
 		Unit: clipMessage(resp.GetUnit()), Message: clipMessage(resp.GetMessage())}
@@ -92,7 +101,7 @@ func (c *Checker) Check(ctx context.Context, s metrics.Snapshot) health.Result {
 		res.Passed = false
 		res.Message = clipMessage(e)
 	}
-	return res
+	return res, nil
 }
 
 // Action is a plugin's degradation action as the degradation engine runs

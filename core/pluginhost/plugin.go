@@ -70,8 +70,10 @@ type Status struct {
 	LastError string `json:"last_error,omitempty"`
 	// Since is when the plugin entered State.
 	Since time.Time `json:"since"`
-	// Serves lists what the running process serves.
-	Serves []sdk.Descriptor `json:"serves,omitempty"`
+	// Serves lists what the running process serves, and SDKVersion the
+	// version of the sdk it was built with.
+	Serves     []sdk.Descriptor `json:"serves,omitempty"`
+	SDKVersion string           `json:"sdk_version,omitempty"`
 	// Breaker is the plugin breaker's state.
 	Breaker string `json:"breaker"`
 }
@@ -99,6 +101,7 @@ type managed struct {
 	since     time.Time
 	proc      *process
 	desc      []sdk.Descriptor
+	sdkVer    string
 	restarts  int
 	lastExit  string
 	lastErr   string
@@ -153,7 +156,7 @@ func (m *managed) start() error {
 	m.setState(Starting)
 	m.mu.Unlock()
 
-	proc, desc, err := m.launch(spec)
+	proc, desc, ver, err := m.launch(spec)
 	if err != nil {
 		m.startFailed(spec, err)
 		return fmt.Errorf("pluginhost: plugin %q: %w", spec.Name, err)
@@ -165,7 +168,7 @@ func (m *managed) start() error {
 		m.closeProcess(proc, "stopped while starting")
 		return nil
 	}
-	m.proc, m.desc = proc, desc
+	m.proc, m.desc, m.sdkVer = proc, desc, ver
 	m.lastErr = ""
 	m.setState(Running)
 	m.mu.Unlock()
@@ -180,16 +183,16 @@ func (m *managed) start() error {
 
 // launch starts, shakes hands with, describes, checks and configures one
 // process.
-func (m *managed) launch(spec Spec) (*process, []sdk.Descriptor, error) {
+func (m *managed) launch(spec Spec) (*process, []sdk.Descriptor, string, error) {
 	if spec.Path == "" {
-		return nil, nil, fmt.Errorf("%w: no path", ErrStartFailed)
+		return nil, nil, "", fmt.Errorf("%w: no path", ErrStartFailed)
 	}
 	if _, err := os.Stat(spec.Path); err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrStartFailed, err)
+		return nil, nil, "", fmt.Errorf("%w: %v", ErrStartFailed, err)
 	}
 	if spec.SHA256 != "" {
 		if err := verifyChecksum(spec.Path, spec.SHA256); err != nil {
-			return nil, nil, err
+			return nil, nil, "", err
 		}
 	}
 	var pr *procRunner
@@ -226,12 +229,12 @@ func (m *managed) launch(spec Spec) (*process, []sdk.Descriptor, error) {
 	proto, err := client.Client()
 	if err != nil {
 		client.Kill()
-		return nil, nil, m.classifyStartError(err, pr)
+		return nil, nil, "", m.classifyStartError(err, pr)
 	}
 	proc := &process{client: client, runner: pr, version: client.NegotiatedVersion(), startedAt: m.h.o.Clock.Now()}
-	fail := func(err error) (*process, []sdk.Descriptor, error) {
+	fail := func(err error) (*process, []sdk.Descriptor, string, error) {
 		m.closeProcess(proc, "refused")
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	raw, err := proto.Dispense(sdk.PluginName)
 	if err != nil {
@@ -262,7 +265,7 @@ func (m *managed) launch(spec Spec) (*process, []sdk.Descriptor, error) {
 	if err := m.configure(proc, spec, true); err != nil {
 		return fail(fmt.Errorf("%w: configure: %v", ErrStartFailed, err))
 	}
-	return proc, desc, nil
+	return proc, desc, resp.GetSdkVersion(), nil
 }
 
 // classifyStartError turns go-plugin's start error into ours, with the exit
@@ -626,6 +629,7 @@ func (m *managed) status() Status {
 		s.PID = m.proc.runner.PID()
 		s.Protocol = m.proc.version
 		s.Serves = append([]sdk.Descriptor(nil), m.desc...)
+		s.SDKVersion = m.sdkVer
 	}
 	return s
 }
