@@ -89,6 +89,14 @@ type Config struct {
 	// CallTimeout bounds discordgo's Open and Close (the watchdog).
 	// Default: 10s.
 	CallTimeout time.Duration
+	// TimeoutScale, when set, stretches HandshakeTimeout at each attempt
+	// (the increase_timeouts degradation action). Default: none.
+	TimeoutScale func(time.Duration) time.Duration
+	// RESTTimeout bounds one REST call of the Session's http.Client.
+	// Default: 20s; negative: no bound from the Client (a transport in
+	// RESTTransport enforces its own, as lifeline's degrade transport
+	// does, so that increase_timeouts can lengthen it).
+	RESTTimeout time.Duration
 	// Rand returns numbers in [0, 1) for jitter. Default: math/rand/v2.
 	Rand func() float64
 	// ReconnectGate, when set, is waited on before every connection
@@ -150,6 +158,12 @@ func (c *Config) defaults() error {
 	}
 	if c.CallTimeout <= 0 {
 		c.CallTimeout = 10 * time.Second
+	}
+	if c.RESTTimeout == 0 {
+		c.RESTTimeout = 20 * time.Second
+	}
+	if c.RESTTimeout < 0 {
+		c.RESTTimeout = 0
 	}
 	if c.Rand == nil {
 		c.Rand = rand.Float64
@@ -237,7 +251,7 @@ func New(cfg Config) (*Connection, error) {
 	s.Identify.Intents = cfg.Intents
 	s.ShardID, s.ShardCount = cfg.ShardID, cfg.ShardCount
 	s.Dialer = c.relay.Dialer()
-	s.Client = &http.Client{Transport: c.relay.Transport(cfg.RESTTransport), Timeout: 20 * time.Second}
+	s.Client = &http.Client{Transport: c.relay.Transport(cfg.RESTTransport), Timeout: cfg.RESTTimeout}
 	c.sess = s
 	return c, nil
 }

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -54,15 +53,15 @@ func TestRecoverRestartClientKeepsHandlers(t *testing.T) {
 // handles it like any other op 7: reconnect, and Start returns at READY.
 func TestReconnectDuringHandshakeDoesNotHang(t *testing.T) {
 	var n atomic.Int32
-	var wg sync.WaitGroup
+	var handlers handlerCount
 	up := websocket.Upgrader{}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := up.Upgrade(w, r, nil)
 		if err != nil {
 			return
 		}
-		wg.Add(1)
-		defer wg.Done()
+		handlers.add()
+		defer handlers.done()
 		defer ws.Close()
 		i := n.Add(1)
 		send := func(s string) { _ = ws.WriteMessage(websocket.TextMessage, []byte(s)) }
@@ -88,7 +87,7 @@ func TestReconnectDuringHandshakeDoesNotHang(t *testing.T) {
 			}
 		}
 	}))
-	defer func() { ts.Close(); wg.Wait() }()
+	defer func() { ts.Close(); handlers.wait(t) }()
 
 	bus := events.NewBus(events.Options{})
 	defer bus.Close()
@@ -135,3 +134,75 @@ func TestReconnectDuringHandshakeDoesNotHang(t *testing.T) {
 }
 
 func tsURL(r *http.Request) string { return "http://" + r.Host }
+
+// handlerCount tracks a scripted server's handlers (which a WaitGroup
+// cannot: a late connection would call Add while the test Waits).
+type handlerCount struct{ n atomic.Int32 }
+
+func (h *handlerCount) add()  { h.n.Add(1) }
+func (h *handlerCount) done() { h.n.Add(-1) }
+
+// wait gives the handlers (bounded) time to see their connection end.
+func (h *handlerCount) wait(t *testing.T) {
+	for i := 0; i < 1000 && h.n.Load() > 0; i++ {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := h.n.Load(); n > 0 {
+		t.Errorf("%d scripted handlers still running", n)
+	}
+}
+
+// TimeoutScale (the increase_timeouts action) stretches the handshake
+// deadline of the next attempt.
+func TestTimeoutScaleStretchesTheHandshakeDeadline(t *testing.T) {
+	var handlers handlerCount
+	up := websocket.Upgrader{}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		handlers.add()
+		defer handlers.done()
+		defer ws.Close()
+		for { // never a HELLO
+			if _, _, err := ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}))
+	defer func() { ts.Close(); handlers.wait(t) }()
+	bus := events.NewBus(events.Options{})
+	defer bus.Close()
+	errs := make(chan string, 16)
+	bus.Subscribe(events.ErrorOccurred, func(e events.Event) {
+		select {
+		case errs <- e.Data.(events.Error).Message:
+		default:
+		}
+	})
+	c, err := conn.New(conn.Config{
+		Token: "t", GatewayURL: "ws" + strings.TrimPrefix(ts.URL, "http"), Events: bus,
+		HandshakeTimeout:  40 * time.Millisecond,
+		TimeoutScale:      func(d time.Duration) time.Duration { return 3 * d },
+		ReconnectDelay:    time.Hour, // one attempt is enough
+		MaxReconnectDelay: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go func() { _ = c.Start(ctx) }()
+	select {
+	case msg := <-errs:
+		if !strings.Contains(msg, "within 120ms") {
+			t.Fatalf("handshake error %q, want the stretched deadline of 120ms", msg)
+		}
+	case <-ctx.Done():
+		t.Fatal("no handshake timeout")
+	}
+	if err := c.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

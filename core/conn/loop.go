@@ -105,7 +105,7 @@ func (c *Connection) run(ctx context.Context) {
 			URL:              c.gatewayURL,
 			Dialer:           c.cfg.GatewayDialer,
 			Clock:            c.cfg.Clock,
-			HandshakeTimeout: c.cfg.HandshakeTimeout,
+			HandshakeTimeout: c.handshakeTimeout(),
 			ZombieFactor:     c.cfg.ZombieFactor,
 			Jitter:           c.cfg.Rand,
 			Observer:         gateway.ObserverFunc(func(o gateway.Observation) { c.observe(o); c.onReady(o, at) }),
@@ -257,4 +257,16 @@ func closeCodeOf(err error) int {
 		return ce.Code
 	}
 	return 0
+}
+
+// handshakeTimeout is HandshakeTimeout, stretched by TimeoutScale while a
+// degradation action asks for longer timeouts.
+func (c *Connection) handshakeTimeout() time.Duration {
+	if c.cfg.TimeoutScale == nil {
+		return c.cfg.HandshakeTimeout
+	}
+	if d := c.cfg.TimeoutScale(c.cfg.HandshakeTimeout); d > 0 {
+		return d
+	}
+	return c.cfg.HandshakeTimeout
 }
