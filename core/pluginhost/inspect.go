@@ -3,6 +3,8 @@ package pluginhost
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,7 +81,10 @@ func Inspect(ctx context.Context, path string, o InspectOptions) (*Report, error
 	rec := &recordingServices{}
 	h := New(Options{Logger: o.Logger, CallTimeout: o.CallTimeout, Services: rec, Restart: RestartPolicy{Limit: -1}})
 	defer h.Stop()
-	const name = "inspected"
+	name := strings.TrimPrefix(filepath.Base(path), BinaryPrefix)
+	if !sdk.ValidName(name) {
+		name = "plugin"
+	}
 	spec := Spec{Name: name, Path: path, Args: o.Args, Config: o.Config, SHA256: o.SHA256}
 	rep := &Report{Path: h.resolve(spec).Path}
 	if sum, err := FileSHA256(rep.Path); err == nil {
