@@ -1,0 +1,100 @@
+// Package shard runs many shards of one Discord bot in one process: a
+// Manager owns one managed connection (core/conn) per shard of its range,
+// each with its own circuit breaker, metrics Recorder, state and optional
+// health monitor, and shares between them what Discord counts per bot: the
+// REST transport and rate limiter, the identify queue with its daily
+// session-start budget, and a reconnect gate.
+//
+// # Shard count and range
+//
+// Config.ShardCount is the bot's total shard count; Auto (0) takes the
+// count GET /gateway/bot recommends. Config.Range picks the shards this
+// process runs, [First, Last] inclusive ("shards 0 to 15 of 64"); nil runs
+// them all. A guild's events go to shard (guild_id >> 22) % count;
+// Manager.ShardForGuild finds it.
+//
+// # Start: identify order and budget
+//
+// Discord lets max_concurrency IDENTIFYs through per 5 s, one per bucket,
+// where a shard's bucket is shard_id % max_concurrency, and a bot has a
+// daily budget of session starts (IDENTIFYs; RESUMEs are free). Start:
+//
+//  1. asks /gateway/bot for the gateway URL, the recommended count and the
+//     budget (unless Config.Gateway or SkipGatewayBot says otherwise);
+//  2. refuses to start when the budget left is smaller than the number of
+//     shards in the range: the error wraps conn.ErrSessionStartLimit and a
+//     *conn.SessionStartLimitError, and its message names the starts
+//     needed, the starts left and the reset time. Nothing has connected
+//     at that point;
+//  3. brings the shards up bucket by bucket: the first shard of every
+//     bucket at once, and each next shard of a bucket once the shard before
+//     it has had its turn in the identify queue. A shard dials while the
+//     one before it waits for its slot, so it is ready when its own slot
+//     comes; at most two shards per bucket are connected and not yet
+//     identified at any time. Every IDENTIFY still goes through the one
+//     shared conn.IdentifyQueue, which alone enforces the window and the
+//     budget (and which a fleet can replace with a cross-process one);
+//  4. returns when every shard is READY, calling Config.OnProgress for each
+//     ("5 of 8 shards READY"), or stops everything it started and returns
+//     the first shard's error.
+//
+// With N shards in B buckets the last IDENTIFY leaves
+// (ceil(N/B) - 1) × (window + margin) after the first, the minimum the
+// identify rules allow plus the queue's margin.
+//
+// A shard whose first attempt ends before it identifies (a dial error, a
+// handshake timeout) does not hold up its bucket: the next shard goes, and
+// the failed shard IDENTIFYs later through the queue like any re-identify.
+//
+// # Correlated failures: the reconnect gate
+//
+// When many shards drop at once (a Discord-wide incident, a network blip
+// on the host), every connection loop wants to reconnect in the same
+// instant. Each shard's connection waits at one shared Gate before every
+// attempt after its first (conn.Config.ReconnectGate). The Gate is a token
+// bucket: Burst attempts go at once, then one per Interval, each spacing
+// drawn uniformly from Interval × [1 − Jitter, 1 + Jitter); waiting
+// RESUMEs are served before waiting IDENTIFYs, each in arrival order. So a
+// blip on a few shards costs nothing, a mass disconnect of N shards is
+// spread over about (N − Burst) × Interval, and sessions that can still
+// resume are resumed first, before re-identifies spend the budget. The
+// gate never turns a RESUME into an IDENTIFY: conn resumes every session
+// it still holds, and only a close code or op 9 that ends the session
+// makes it identify.
+//
+// # Health per shard and for the process
+//
+// Each shard's Recorder is fed synchronously by its connection's wire
+// observations and events (not through a bus subscriber that could fall
+// behind), and its Snapshot carries the shard's breaker and health
+// verdict. Classify turns a shard's state and Snapshot into a Condition:
+//
+//	Unhealthy  FAILED; or READY before and not READY now; or breaker OPEN;
+//	           or health UNHEALTHY or CRITICAL
+//	Starting   never READY yet (and none of the above)
+//	Degraded   health DEGRADED, or breaker HALF_OPEN
+//	Healthy    otherwise
+//
+// Summarize aggregates the shards' views for the process: shards ready,
+// counts per condition, the shares
+//
+//	ReadyShare     = Ready / Shards
+//	UnhealthyShare = Unhealthy / Shards
+//	DegradedShare  = (Degraded + Unhealthy) / Shards
+//
+// the worst ACK age and heartbeat latency with their shards, the mean
+// latency, the pooled error rate (the shards' failures over their
+// operations in the window) and the worst shard's, the lowest health
+// score, and the shards' counters added up. View returns every shard's
+// view with the aggregate; Tick first runs the shards' due health checks
+// (the manager has no loop of its own: its owner ticks it).
+//
+// Every event a shard's connection, breaker and monitor publish carries the
+// shard's ID.
+//
+// # Stop
+//
+// Stop stops every shard in parallel, each closing with 4000 so its
+// session stays resumable, and returns when every goroutine the manager
+// and its shards started has ended.
+package shard

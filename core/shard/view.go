@@ -1,0 +1,294 @@
+package shard
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/lifeline-bot/lifeline/core/conn"
+	"github.com/lifeline-bot/lifeline/core/metrics"
+)
+
+// Condition is one shard's health in a word, as the aggregate counts it.
+type Condition uint8
+
+const (
+	// Starting: the shard has never been READY and has not failed.
+	Starting Condition = iota
+	// Healthy: none of the rules below applies.
+	Healthy
+	// Degraded: the health monitor says DEGRADED, or the breaker is
+	// HALF_OPEN (the shard is proving itself after failures).
+	Degraded
+	// Unhealthy: the shard is FAILED; or it was READY before and is not
+	// now (it is reconnecting and delivers no events); or its breaker is
+	// OPEN; or the health monitor says UNHEALTHY or CRITICAL.
+	Unhealthy
+)
+
+// String returns "STARTING", "HEALTHY", "DEGRADED" or "UNHEALTHY".
+func (c Condition) String() string {
+	switch c {
+	case Starting:
+		return "STARTING"
+	case Healthy:
+		return "HEALTHY"
+	case Degraded:
+		return "DEGRADED"
+	case Unhealthy:
+		return "UNHEALTHY"
+	}
+	return fmt.Sprintf("Condition(%d)", uint8(c))
+}
+
+// MarshalText renders the condition as its name (for JSON).
+func (c Condition) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// Classify decides a shard's Condition from its connection state, whether
+// it was ever READY, and its Snapshot (breaker and health verdict), by the
+// rules the Condition constants state, first match wins: Unhealthy,
+// Starting, Degraded, Healthy.
+func Classify(state conn.State, everReady bool, s *metrics.Snapshot) Condition {
+	switch {
+	case state == conn.Failed,
+		everReady && state != conn.Ready && state != conn.Stopped,
+		s.Breaker.State == "OPEN",
+		s.Health.Status == "UNHEALTHY", s.Health.Status == "CRITICAL":
+		return Unhealthy
+	case !everReady:
+		return Starting
+	case s.Health.Status == "DEGRADED", s.Breaker.State == "HALF_OPEN":
+		return Degraded
+	}
+	return Healthy
+}
+
+// ShardView is one shard as a diagnostics page and the policy see it.
+type ShardView struct {
+	// ID is the shard's ID.
+	ID int `json:"id"`
+	// State is the connection state, e.g. "READY".
+	State string `json:"state"`
+	// Condition is the shard's health in a word (see Classify).
+	Condition Condition `json:"condition"`
+	// WasReady is true once the shard has been READY.
+	WasReady bool `json:"was_ready"`
+	// Error is the error that made the shard FAILED, if any.
+	Error string `json:"error,omitempty"`
+	// Connection holds the session id, sequence and dropped-send
+	// counters.
+	Connection conn.Stats `json:"connection"`
+	// Snapshot is the shard's metrics: latency, last close code, resumes,
+	// identifies, reconnects, breaker and health.
+	Snapshot metrics.Snapshot `json:"snapshot"`
+}
+
+// Aggregate is the process-wide summary of its shards, the figures a
+// policy conditions on to act on the process rather than one shard
+// (for instance: degrade when more than 20% of shards are unhealthy).
+// Shares are fractions in [0, 1] of Shards; 0 when Shards is 0.
+type Aggregate struct {
+	// Shards is how many shards this process runs; Total the bot's shard
+	// count.
+	Shards int `json:"shards"`
+	Total  int `json:"total"`
+	// Ready counts the shards READY now.
+	Ready int `json:"ready"`
+	// Starting, Healthy, Degraded and Unhealthy count the shards in each
+	// Condition; they add up to Shards.
+	Starting  int `json:"starting"`
+	Healthy   int `json:"healthy"`
+	Degraded  int `json:"degraded"`
+	Unhealthy int `json:"unhealthy"`
+	// Reconnecting counts shards that were READY and are recovering now;
+	// Failed the shards stopped for good. Both are counted in Unhealthy.
+	Reconnecting int `json:"reconnecting"`
+	Failed       int `json:"failed"`
+	// BreakersOpen counts shards whose breaker is OPEN.
+	BreakersOpen int `json:"breakers_open"`
+	// ReadyShare is Ready/Shards; UnhealthyShare is Unhealthy/Shards;
+	// DegradedShare is (Degraded+Unhealthy)/Shards, the shards doing
+	// worse than healthy (starting shards are in none of them).
+	ReadyShare     float64 `json:"ready_share"`
+	UnhealthyShare float64 `json:"unhealthy_share"`
+	DegradedShare  float64 `json:"degraded_share"`
+	// WorstAckAge is the largest Gateway.LastAckAge of a connected shard
+	// and WorstAckShard that shard (-1 when none is connected).
+	WorstAckAge   time.Duration `json:"worst_ack_age"`
+	WorstAckShard int           `json:"worst_ack_shard"`
+	// WorstLatency is the largest last heartbeat round trip and
+	// WorstLatencyShard its shard (-1 when no shard has one); MeanLatency
+	// is the mean over the shards that have one.
+	WorstLatency      time.Duration `json:"worst_latency"`
+	WorstLatencyShard int           `json:"worst_latency_shard"`
+	MeanLatency       time.Duration `json:"mean_latency"`
+	// ErrorRate pools the shards' windows: their failures over their
+	// operations. MaxErrorRate is the worst single shard's rate.
+	ErrorRate    float64 `json:"error_rate"`
+	MaxErrorRate float64 `json:"max_error_rate"`
+	// MinHealthScore is the lowest health score among shards whose
+	// monitor has a verdict (100 when none has).
+	MinHealthScore float64 `json:"min_health_score"`
+	// Reconnects, Resumes, Identifies and Dispatches are the shards'
+	// counters added up.
+	Reconnects uint64 `json:"reconnects"`
+	Resumes    uint64 `json:"resumes"`
+	Identifies uint64 `json:"identifies"`
+	Dispatches uint64 `json:"dispatches"`
+}
+
+// Summarize computes the Aggregate of shard views; total is the bot's
+// shard count. It reads only the views, so a caller can summarize any
+// subset.
+func Summarize(total int, shards []ShardView) Aggregate {
+	a := Aggregate{Shards: len(shards), Total: total, WorstAckShard: -1, WorstLatencyShard: -1, MinHealthScore: 100}
+	var latSum time.Duration
+	var latN int
+	var failures, operations uint64
+	for i := range shards {
+		v := &shards[i]
+		s := &v.Snapshot
+		switch v.Condition {
+		case Starting:
+			a.Starting++
+		case Healthy:
+			a.Healthy++
+		case Degraded:
+			a.Degraded++
+		case Unhealthy:
+			a.Unhealthy++
+		}
+		switch {
+		case v.State == conn.Ready.String():
+			a.Ready++
+		case v.State == conn.Failed.String():
+			a.Failed++
+		case v.WasReady && v.State != conn.Stopped.String():
+			a.Reconnecting++
+		}
+		if s.Breaker.State == "OPEN" {
+			a.BreakersOpen++
+		}
+		if s.Gateway.Connected && (a.WorstAckShard < 0 || s.Gateway.LastAckAge > a.WorstAckAge) {
+			a.WorstAckAge, a.WorstAckShard = s.Gateway.LastAckAge, v.ID
+		}
+		if l := s.Latency.Heartbeat; l > 0 {
+			latSum += l
+			latN++
+			if l > a.WorstLatency {
+				a.WorstLatency, a.WorstLatencyShard = l, v.ID
+			}
+		}
+		failures += s.Errors.InWindow
+		operations += s.Errors.Operations
+		a.MaxErrorRate = max(a.MaxErrorRate, s.Errors.Rate)
+		if st := s.Health.Status; st != "" && st != "UNKNOWN" {
+			a.MinHealthScore = min(a.MinHealthScore, s.Health.Score)
+		}
+		a.Reconnects += s.Gateway.Reconnects
+		a.Resumes += s.Gateway.Resumes
+		a.Identifies += s.Gateway.Identifies
+		a.Dispatches += s.Gateway.Dispatches
+	}
+	if latN > 0 {
+		a.MeanLatency = latSum / time.Duration(latN)
+	}
+	if operations > 0 {
+		a.ErrorRate = float64(failures) / float64(operations)
+	}
+	if a.Shards > 0 {
+		n := float64(a.Shards)
+		a.ReadyShare = float64(a.Ready) / n
+		a.UnhealthyShare = float64(a.Unhealthy) / n
+		a.DegradedShare = float64(a.Degraded+a.Unhealthy) / n
+	}
+	return a
+}
+
+// View is the whole process's shards at one moment: each shard's view,
+// the aggregate over them, the shared REST transport's figures and the
+// shared queue and gate.
+type View struct {
+	// Time is when the view was built (the manager's clock).
+	Time time.Time `json:"time"`
+	// Range is the shards this process runs, out of Aggregate.Total.
+	Range Range `json:"range"`
+	// Shards holds one view per shard, in ID order.
+	Shards []ShardView `json:"shards"`
+	// Aggregate summarizes Shards.
+	Aggregate Aggregate `json:"aggregate"`
+	// REST is the Snapshot of the shared REST transport's Recorder (its
+	// REST and latency quantile figures; the gateway part is empty).
+	REST metrics.Snapshot `json:"rest"`
+	// Gate is the reconnect gate's counters (zero when replaced).
+	Gate GateStats `json:"gate"`
+	// SessionStartsRemaining is the identify budget left and
+	// SessionStartsResetAt when it resets; -1 when the queue cannot tell.
+	SessionStartsRemaining int       `json:"session_starts_remaining"`
+	SessionStartsResetAt   time.Time `json:"session_starts_reset_at,omitempty"`
+}
+
+// View builds the view now. It runs no health check (Tick does); it costs
+// one Snapshot per shard.
+func (m *Manager) View() View {
+	m.mu.Lock()
+	shards, rng, count := m.shards, m.rng, m.count
+	m.mu.Unlock()
+	v := View{Time: m.clk.Now(), Range: rng, Shards: make([]ShardView, len(shards)), SessionStartsRemaining: -1}
+	for i, s := range shards {
+		snap := s.Snapshot()
+		st := s.conn.State()
+		was := s.everReady.Load() || st == conn.Ready // the event may trail the state
+		sv := ShardView{ID: s.id, State: st.String(), Condition: Classify(st, was, &snap), WasReady: was,
+			Connection: s.conn.Stats(), Snapshot: snap}
+		if err := s.conn.Err(); err != nil {
+			sv.Error = err.Error()
+		}
+		v.Shards[i] = sv
+	}
+	v.Aggregate = Summarize(count, v.Shards)
+	v.REST = m.restRec.Build()
+	if m.gate != nil {
+		v.Gate = m.gate.Stats()
+	}
+	if rem, reset, ok := m.SessionStarts(); ok {
+		v.SessionStartsRemaining, v.SessionStartsResetAt = rem, reset
+	}
+	return v
+}
+
+// tickParallelism bounds how many shards' health checks Tick runs at once.
+const tickParallelism = 32
+
+// Tick runs the health checks that are due on every shard's monitor (at
+// most tickParallelism shards at a time), then builds the View. The
+// owner's tick loop calls it (the orchestrator's, once per tick); the
+// manager has no loop of its own.
+func (m *Manager) Tick(ctx context.Context) View {
+	shards := m.Shards()
+	sem := make(chan struct{}, tickParallelism)
+	var wg sync.WaitGroup
+	for _, s := range shards {
+		if s.mon == nil {
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if _, err := s.mon.RunDue(ctx); err != nil && ctx.Err() == nil {
+				m.log.Debug("health checks", "shard", s.id, "error", err)
+			}
+		}()
+	}
+	wg.Wait()
+	return m.View()
+}
