@@ -24,11 +24,14 @@ const (
 	Reconnect RecoveryMode = "reconnect"
 	// Reidentify starts a fresh session with IDENTIFY.
 	Reidentify RecoveryMode = "reidentify"
+	// RestartClient closes the bot's Discord client and opens it again
+	// with a fresh session (the bot's handlers are kept).
+	RestartClient RecoveryMode = "restart_client"
 )
 
 // Valid reports whether m is one of the recovery modes.
 func (m RecoveryMode) Valid() bool {
-	return m == Resume || m == Reconnect || m == Reidentify
+	return m == Resume || m == Reconnect || m == Reidentify || m == RestartClient
 }
 
 // LogLevel is the level of a line a plugin logs through the host.
@@ -159,7 +162,7 @@ func (s *hostServer) RequestRecovery(ctx context.Context, r *pb.RecoveryModeRequ
 	defer recoverStatus(&err)
 	mode := RecoveryMode(r.GetMode())
 	if !mode.Valid() {
-		return nil, status.Errorf(codes.InvalidArgument, "unknown recovery mode %q (want resume, reconnect or reidentify)", r.GetMode())
+		return nil, status.Errorf(codes.InvalidArgument, "unknown recovery mode %q (want resume, reconnect, reidentify or restart_client)", r.GetMode())
 	}
 	if err := s.h.RequestRecovery(ctx, mode, r.GetReason()); err != nil {
 		return nil, status.Error(codes.FailedPrecondition, err.Error())

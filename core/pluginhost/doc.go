@@ -83,7 +83,7 @@
 // # Host services
 //
 // HostServices is what the orchestrator offers plugins. A recovery requested
-// by a plugin is passed on with mode "resume", "reconnect" or "reidentify"
-// and a reason naming the plugin; the host refuses other modes before the
-// orchestrator sees them.
+// by a plugin is passed on with mode "resume", "reconnect", "reidentify" or
+// "restart_client" and a reason naming the plugin; the host refuses other
+// modes before the orchestrator sees them.
 package pluginhost

@@ -59,8 +59,8 @@ type HostServices interface {
 	// Snapshot returns the current metrics snapshot.
 	Snapshot() metrics.Snapshot
 	// RequestRecovery asks for a recovery of the connection: mode is
-	// "resume", "reconnect" or "reidentify"; reason names the plugin and
-	// says why.
+	// "resume", "reconnect", "reidentify" or "restart_client" (the
+	// built-in strategies' names); reason names the plugin and says why.
 	RequestRecovery(ctx context.Context, mode, reason string) error
 	// SetFeature sets (on) or clears a feature flag.
 	SetFeature(name string, on bool) error

@@ -1854,7 +1854,7 @@ func (*SnapshotRequest) Descriptor() ([]byte, []int) {
 
 type RecoveryModeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// mode is "resume", "reconnect" or "reidentify".
+	// mode is "resume", "reconnect", "reidentify" or "restart_client".
 	Mode string `protobuf:"bytes,1,opt,name=mode,proto3" json:"mode,omitempty"`
 	// reason says why, for the host's log and events.
 	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`

@@ -508,7 +508,7 @@ type HostClient interface {
 	// GetSnapshot returns the host's current metrics snapshot.
 	GetSnapshot(ctx context.Context, in *SnapshotRequest, opts ...grpc.CallOption) (*Snapshot, error)
 	// RequestRecovery asks the host to recover the connection
-	// ("resume", "reconnect" or "reidentify").
+	// ("resume", "reconnect", "reidentify" or "restart_client").
 	RequestRecovery(ctx context.Context, in *RecoveryModeRequest, opts ...grpc.CallOption) (*HostResponse, error)
 	// SetFeature sets or clears a feature flag the bot reads.
 	SetFeature(ctx context.Context, in *SetFeatureRequest, opts ...grpc.CallOption) (*HostResponse, error)
@@ -567,7 +567,7 @@ type HostServer interface {
 	// GetSnapshot returns the host's current metrics snapshot.
 	GetSnapshot(context.Context, *SnapshotRequest) (*Snapshot, error)
 	// RequestRecovery asks the host to recover the connection
-	// ("resume", "reconnect" or "reidentify").
+	// ("resume", "reconnect", "reidentify" or "restart_client").
 	RequestRecovery(context.Context, *RecoveryModeRequest) (*HostResponse, error)
 	// SetFeature sets or clears a feature flag the bot reads.
 	SetFeature(context.Context, *SetFeatureRequest) (*HostResponse, error)
