@@ -65,6 +65,14 @@ type Config struct {
 	Observer gateway.Observer
 	// Breaker guards connection attempts. Default: none.
 	Breaker Guard
+	// Planner, when set, chooses how the connection recovers: after a
+	// connection ends with an error that is not fatal, the loop publishes
+	// ERROR_OCCURRED as usual and, instead of choosing resume or identify
+	// and backing off by itself, runs Planner.Plan and carries out the
+	// attempts it asks for. Fatal close codes, the session-start budget and
+	// MaxReconnectAttempts still end the connection. Default: none (the
+	// loop's own choice).
+	Planner Planner
 	// IdentifyQueue paces IDENTIFYs. Default: a LocalIdentifyQueue with
 	// Discord's default budget (1000 a day, max_concurrency 1).
 	IdentifyQueue IdentifyQueue
@@ -194,6 +202,7 @@ type Connection struct {
 	dupes      uint64   // replayed dispatches already delivered
 	fatal      error
 	recover    chan recoverRequest
+	tries      chan tryRequest
 	backoff    *Backoff
 	watchdog   *Watchdog
 	cancel     context.CancelFunc
@@ -225,6 +234,7 @@ func New(cfg Config) (*Connection, error) {
 		log:        cfg.Logger.Named("conn").With("shard", cfg.ShardID),
 		readyCh:    make(chan struct{}),
 		recover:    make(chan recoverRequest, 1),
+		tries:      make(chan tryRequest),
 		done:       make(chan struct{}),
 		backoff: NewBackoff(BackoffSettings{Base: cfg.ReconnectDelay, Max: cfg.MaxReconnectDelay,
 			Multiplier: cfg.BackoffMultiplier, Rand: cfg.Rand}),
@@ -601,7 +611,15 @@ func (c *Connection) Recover(mode RecoverMode, cause string) error {
 		}
 		cur.Close(code)
 	}
-	if mode == RecoverRestart && c.relay.Attached() {
+	if mode == RecoverRestart {
+		c.closeSessionForRestart()
+	}
+	return nil
+}
+
+// closeSessionForRestart closes the discordgo Session for restart_client.
+func (c *Connection) closeSessionForRestart() {
+	if c.relay.Attached() {
 		// Closing detaches the Session from the relay; onAttach opens it
 		// again once the new session is READY.
 		c.downstream.Add(1)
@@ -612,7 +630,6 @@ func (c *Connection) Recover(mode RecoverMode, cause string) error {
 			}
 		}()
 	}
-	return nil
 }
 
 func (c *Connection) sleep(ctx context.Context, d time.Duration) bool {

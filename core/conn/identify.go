@@ -57,7 +57,8 @@ type IdentifyQueueOptions struct {
 	// Margin is added to Window between two IDENTIFYs of a bucket, so
 	// that jitter between the moment lifeline sends and the moment Discord
 	// receives never makes two arrivals closer than Window. Default:
-	// Window/20 (250ms for Discord's 5s), at least 2ms.
+	// Window/20 (250ms for Discord's 5s), at least 10ms (a scaled-down
+	// window in tests meets a loaded machine's scheduling delays).
 	Margin time.Duration
 	// Day is how long a budget lasts once reset. Default: 24h.
 	Day time.Duration
@@ -88,7 +89,7 @@ func NewLocalIdentifyQueue(limit SessionStartLimit, opts IdentifyQueueOptions) *
 		opts.Window = 5 * time.Second
 	}
 	if opts.Margin <= 0 {
-		opts.Margin = max(opts.Window/20, 2*time.Millisecond)
+		opts.Margin = max(opts.Window/20, 10*time.Millisecond)
 	}
 	if opts.Day <= 0 {
 		opts.Day = 24 * time.Hour

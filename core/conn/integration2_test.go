@@ -192,7 +192,7 @@ func TestIdentifyLimitsHoldAcrossRepeatedFailures(t *testing.T) {
 func TestSessionStartBudgetSpentStops(t *testing.T) {
 	srv := startFake(t, fakeOptions())
 	q := conn.NewLocalIdentifyQueue(conn.SessionStartLimit{Total: 1000, Remaining: 0, ResetAfter: time.Hour, MaxConcurrency: 1},
-		conn.IdentifyQueueOptions{Window: srv.IdentifyWindow()})
+		conn.IdentifyQueueOptions{Window: srv.IdentifyWindow(), Margin: srv.IdentifyWindow() / 2})
 	h := newHarness(t, srv, func(c *conn.Config) { c.IdentifyQueue = q })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

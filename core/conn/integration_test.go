@@ -69,7 +69,7 @@ func newHarness(t *testing.T, srv *discordtest.Server, mutate func(*conn.Config)
 		InvalidSessionDelay: [2]time.Duration{20 * time.Millisecond, 60 * time.Millisecond},
 		CallTimeout:         5 * time.Second,
 		IdentifyQueue: conn.NewLocalIdentifyQueue(conn.SessionStartLimit{Total: 1000, Remaining: 1000, ResetAfter: time.Hour, MaxConcurrency: 1},
-			conn.IdentifyQueueOptions{Window: srv.IdentifyWindow()}),
+			conn.IdentifyQueueOptions{Window: srv.IdentifyWindow(), Margin: srv.IdentifyWindow() / 2}),
 	}
 	if mutate != nil {
 		mutate(&cfg)

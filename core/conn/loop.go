@@ -24,6 +24,17 @@ type attempt struct {
 	// breaker waits for its probe), failure when it ends before READY.
 	report func(error)
 	once   sync.Once
+	// reply, for an attempt a Planner asked for, receives nil at READY or
+	// how the connection ended; such attempts publish no RECOVERY_* events
+	// of their own (the Planner does).
+	reply     chan error
+	replyOnce sync.Once
+}
+
+func (a *attempt) answer(err error) {
+	if a.reply != nil {
+		a.replyOnce.Do(func() { a.reply <- err })
+	}
 }
 
 func (a *attempt) done(err error) { a.once.Do(func() { a.report(err) }) }
@@ -33,10 +44,12 @@ func (c *Connection) run(ctx context.Context) {
 	defer close(c.done)
 	defer c.downstream.Wait()
 
-	failures := 0       // attempts in a row that did not reach READY
-	trigger := "start"  // why the next attempt happens
-	recovering := false // the next attempt is a recovery
-	named := ""         // a strategy asked for by name through Recover
+	failures := 0        // attempts in a row that did not reach READY
+	trigger := "start"   // why the next attempt happens
+	recovering := false  // the next attempt is a recovery
+	named := ""          // a strategy asked for by name through Recover
+	var reply chan error // the next attempt answers a Planner's try
+	var plan *planRun    // the Planner's run for the current failure
 	for {
 		if ctx.Err() != nil {
 			c.setState(Stopped, "stopped")
@@ -95,8 +108,10 @@ func (c *Connection) run(ctx context.Context) {
 			done = d
 		}
 
-		at := &attempt{strategy: strategy, n: failures + 1, trigger: trigger, start: c.cfg.Clock.Now(), recovery: recovering, report: done}
-		if recovering {
+		at := &attempt{strategy: strategy, n: failures + 1, trigger: trigger, start: c.cfg.Clock.Now(), recovery: recovering && reply == nil,
+			report: done, reply: reply}
+		reply = nil
+		if at.recovery {
 			c.cfg.Events.Publish(events.ForShard(at.start, c.cfg.ShardID,
 				events.Recovery{Strategy: strategy, Attempt: at.n, Trigger: trigger}))
 		}
@@ -121,10 +136,13 @@ func (c *Connection) run(ctx context.Context) {
 		c.mu.Unlock()
 		if end.Ready {
 			at.done(nil)
+			if at.reply != nil && plan != nil {
+				plan.succeeded = true
+			}
 		} else {
 			at.done(end)
 		}
-		if recovering && !end.Ready {
+		if at.recovery && !end.Ready {
 			c.cfg.Events.Publish(events.ForShard(c.cfg.Clock.Now(), c.cfg.ShardID,
 				events.Recovery{Completed: true, Strategy: strategy, Attempt: at.n, Trigger: at.trigger, Error: end.Error(),
 					Duration: c.cfg.Clock.Since(at.start)}))
@@ -142,6 +160,7 @@ func (c *Connection) run(ctx context.Context) {
 				c.session = nil
 				c.mu.Unlock()
 			}
+			at.answer(end)
 			c.setState(Reconnecting, req.mode.String()+": "+req.cause)
 			trigger, recovering, failures = req.cause, true, 0
 			if req.mode == RecoverRestart {
@@ -163,13 +182,38 @@ func (c *Connection) run(ctx context.Context) {
 			c.failWith(err)
 			return
 		}
+		failure := events.Error{Source: "conn", Kind: end.Reason.String(), Message: end.Error()}
 		if end.Reason == gateway.EndClosed {
-			c.publishError("close", end.Error(), end.CloseCode, false)
-		} else {
-			c.publishError(end.Reason.String(), end.Error(), 0, false)
+			failure.Kind, failure.CloseCode = "close", end.CloseCode
 		}
+		c.publishError(failure.Kind, failure.Message, failure.CloseCode, false)
+		at.answer(end) // after the error event, so the two stay in order
 		c.setState(Reconnecting, end.Error())
 		trigger, recovering = end.Error(), true
+		if c.cfg.Planner != nil {
+			req, err := c.awaitPlan(ctx, &plan, failure)
+			if err != nil {
+				c.failWith(err)
+				return
+			}
+			if req != nil {
+				if req.mode == RecoverReidentify || req.mode == RecoverRestart {
+					c.mu.Lock()
+					c.session = nil
+					c.mu.Unlock()
+				}
+				if req.mode == RecoverRestart {
+					named = req.mode.String()
+					c.closeSessionForRestart()
+				}
+				trigger, reply = "planner: "+req.mode.String(), req.reply
+				continue
+			}
+			if ctx.Err() != nil {
+				continue
+			}
+			// The Planner handed the failure back: the loop's own choice.
+		}
 		if delay > 0 {
 			c.setState(BackingOff, fmt.Sprintf("waiting %s before attempt %d", delay.Round(time.Millisecond), failures+1))
 			c.sleep(ctx, delay)
@@ -184,6 +228,7 @@ func (c *Connection) onReady(o gateway.Observation, at *attempt) {
 	}
 	c.setState(Ready, o.Type+" received")
 	at.done(nil)
+	at.answer(nil)
 	c.readyOne.Do(func() { close(c.readyCh) })
 	if at.recovery {
 		c.cfg.Events.Publish(events.ForShard(o.Time, c.cfg.ShardID,

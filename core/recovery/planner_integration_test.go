@@ -1,0 +1,138 @@
+package recovery_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lifeline-bot/lifeline/core/conn"
+	"github.com/lifeline-bot/lifeline/core/events"
+	"github.com/lifeline-bot/lifeline/core/recovery"
+	"github.com/lifeline-bot/lifeline/discordtest"
+)
+
+func TestPlannerHookLetsTheEngineDecide(t *testing.T) {
+	srv, err := discordtest.NewServer(discordtest.Options{Scale: 200, Guilds: 2, SessionExpiry: 30 * time.Second, HeartbeatTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	bus := events.NewBus(events.Options{QueueSize: 4096})
+	rec := &recorder{}
+	bus.SubscribeAll(rec.Publish)
+	engine := recovery.New(recovery.Settings{Events: bus, AttemptTimeout: 10 * time.Second})
+	if err := engine.SetPolicy(mustPolicy(t, `
+recovery "resume" {
+  priority = 20
+  when     = "!error.fatal && error.close_code not in [1000, 1001, 4007, 4009]"
+}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	_ = engine.AddRecoveryStrategy(recovery.Strategy{Name: "flush_caches", Priority: 10, MaxAttempts: 1,
+		Recoverer: recovery.RecovererFunc(func(context.Context, recovery.Attempt) error { return errors.New("unreachable") })})
+	c, err := conn.New(conn.Config{
+		Token: srv.Token(), GatewayURL: srv.GatewayURL(), RESTTransport: srv.Transport(), GatewayDialer: srv.Dialer(),
+		Events: bus, HandshakeTimeout: 2 * time.Second, ReconnectDelay: 20 * time.Millisecond, MaxReconnectDelay: 300 * time.Millisecond,
+		CallTimeout: 5 * time.Second, Planner: engine.ConnPlanner(0),
+		IdentifyQueue: conn.NewLocalIdentifyQueue(conn.SessionStartLimit{Total: 1000, Remaining: 1000, ResetAfter: time.Hour, MaxConcurrency: 1},
+			conn.IdentifyQueueOptions{Window: srv.IdentifyWindow()}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.CloseConnections(4000); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) && engine.Stats().Recovered == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := c.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bus.Close()
+	lines := rec.lines()
+	t.Logf("events: %s", strings.Join(lines, ", "))
+	equal(t, "events", lines, []string{"ERROR close", "ATTEMPTED flush_caches#1", "COMPLETED flush_caches#1 fail", "ATTEMPTED resume#1", "COMPLETED resume#1 ok"})
+	n := 0
+	for _, s := range srv.Ledger().Sessions() {
+		n += len(s.Resumes)
+	}
+	if n != 1 || len(srv.Ledger().Identifies()) != 1 {
+		t.Fatalf("%d RESUMEs, %d IDENTIFYs; want 1 and 1", n, len(srv.Ledger().Identifies()))
+	}
+}
+
+func TestPlannerHookFallsThroughOnRealFailure(t *testing.T) {
+	srv, err := discordtest.NewServer(discordtest.Options{Scale: 200, Guilds: 2, SessionExpiry: 30 * time.Second, HeartbeatTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	bus := events.NewBus(events.Options{QueueSize: 4096})
+	rec := &recorder{}
+	bus.SubscribeAll(rec.Publish)
+	engine := recovery.New(recovery.Settings{Events: bus, AttemptTimeout: 10 * time.Second})
+	if err := engine.SetPolicy(mustPolicy(t, `
+recovery "resume" {
+  priority = 10
+  max_attempts = 2
+}
+recovery "reconnect" {
+  priority = 20
+}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	_ = engine.AddRecoveryStrategy(recovery.Strategy{Name: "lift_outage", Priority: 15, MaxAttempts: 1,
+		Recoverer: recovery.RecovererFunc(func(context.Context, recovery.Attempt) error {
+			srv.ClearFaults()
+			return errors.New("not a connection recovery")
+		})})
+	c, err := conn.New(conn.Config{
+		Token: srv.Token(), GatewayURL: srv.GatewayURL(), RESTTransport: srv.Transport(), GatewayDialer: srv.Dialer(),
+		Events: bus, HandshakeTimeout: 2 * time.Second, ReconnectDelay: 20 * time.Millisecond, MaxReconnectDelay: 300 * time.Millisecond,
+		CallTimeout: 5 * time.Second, Planner: engine.ConnPlanner(0),
+		IdentifyQueue: conn.NewLocalIdentifyQueue(conn.SessionStartLimit{Total: 1000, Remaining: 1000, ResetAfter: time.Hour, MaxConcurrency: 1},
+			conn.IdentifyQueueOptions{Window: srv.IdentifyWindow()}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Outage(discordtest.OutageRefuse, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.DropConnections(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) && engine.Stats().Recovered == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := c.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bus.Close()
+	lines := rec.lines()
+	t.Logf("events: %s", strings.Join(lines, ", "))
+	// Each failed try is an error of its own (ERROR dial_failed), published
+	// by conn's loop before it answers the try.
+	equal(t, "events", lines, []string{"ERROR connection_lost",
+		"ATTEMPTED resume#1", "ERROR dial_failed", "COMPLETED resume#1 fail",
+		"ATTEMPTED resume#2", "ERROR dial_failed", "COMPLETED resume#2 fail",
+		"ATTEMPTED lift_outage#1", "COMPLETED lift_outage#1 fail",
+		"ATTEMPTED reconnect#1", "COMPLETED reconnect#1 ok"})
+}
