@@ -50,7 +50,8 @@
 // environment, and returns a policy text with the reasons.
 //
 // The table of environment variables in docs/configuration.md is
-// generated from Settings:
+// generated from Settings by `go generate ./core/config`
+// (internal/envdoc); a test fails when it is stale.
 //
 //go:generate go run ./internal/envdoc/gen -doc ../../docs/configuration.md
 package config
