@@ -207,6 +207,12 @@ func (c *Connection) run(ctx context.Context) {
 					c.closeSessionForRestart()
 				}
 				trigger, reply = "planner: "+req.mode.String(), req.reply
+				// The Planner chooses how, the backoff still chooses when:
+				// a strategy list must never become a reconnect storm.
+				if delay > 0 {
+					c.setState(BackingOff, fmt.Sprintf("waiting %s before attempt %d (%s)", delay.Round(time.Millisecond), failures+1, req.mode))
+					c.sleep(ctx, delay)
+				}
 				continue
 			}
 			if ctx.Err() != nil {

@@ -136,3 +136,65 @@ recovery "reconnect" {
 		"ATTEMPTED lift_outage#1", "COMPLETED lift_outage#1 fail",
 		"ATTEMPTED reconnect#1", "COMPLETED reconnect#1 ok"})
 }
+
+// When the policy's strategies run out during an outage, the failure goes
+// back to the connection loop, which keeps trying with its backoff and
+// recovers once Discord is back: running out of strategies never ends the
+// connection.
+func TestPlannerExhaustedHandsBackToTheLoop(t *testing.T) {
+	srv, err := discordtest.NewServer(discordtest.Options{Scale: 200, Guilds: 2, SessionExpiry: 30 * time.Second, HeartbeatTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	bus := events.NewBus(events.Options{QueueSize: 4096})
+	defer bus.Close()
+	engine := recovery.New(recovery.Settings{Events: bus, AttemptTimeout: 10 * time.Second})
+	if err := engine.SetPolicy(mustPolicy(t, `
+recovery "resume" {
+  priority     = 10
+  max_attempts = 1
+}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := conn.New(conn.Config{
+		Token: srv.Token(), GatewayURL: srv.GatewayURL(), RESTTransport: srv.Transport(), GatewayDialer: srv.Dialer(),
+		Events: bus, HandshakeTimeout: 2 * time.Second, ReconnectDelay: 20 * time.Millisecond, MaxReconnectDelay: 100 * time.Millisecond,
+		CallTimeout: 5 * time.Second, Planner: engine.ConnPlanner(0),
+		IdentifyQueue: conn.NewLocalIdentifyQueue(conn.SessionStartLimit{Total: 1000, Remaining: 1000, ResetAfter: time.Hour, MaxConcurrency: 1},
+			conn.IdentifyQueueOptions{Window: srv.IdentifyWindow()}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Stop(ctx) }()
+	if err := srv.Outage(discordtest.OutageRefuse, 800*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.DropConnections(); err != nil {
+		t.Fatal(err)
+	}
+	// The engine's single resume fails while the outage lasts.
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) && engine.Stats().Unrecovered == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if engine.Stats().Unrecovered == 0 {
+		t.Fatalf("the engine never ran out of strategies: %+v", engine.Stats())
+	}
+	for time.Now().Before(deadline) && c.State() != conn.Ready {
+		if c.State().Terminal() {
+			t.Fatalf("connection ended when the strategies ran out: %v", c.Err())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if c.State() != conn.Ready {
+		t.Fatalf("state %s after the outage, want READY", c.State())
+	}
+}
