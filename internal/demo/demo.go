@@ -201,13 +201,13 @@ func (s *story) play(ctx context.Context) Result {
 	res.Incidents = append(res.Incidents, s.incident(ctx, "zombie",
 		fmt.Sprintf("Discord stops answering heartbeats (ACKs stall for %s); discordgo alone would wait 5 intervals (%s)",
 			(2*hb).Round(time.Millisecond), (5*hb).Round(time.Millisecond)),
-		d/5, func() error { return s.srv.StallACKs(2 * hb) }))
+		d/4, func() error { return s.srv.StallACKs(2 * hb) }))
 
 	s.waitUntil(ctx, d*35/100)
 	outage := d * 12 / 100
 	res.Incidents = append(res.Incidents, s.incident(ctx, "outage",
 		fmt.Sprintf("Discord drops every connection and refuses new ones for %s", outage.Round(time.Millisecond)),
-		d/4, func() error {
+		d*3/10, func() error {
 			if err := s.srv.Outage(discordtest.OutageRefuse, outage); err != nil {
 				return err
 			}

@@ -26,7 +26,7 @@ func TestStoryRecoversFromEveryIncident(t *testing.T) {
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := Run(ctx, Options{Out: &out, Duration: 12 * time.Second})
+	res, err := Run(ctx, Options{Out: &out, Duration: 15 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
