@@ -52,6 +52,8 @@ var intentTable = []IntentInfo{
 var intentAliases = map[string]string{
 	"GuildBans":        "GuildModeration",
 	"GuildExpressions": "GuildEmojis",
+	// core/policy's canonical name (Discord's docs: GUILD_EMOJIS_AND_STICKERS).
+	"GuildEmojisAndStickers": "GuildEmojis",
 }
 
 // Group names ParseIntents accepts besides the single intents.
@@ -166,7 +168,8 @@ var intentIndex = func() map[string]discordgo.Intent {
 // ParseIntents turns intent names into a mask. Names are matched without
 // regard to case, '_', '-' or a leading "Intent", so "GuildMessages",
 // "GUILD_MESSAGES" and "IntentGuildMessages" are the same; the aliases
-// GuildBans (for GuildModeration) and GuildExpressions (for GuildEmojis)
+// GuildBans (for GuildModeration), GuildExpressions and
+// GuildEmojisAndStickers (for GuildEmojis)
 // and the groups All and AllWithoutPrivileged are accepted too. An empty
 // list gives 0. A name that is not an intent gives an *UnknownIntentError
 // that suggests the closest name and lists the valid ones.

@@ -403,3 +403,15 @@ func TestSystemPolicyEditRetunesLiveBreaker(t *testing.T) {
 		t.Fatal("ReloadPolicy of the broken file reported success")
 	}
 }
+
+// Every intent name core/policy accepts is one the connection accepts.
+func TestPolicyIntentNamesParseInConn(t *testing.T) {
+	for _, in := range policy.Intents() {
+		mask, err := conn.ParseIntents([]string{in.Name})
+		if err != nil {
+			t.Errorf("policy intent %q: %v", in.Name, err)
+		} else if int(mask) != in.Bit {
+			t.Errorf("policy intent %q is %d, conn gives %d", in.Name, in.Bit, mask)
+		}
+	}
+}
