@@ -87,6 +87,15 @@ type process struct {
 	startedAt time.Time
 	killedFor atomic.Pointer[string] // why the host killed it, if it did
 	hostID    atomic.Uint32          // broker id of the host services
+	released  sync.Once
+}
+
+// release lets go-plugin close its side of the process (connections,
+// broker) and, if the process still runs, ask it to exit, waiting up to
+// go-plugin's grace period before it kills it. Concurrent and later calls
+// wait for the first.
+func (p *process) release() {
+	p.released.Do(p.client.Kill)
 }
 
 // managed is one plugin and its successive processes.
@@ -498,7 +507,7 @@ func (m *managed) watch(proc *process) {
 		reason = *k + "; " + reason
 	}
 	// Release go-plugin's side of the dead process (connections, broker).
-	proc.client.Kill()
+	proc.release()
 
 	m.mu.Lock()
 	if m.proc != proc {
@@ -509,10 +518,10 @@ func (m *managed) watch(proc *process) {
 	stopping := m.stopping
 	spec := m.spec
 	m.mu.Unlock()
-	m.log.Warn("plugin exited", "pid", proc.runner.PID(), "reason", reason)
 	if stopping {
-		return // stop publishes
+		return // stop logs and publishes
 	}
+	m.log.Warn("plugin exited", "pid", proc.runner.PID(), "reason", reason)
 	m.scheduleRestart(spec, reason, m.h.o.Clock.Since(proc.startedAt))
 }
 
@@ -573,7 +582,7 @@ func (m *managed) closeProcess(proc *process, why string) {
 	proc.killedFor.CompareAndSwap(nil, &why)
 	done := make(chan struct{})
 	go func() {
-		proc.client.Kill()
+		proc.release()
 		close(done)
 	}()
 	t := time.NewTimer(m.h.o.KillTimeout)
