@@ -5,6 +5,7 @@ import (
 	"github.com/lifeline-bot/lifeline/core/conn"
 	"github.com/lifeline-bot/lifeline/core/gateway"
 	"github.com/lifeline-bot/lifeline/core/metrics"
+	"github.com/lifeline-bot/lifeline/core/telemetry"
 )
 
 // wireObserver turns the upstream connection's wire observations into
@@ -12,6 +13,7 @@ import (
 // every Recorder method is O(1) and lock-free or briefly locked.
 type wireObserver struct {
 	rec   *metrics.Recorder
+	tel   *telemetry.Telemetry
 	onAck func()
 }
 
@@ -23,6 +25,7 @@ func (w wireObserver) Observe(o gateway.Observation) {
 		w.rec.HeartbeatSent()
 	case gateway.ObsAck:
 		w.rec.HeartbeatAcked()
+		w.tel.ObserveHeartbeatRTT(o.RTT)
 		if w.onAck != nil {
 			w.onAck()
 		}
@@ -41,14 +44,19 @@ func (w wireObserver) Observe(o gateway.Observation) {
 		w.rec.OperationSucceeded()
 	case gateway.ObsCloseSent:
 		w.rec.CloseCode(o.CloseCode)
+		w.tel.ObserveCloseSent(o.CloseCode)
 	}
 }
 
-// restObserver feeds REST results to the Recorder.
-type restObserver struct{ rec *metrics.Recorder }
+// restObserver feeds REST results to the Recorder and the telemetry.
+type restObserver struct {
+	rec *metrics.Recorder
+	tel *telemetry.Telemetry
+}
 
 func (r restObserver) ObserveREST(res conn.RESTResult) {
 	r.rec.ObserveREST(res.Latency, res.Status, res.Err != nil)
+	r.tel.ObserveREST(res)
 }
 
 // probeOnAck counts a heartbeat ACK as a successful probe while the

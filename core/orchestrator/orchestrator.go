@@ -20,6 +20,7 @@ import (
 	"github.com/lifeline-bot/lifeline/core/health"
 	"github.com/lifeline-bot/lifeline/core/metrics"
 	"github.com/lifeline-bot/lifeline/core/policy"
+	"github.com/lifeline-bot/lifeline/core/telemetry"
 )
 
 // DefaultTickInterval is how often a Snapshot is built and the policy
@@ -104,6 +105,7 @@ type Orchestrator struct {
 	mon     *health.Monitor
 	rest    *conn.Transport
 	conn    *conn.Connection
+	tel     *telemetry.Telemetry
 	started time.Time
 
 	policy   atomic.Pointer[policy.Policy]
@@ -203,6 +205,7 @@ func New(cfg Config) (*Orchestrator, error) {
 		})
 	}
 	o.rec = metrics.NewRecorder(metrics.Options{Clock: cfg.Clock, ShardID: cfg.ShardID, ShardCount: cfg.ShardCount})
+	o.tel = newTelemetry(o)
 	o.brk = breaker.New(breakerSettings(cfg.Policy.CircuitBreaker, cfg.Clock, o.bus))
 	o.mon = health.NewMonitor(health.Options{
 		Clock:    cfg.Clock,
@@ -220,7 +223,7 @@ func New(cfg Config) (*Orchestrator, error) {
 	}
 	o.rest, err = conn.NewTransport(conn.TransportSettings{
 		Base:     cfg.RESTTransport,
-		Observer: restObserver{o.rec},
+		Observer: restObserver{rec: o.rec, tel: o.tel},
 		Clock:    cfg.Clock,
 		BaseURL:  cfg.RESTBaseURL,
 	})
@@ -240,14 +243,14 @@ func New(cfg Config) (*Orchestrator, error) {
 	cc.Clock = cfg.Clock
 	cc.Events = o.bus
 	cc.Logger = cfg.Logger
-	cc.Observer = wireObserver{rec: o.rec, onAck: probeOnAck(o.brk)}
+	cc.Observer = wireObserver{rec: o.rec, tel: o.tel, onAck: probeOnAck(o.brk)}
 	cc.Breaker = o.brk
 	if cfg.Tune != nil {
 		cfg.Tune(&cc)
 	}
 	o.cfg.Tune = nil
 	o.connCfg = cc
-	o.subs = append(o.subs, o.bus.SubscribeAll(o.record))
+	o.subs = append(o.subs, o.bus.SubscribeAll(o.record), o.bus.SubscribeAll(o.tel.ObserveEvent))
 	return o, nil
 }
 
@@ -369,6 +372,7 @@ func (o *Orchestrator) Stop(ctx context.Context) error {
 			}
 		}
 		o.bus.Close()
+		o.tel.Close()
 	})
 	return err
 }
@@ -515,6 +519,7 @@ func (o *Orchestrator) tick(context.Context) {
 	o.mu.Lock()
 	o.ticks++
 	o.mu.Unlock()
+	o.tel.Sample()
 }
 
 // record feeds events into the Recorder: the state machine's state,
