@@ -21,6 +21,12 @@
 //   - Fatal close codes: listen() answers any read error, 4004 and
 //     4010-4014 included, with Close and reconnect(), whose loop retries
 //     forever (waits 1 s, 2 s, 4 s ... up to 600 s, no jitter, no context).
+//     When the RESUME is answered with op 9, Open counts the handshake as a
+//     success, so the loop restarts from scratch and never backs off.
+//   - Server closes: listen() answers the server's close frame, whatever
+//     its code, with Close(), which sends 1000; the fake, applying
+//     Discord's rule that a 1000 close invalidates the session, ends it,
+//     so even after 4000 discordgo cannot RESUME.
 //   - op 9: onEvent() answers INVALID_SESSION with an immediate IDENTIFY on
 //     the same connection, whatever its d says: it never RESUMEs when
 //     d=true and never waits the 1-5 s Discord asks for when d=false.
@@ -38,7 +44,7 @@
 //     afterwards, and answers the failed write with Close() and
 //     reconnect() on the Session: a Session the bot closed comes back.
 //
-// The deadlocked and abandoned discordgo goroutines of these tests cannot
-// be stopped, so the package uses no goroutine-leak checker; every test
-// still ends by itself, closing its servers.
+// The goroutine deadlocked by op 7 cannot be stopped, so the package uses
+// no goroutine-leak checker; every test still ends by itself, and every
+// other Session is closed before its server.
 package gaps

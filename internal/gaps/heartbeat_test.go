@@ -1,6 +1,7 @@
 package gaps
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -34,12 +35,13 @@ import (
 // Not parallel: it recognises discordgo's goroutines by their stacks, and
 // other tests' Sessions must not be running beside it.
 //
-// lifeline: discordgo never writes to a real connection. core/gateway's
-// relay gives each Session an in-memory connection whose writes are
-// swallowed once lifeline has ended it (pipe.go), so a stale goroutine's
-// failed write never reaches Close; every RESUME of
-// TestResumableFaultsResumeWithoutLoss (core/conn/integration_test.go)
-// passes through that path.
+// lifeline: no dedicated test yet; the path is closed by construction.
+// discordgo never talks to Discord's gateway: core/gateway's relay keeps
+// the Session on one in-memory connection while lifeline RESUMEs or
+// re-IDENTIFYs upstream (TestResumableFaultsResumeWithoutLoss in
+// core/conn/integration_test.go recovers that way), and writes on a
+// connection lifeline has ended are swallowed (core/gateway/pipe.go), so
+// a stale goroutine's write never fails into Close.
 func TestStaleHeartbeatReopensClosedSession(t *testing.T) {
 	const interval = time.Second // ample time to set the stage between two ticks
 	srv := newFake(t, discordtest.Options{Scale: 200, HeartbeatInterval: interval,
@@ -63,21 +65,21 @@ func TestStaleHeartbeatReopensClosedSession(t *testing.T) {
 	afterHeartbeat(t, srv, 1)
 	eventually(t, "the heartbeat goroutine to wait for its next tick", func() bool { return countGoroutines(heartbeatIdle) > 0 })
 	s.RLock()
+	unlock := sync.OnceFunc(s.RUnlock)
+	defer unlock() // if a wait below fails
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }() // the bot's one and only Close
 	eventually(t, "the bot's Close to wait for the lock", func() bool { return countGoroutines(botClosing) > closingBefore })
 	if countGoroutines(heartbeatIdle) == 0 {
-		s.RUnlock()
 		t.Fatalf("the heartbeat goroutine left its wait before Close was queued (the machine stalled for most of %v); stacks:\n%v",
 			interval, findGoroutines(func(st string) bool { return inFunc(st, "heartbeat") }))
 	}
 	eventually(t, "the heartbeat goroutine's next tick to park in RLock", func() bool { return countGoroutines(heartbeatParked) > parkedBefore })
-	s.RUnlock()
+	unlock()
 
 	if err := <-closed; err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	closedAt := time.Now()
 	first, _ := srv.Ledger().Connection(1)
 	t.Logf("the bot's Close returned; connection 1 ended %s %d", first.CloseKind, first.CloseCode)
 
@@ -95,13 +97,17 @@ func TestStaleHeartbeatReopensClosedSession(t *testing.T) {
 		}
 	}
 	sessions := srv.Ledger().Sessions()
-	t.Logf("%v after the bot's Close returned, discordgo opened connection %d by itself (ops %v: RESUME refused, then IDENTIFY), session %s started; the bot's handlers got Disconnect %d times for one Close",
-		c.OpenedAt.Sub(closedAt).Round(time.Millisecond), c.ID, ops, c.SessionIDs, ev.count(isDisconnect))
+	identified := false
+	for _, r := range srv.Ledger().Identifies() {
+		identified = identified || (r.ConnID == c.ID && r.Outcome == discordtest.IdentifyAccepted)
+	}
+	t.Logf("%v after the bot's close frame, discordgo opened connection %d by itself (client ops %v), sessions %v; the bot's handlers got Disconnect %d times for one Close",
+		c.OpenedAt.Sub(first.ClosedAt).Round(time.Millisecond), c.ID, ops, c.SessionIDs, ev.count(isDisconnect))
 	if first.CloseKind != discordtest.ClosedByClient || first.CloseCode != 1000 {
 		t.Fatalf("connection 1 ended %s %d, want the bot's 1000", first.CloseKind, first.CloseCode)
 	}
-	if len(sessions) != 2 || c.Closed {
-		t.Fatalf("%d sessions, connection %d closed=%v: want a second live session", len(sessions), c.ID, c.Closed)
+	if len(sessions) != 2 || !identified || c.Closed {
+		t.Fatalf("%d sessions, IDENTIFY accepted on connection %d: %v, closed=%v: want a second live session", len(sessions), c.ID, identified, c.Closed)
 	}
 	if n := len(again); n != 1 {
 		t.Fatalf("%d connections after the Close, want 1", n)

@@ -135,21 +135,16 @@ func intervals(d, interval time.Duration) float64 { return float64(d) / float64(
 
 // eventLog collects what a bot's handlers receive, in arrival order.
 type eventLog struct {
-	mu   sync.Mutex
-	evs  []any
-	kick chan struct{}
+	mu  sync.Mutex
+	evs []any
 }
 
 func newEventLog(s *discordgo.Session) *eventLog {
-	l := &eventLog{kick: make(chan struct{}, 1)}
+	l := &eventLog{}
 	s.AddHandler(func(_ *discordgo.Session, e any) {
 		l.mu.Lock()
 		l.evs = append(l.evs, e)
 		l.mu.Unlock()
-		select {
-		case l.kick <- struct{}{}:
-		default:
-		}
 	})
 	return l
 }
@@ -416,34 +411,45 @@ func (c *scriptConn) hello(ms int) {
 	c.send(fmt.Sprintf(`{"op":10,"d":{"heartbeat_interval":%d}}`, ms))
 }
 
-// readOp reads frames until one whose op is not a heartbeat, recording
-// every op, and returns it; -1 when the connection ended.
+// next reads one frame and records its op (-2 when it is not JSON); ok is
+// false when the connection ended, recording the client's close code if
+// it sent one.
+func (c *scriptConn) next() (op int, ok bool) {
+	_, data, err := c.ws.ReadMessage()
+	if err != nil {
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			c.mu.Lock()
+			c.clientClose = ce.Code
+			c.mu.Unlock()
+		}
+		return 0, false
+	}
+	var p struct {
+		Op int `json:"op"`
+	}
+	if json.Unmarshal(data, &p) != nil {
+		p.Op = -2
+	}
+	c.mu.Lock()
+	c.ops = append(c.ops, p.Op)
+	c.mu.Unlock()
+	return p.Op, true
+}
+
+// readOp reads frames until one that is not a heartbeat (heartbeats get
+// their ACK) and returns its op; -1 when the connection ended.
 func (c *scriptConn) readOp() int {
 	for {
-		_, data, err := c.ws.ReadMessage()
-		if err != nil {
-			var ce *websocket.CloseError
-			if errors.As(err, &ce) {
-				c.mu.Lock()
-				c.clientClose = ce.Code
-				c.mu.Unlock()
-			}
+		op, ok := c.next()
+		switch {
+		case !ok:
 			return -1
-		}
-		var p struct {
-			Op int `json:"op"`
-		}
-		if json.Unmarshal(data, &p) != nil {
-			p.Op = -2
-		}
-		c.mu.Lock()
-		c.ops = append(c.ops, p.Op)
-		c.mu.Unlock()
-		if p.Op == 1 {
+		case op == discordtest.OpHeartbeat:
 			c.send(`{"op":11}`)
-			continue
+		default:
+			return op
 		}
-		return p.Op
 	}
 }
 
@@ -454,20 +460,11 @@ func (c *scriptConn) readOp() int {
 // stale-heartbeat race (see TestStaleHeartbeatReopensClosedSession).
 func (c *scriptConn) awaitHeartbeat() bool {
 	for {
-		_, data, err := c.ws.ReadMessage()
-		if err != nil {
+		op, ok := c.next()
+		if !ok {
 			return false
 		}
-		var p struct {
-			Op int `json:"op"`
-		}
-		if json.Unmarshal(data, &p) != nil {
-			p.Op = -2
-		}
-		c.mu.Lock()
-		c.ops = append(c.ops, p.Op)
-		c.mu.Unlock()
-		if p.Op == 1 {
+		if op == discordtest.OpHeartbeat {
 			c.send(`{"op":11}`)
 			return true
 		}
