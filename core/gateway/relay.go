@@ -304,10 +304,20 @@ func (d *downConn) answerIdentify() bool {
 	return true
 }
 
+// ack answers discordgo's heartbeat. It never writes on the reader's
+// goroutine: discordgo's Close stops its own reader and then writes a
+// close frame that only the relay's reader can take off the pipe, so an
+// ACK write blocking the reader would deadlock both. The write runs on a
+// goroutine of its own, which ends when the write does or, at the latest,
+// when serve closes the pipe.
 func (d *downConn) ack() {
 	rtt := time.Duration(d.relay.rtt.Load())
 	if rtt <= 0 {
-		_ = d.write(encode(OpHeartbeatACK, nil))
+		d.relay.wg.Add(1) // serve's own count keeps the group above zero
+		go func() {
+			defer d.relay.wg.Done()
+			_ = d.write(encode(OpHeartbeatACK, nil))
+		}()
 		return
 	}
 	d.relay.opts.Clock.AfterFunc(rtt, func() { _ = d.write(encode(OpHeartbeatACK, nil)) })
