@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/lifeline-bot/lifeline/core/conn"
 	"github.com/lifeline-bot/lifeline/core/events"
+	"github.com/lifeline-bot/lifeline/core/health"
+	"github.com/lifeline-bot/lifeline/core/metrics"
 	"github.com/lifeline-bot/lifeline/core/shard"
 	"github.com/lifeline-bot/lifeline/discordtest"
 )
@@ -428,5 +431,180 @@ func (l *eventLog) assertShards(t *testing.T, shards int) {
 	}
 	if len(resumed) != shards {
 		t.Fatalf("RESUME completed on %d shards, want %d", len(resumed), shards)
+	}
+}
+
+// Tick runs each shard's monitor; the aggregate counts the shards by
+// condition, and the monitors' events carry their shard.
+func TestTickAggregatesShardHealth(t *testing.T) {
+	const shards = 8
+	srv := startFake(t, fakeOptions(shards, 4))
+	cfg := config(srv)
+	evs := &eventLog{}
+	cfg.Events = evs
+	// Shards 0 and 1 fail a critical check (CRITICAL: unhealthy); shard 2
+	// fails one of two plain checks (score 50: DEGRADED).
+	cfg.NewMonitor = func(id int, source func() metrics.Snapshot) (*health.Monitor, error) {
+		mon := health.NewMonitor(health.Options{Shard: id, Events: evs, Source: source, Retries: -1})
+		pass := func(ok bool) health.Checker {
+			return health.CheckFunc(func(context.Context, metrics.Snapshot) health.Result { return health.Result{Passed: ok} })
+		}
+		if err := mon.Add("critical", pass(id > 1), health.CheckConfig{Critical: true}); err != nil {
+			return nil, err
+		}
+		if err := mon.Add("plain", pass(id != 2), health.CheckConfig{}); err != nil {
+			return nil, err
+		}
+		return mon, nil
+	}
+	m, err := shard.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, m)
+	defer stop(t, m)
+
+	v := m.Tick(context.Background())
+	a := v.Aggregate
+	if a.Shards != shards || a.Ready != shards || a.Unhealthy != 2 || a.Degraded != 1 || a.Healthy != 5 {
+		t.Fatalf("aggregate %+v", a)
+	}
+	if a.UnhealthyShare != 0.25 || a.DegradedShare != 0.375 || a.ReadyShare != 1 {
+		t.Fatalf("shares: unhealthy %v degraded %v ready %v", a.UnhealthyShare, a.DegradedShare, a.ReadyShare)
+	}
+	// Shard 0's critical check weighs 2, its passing plain check 1.
+	if a.WorstAckShard < 0 || a.Identifies != shards || math.Abs(a.MinHealthScore-100.0/3) > 1e-9 {
+		t.Fatalf("aggregate %+v", a)
+	}
+	for _, sv := range v.Shards {
+		want := map[int]shard.Condition{0: shard.Unhealthy, 1: shard.Unhealthy, 2: shard.Degraded}[sv.ID]
+		if _, special := map[int]bool{0: true, 1: true, 2: true}[sv.ID]; !special {
+			want = shard.Healthy
+		}
+		if sv.Condition != want || sv.Snapshot.Shard.ID != sv.ID || sv.Snapshot.Shard.Count != shards || sv.Connection.SessionID == "" {
+			t.Fatalf("shard view %+v, want condition %v", sv, want)
+		}
+	}
+	if v.SessionStartsRemaining != discordtest.DefaultSessionStartTotal-shards {
+		t.Fatalf("session starts remaining %d", v.SessionStartsRemaining)
+	}
+	evs.mu.Lock()
+	defer evs.mu.Unlock()
+	changed := map[int]bool{}
+	for _, e := range evs.evs {
+		if e.Type == events.HealthChanged {
+			changed[e.Shard] = true
+		}
+	}
+	if len(changed) != shards {
+		t.Fatalf("HEALTH_CHANGED from shards %v, want all %d", changed, shards)
+	}
+}
+
+// Stop while Start is bringing shards up: Start returns an error, Stop
+// returns once everything ended, and nothing runs afterwards (TestMain
+// checks for leaked goroutines).
+func TestStopDuringStart(t *testing.T) {
+	srv := startFake(t, fakeOptions(6, 1))
+	cfg := config(srv)
+	stopped := make(chan error, 1)
+	var m *shard.Manager
+	var once sync.Once
+	cfg.OnProgress = func(p shard.Progress) {
+		once.Do(func() {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				stopped <- m.Stop(ctx)
+			}()
+		})
+	}
+	m, err := shard.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = m.Start(context.Background())
+	if err == nil {
+		t.Fatal("Start succeeded although Stop was called during it")
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	for _, s := range m.Shards() {
+		if st := s.State(); st != conn.Stopped {
+			t.Fatalf("shard %d is %v after Stop", s.ID(), st)
+		}
+	}
+	if err := m.Start(context.Background()); !errors.Is(err, shard.ErrStopped) {
+		t.Fatalf("Start after Stop = %v, want ErrStopped", err)
+	}
+	if err := m.Stop(context.Background()); err != nil {
+		t.Fatalf("second Stop: %v", err)
+	}
+	assertNoViolations(t, srv)
+}
+
+// A context that ends during Start ends it; everything started is stopped.
+func TestStartContextCanceled(t *testing.T) {
+	srv := startFake(t, fakeOptions(6, 1))
+	cfg := config(srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg.OnProgress = func(shard.Progress) { cancel() }
+	m, err := shard.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop(t, m)
+	err = m.Start(ctx)
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "interrupted with 1 of 6 shards READY") {
+		t.Fatalf("Start = %v, want the context's error after 1 READY", err)
+	}
+	for _, s := range m.Shards() {
+		if st := s.State(); st != conn.Stopped {
+			t.Fatalf("shard %d is %v after a canceled Start", s.ID(), st)
+		}
+	}
+}
+
+// AddHandler reaches the Sessions of shards made later and earlier, and
+// its remover takes the handler off all of them.
+func TestAddHandlerReachesEveryShard(t *testing.T) {
+	srv := startFake(t, fakeOptions(4, 4))
+	m, err := shard.New(config(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	readies := map[int]int{}
+	m.AddHandler(func(s *discordgo.Session, _ *discordgo.Ready) {
+		mu.Lock()
+		readies[s.ShardID]++
+		mu.Unlock()
+	})
+	removed := m.AddHandler(func(*discordgo.Session, *discordgo.MessageCreate) { t.Error("a removed handler ran") })
+	start(t, m)
+	defer stop(t, m)
+	late := watchMessages(m, 4)
+	removed()
+	late.wait(t, emit(t, srv, "m"))
+	// discordgo runs handlers on goroutines of their own: wait for them.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(readies)
+		mu.Unlock()
+		if n == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("READY seen by shards %v, want all 4", readies)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, s := range m.Shards() {
+		if s.Session().Ratelimiter != m.Shards()[0].Session().Ratelimiter {
+			t.Fatal("the shards do not share one rate limiter")
+		}
 	}
 }
