@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -420,4 +421,27 @@ func TestPluginOutputGoesToTheHostLogUnderItsName(t *testing.T) {
 		t.Fatalf("check = %+v", res)
 	}
 	hs.logs.waitFor(t, "[WARN]  plugin.loud: written to stderr:", "@module=probe", "[WARN]  plugin.loud: sent through the host: n=2")
+}
+
+func TestStopKillsAFrozenPlugin(t *testing.T) {
+	leakCheck(t)
+	hs := newHarness(t, func(o *pluginhost.Options) { o.KillTimeout = 100 * time.Millisecond })
+	if err := hs.h.Reconcile(context.Background(), []pluginhost.Spec{spec("frozen"), spec("fine")}); err != nil {
+		t.Fatal(err)
+	}
+	frozen, fine := hs.status("frozen").PID, hs.status("fine").PID
+	// A stopped process answers nothing, not even go-plugin's shutdown
+	// request: only the kill after KillTimeout ends it.
+	if err := syscall.Kill(frozen, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	hs.h.Stop()
+	if !processGone(frozen) || !processGone(fine) {
+		t.Fatalf("after Stop: frozen gone %v, fine gone %v", processGone(frozen), processGone(fine))
+	}
+	for _, name := range []string{"frozen", "fine"} {
+		if e := hs.rec.waitFor(t, 1, name+"'s PLUGIN_EXITED", exited(name)).Data.(events.Plugin); e.Restart {
+			t.Fatalf("%s: %+v", name, e)
+		}
+	}
 }
