@@ -354,6 +354,7 @@ func TestMassDisconnectResumesEveryShardSpreadOut(t *testing.T) {
 	view.wait(t, before)
 	opened := len(srv.Ledger().Connections())
 
+	cut := time.Now()
 	if err := srv.MassDisconnect(0); err != nil {
 		t.Fatal(err)
 	}
@@ -389,6 +390,13 @@ func TestMassDisconnectResumesEveryShardSpreadOut(t *testing.T) {
 	}
 	if span := times[len(times)-1].Sub(times[0]); span <= 0 || distinct < shards-2 {
 		t.Fatalf("reconnects not spread: span %v, %d distinct times of %d", span, distinct, shards)
+	}
+	// The gate let 2 through at once and then one per 10ms, so the last
+	// reconnect cannot come before 14 spacings after the cut. This is a
+	// lower bound the gate guarantees, which a slow machine only makes
+	// easier to meet: it cannot flake.
+	if last := times[len(times)-1].Sub(cut); last < (shards-2)*10*time.Millisecond {
+		t.Fatalf("the last reconnect came %v after the cut, sooner than the gate allows", last)
 	}
 	for _, s := range srv.Ledger().Sessions() {
 		if lost := srv.Ledger().Lost(s.ID); len(lost) > 0 {
