@@ -360,11 +360,26 @@ func TestReconcileAddsRemovesAndReconfigures(t *testing.T) {
 	}
 
 	// A reload that makes the policy use something the plugin does not
-	// serve stops the plugin with the reason.
+	// serve stops the plugin with the reason, and no restart.
 	a.Actions = []string{"missing"}
 	err := hs.h.Reconcile(ctx, []pluginhost.Spec{a, c})
 	if !errors.Is(err, pluginhost.ErrRefused) {
 		t.Fatalf("Reconcile with an unserved action = %v", err)
+	}
+	e := hs.rec.waitFor(t, 1, "a's PLUGIN_EXITED", exited("a")).Data.(events.Plugin)
+	if e.Restart || !strings.Contains(e.Reason, `refused: plugin refused: no degradation action "missing"`) || !processGone(pidA) {
+		t.Fatalf("refused on reload: %+v (gone %v)", e, processGone(pidA))
+	}
+	if st := hs.status("a"); st.State != pluginhost.Failed || hs.clk.Waiters() != 0 {
+		t.Fatalf("a after refusal: %+v, %d timers", st, hs.clk.Waiters())
+	}
+	// The next reload fixes the policy: the failed plugin starts again.
+	a.Actions = []string{"flag"}
+	if err := hs.h.Reconcile(ctx, []pluginhost.Spec{a, c}); err != nil {
+		t.Fatal(err)
+	}
+	if st := hs.status("a"); st.State != pluginhost.Running || st.PID == pidA {
+		t.Fatalf("a after the fix: %+v", st)
 	}
 
 	if err := hs.h.Reconcile(ctx, []pluginhost.Spec{spec("x"), spec("x")}); err == nil {

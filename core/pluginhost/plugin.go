@@ -457,19 +457,24 @@ func (m *managed) configure(proc *process, spec Spec, first bool) error {
 }
 
 // reconfigure applies a changed spec (config, uses) to the running
-// process without restarting it.
+// process without restarting it. A plugin that had failed for good (refused,
+// or out of restarts) is started again: the change may be its fix.
 func (m *managed) reconfigure() error {
 	m.mu.Lock()
-	proc, spec, desc := m.proc, m.spec, m.desc
+	proc, spec, desc, state := m.proc, m.spec, m.desc, m.state
+	if proc == nil && state == Failed && !m.stopping {
+		m.restarts = 0
+		m.h.wg.Add(1)
+		m.mu.Unlock()
+		defer m.h.wg.Done()
+		return m.start()
+	}
 	m.mu.Unlock()
 	if proc == nil {
-		return nil // the next start uses the new spec
+		return nil // a start or restart in flight uses the new spec
 	}
 	if err := checkUses(spec, desc); err != nil {
-		m.mu.Lock()
-		m.lastErr = err.Error()
-		m.mu.Unlock()
-		m.kill(err.Error())
+		m.refuse(proc, spec, err)
 		return fmt.Errorf("pluginhost: plugin %q: %w", spec.Name, err)
 	}
 	if err := m.configure(proc, spec, false); err != nil {
@@ -477,6 +482,22 @@ func (m *managed) reconfigure() error {
 	}
 	m.log.Info("plugin reconfigured")
 	return nil
+}
+
+// refuse stops a running process that can no longer serve the policy and
+// marks the plugin failed, without a restart.
+func (m *managed) refuse(proc *process, spec Spec, err error) {
+	m.mu.Lock()
+	if m.proc == proc {
+		m.proc = nil // its watcher then leaves the exit alone
+	}
+	m.lastErr = err.Error()
+	m.setState(Failed)
+	m.mu.Unlock()
+	m.log.Error("plugin refused", "error", err)
+	m.closeProcess(proc, "refused: "+err.Error())
+	m.h.publish(events.Error{Source: "plugin/" + spec.Name, Kind: "plugin", Message: err.Error(), Fatal: true})
+	m.h.publish(events.Plugin{Exited: true, Name: spec.Name, Path: spec.Path, PID: proc.runner.PID(), Reason: "refused: " + err.Error()})
 }
 
 // startFailed records a failed start and schedules a restart when one can
