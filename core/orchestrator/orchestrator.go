@@ -106,6 +106,7 @@ type Orchestrator struct {
 	rest    *conn.Transport
 	conn    *conn.Connection
 	tel     *telemetry.Telemetry
+	eng     engines
 	started time.Time
 
 	policy   atomic.Pointer[policy.Policy]
@@ -245,6 +246,10 @@ func New(cfg Config) (*Orchestrator, error) {
 	cc.Logger = cfg.Logger
 	cc.Observer = wireObserver{rec: o.rec, tel: o.tel, onAck: probeOnAck(o.brk)}
 	cc.Breaker = o.brk
+	if err := o.buildEngines(&cc); err != nil {
+		cleanup()
+		return nil, err
+	}
 	if cfg.Tune != nil {
 		cfg.Tune(&cc)
 	}
@@ -371,6 +376,7 @@ func (o *Orchestrator) Stop(ctx context.Context) error {
 				err = ctx.Err()
 			}
 		}
+		o.releaseDegradation(ctx)
 		o.bus.Close()
 		o.tel.Close()
 	})
@@ -475,6 +481,9 @@ func (o *Orchestrator) SetPolicy(p *policy.Policy) error {
 			return fmt.Errorf("orchestrator: check %q: %w", c.Name, err)
 		}
 	}
+	if err := o.setEnginePolicy(p); err != nil {
+		return err
+	}
 	o.policy.Store(p)
 	return nil
 }
@@ -508,12 +517,15 @@ func (o *Orchestrator) tickLoop(ctx context.Context) {
 }
 
 // tick is one turn of the data flow described in the package doc.
-func (o *Orchestrator) tick(context.Context) {
+func (o *Orchestrator) tick(ctx context.Context) {
 	m := o.brk.Metrics()
 	o.rec.SetBreaker(metrics.BreakerView{State: m.State.String(), Failures: m.FailuresInWindow, Rejections: m.Rejections})
 	o.rec.SetHealth(o.mon.View())
+	o.degradeView()
 	s := o.rec.Build()
-	d := o.policy.Load().Evaluate(&s)
+	p := o.policy.Load()
+	d := p.Evaluate(&s)
+	o.applyDecision(ctx, p, d)
 	o.snapshot.Store(&s)
 	o.decision.Store(&d)
 	o.mu.Lock()

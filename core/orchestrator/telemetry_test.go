@@ -416,8 +416,10 @@ func TestMetricsThroughAFaultScenario(t *testing.T) {
 		{"lifeline_policy_generation", nil, eq(2), "2"},
 		{"lifeline_policy_last_reload_success_timestamp_seconds", nil,
 			func(v float64) bool { return v > float64(now.Add(-time.Minute).Unix()) && v <= float64(now.Unix()+1) }, "about now"},
-		{"lifeline_degradation_changes_total", lbl{"direction": "activated"}, eq(1), "1"},
-		{"lifeline_degradation_changes_total", lbl{"direction": "deactivated"}, eq(1), "1"},
+		// The real degradation engine may have moved during the outage
+		// too; the synthetic pair above adds one each.
+		{"lifeline_degradation_changes_total", lbl{"direction": "activated"}, atLeast(1), ">= 1"},
+		{"lifeline_degradation_changes_total", lbl{"direction": "deactivated"}, atLeast(1), ">= 1"},
 		{"lifeline_degradation_action_active", lbl{"action": "disable_analytics"}, eq(1), "1"},
 		{"lifeline_degradation_action_active", lbl{"action": "reduce_logging_level"}, eq(0), "0"},
 		{"lifeline_plugin_starts_total", lbl{"plugin": "pgping"}, eq(1), "1"},

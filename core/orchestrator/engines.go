@@ -1,0 +1,107 @@
+package orchestrator
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/lifeline-bot/lifeline/core/conn"
+	"github.com/lifeline-bot/lifeline/core/degrade"
+	"github.com/lifeline-bot/lifeline/core/metrics"
+	"github.com/lifeline-bot/lifeline/core/policy"
+	"github.com/lifeline-bot/lifeline/core/recovery"
+)
+
+// engines are the parts that act on the policy's Decision and on failures:
+// the degradation engine with the components its eight built-in actions
+// change, and the recovery engine that chooses how the connection recovers.
+type engines struct {
+	kit   *degrade.Kit
+	deg   *degrade.Engine
+	recov *recovery.Engine
+}
+
+// buildEngines creates the engines and points the connection's
+// configuration at them: the Session's REST calls go through the degrade
+// Transport (read-only mode, cache, concurrency limit, scaled timeouts)
+// before lifeline's observing transport, the handshake deadline follows
+// increase_timeouts, and the recovery engine plans every recovery.
+func (o *Orchestrator) buildEngines(cc *conn.Config) error {
+	o.eng.kit = degrade.NewKit(degrade.KitSettings{
+		Logger:    o.cfg.Logger,
+		Transport: degrade.TransportSettings{Next: cc.RESTTransport, Clock: o.clk},
+	})
+	deg, err := degrade.New(degrade.Settings{
+		Clock:   o.clk,
+		Events:  o.bus,
+		Logger:  o.cfg.Logger.Named("degrade"),
+		Policy:  o.policy.Load,
+		Actions: o.eng.kit.Actions(),
+	})
+	if err != nil {
+		return fmt.Errorf("orchestrator: degradation engine: %w", err)
+	}
+	o.eng.deg = deg
+	o.eng.recov = recovery.New(recovery.Settings{
+		Clock:  o.clk,
+		Events: o.bus,
+		Logger: o.cfg.Logger.Named("recovery"),
+		Snapshot: func(int) *metrics.Snapshot {
+			s := o.Snapshot()
+			return &s
+		},
+	})
+	if err := o.eng.recov.SetPolicy(o.policy.Load()); err != nil {
+		return fmt.Errorf("orchestrator: recovery rules: %w", err)
+	}
+	cc.RESTTransport = o.eng.kit.Transport
+	cc.RESTTimeout = -1 // the degrade Transport bounds each call, scaled by increase_timeouts
+	cc.TimeoutScale = o.eng.kit.Timeouts.Scale
+	cc.Planner = o.eng.recov.ConnPlanner(o.cfg.ShardID)
+	return nil
+}
+
+// degradeTick feeds the engine's level into the Recorder (before the
+// Snapshot is built) — see tick.
+func (o *Orchestrator) degradeView() { o.rec.SetDegradation(o.eng.deg.View()) }
+
+// applyDecision lets the degradation engine act on the tick's Decision.
+func (o *Orchestrator) applyDecision(ctx context.Context, p *policy.Policy, d policy.Decision) {
+	o.eng.deg.ApplyDecision(ctx, p, d)
+}
+
+// setEnginePolicy binds a new policy's recovery rules; the degradation
+// engine reads the policy in force on each tick.
+func (o *Orchestrator) setEnginePolicy(p *policy.Policy) error {
+	if err := o.eng.recov.SetPolicy(p); err != nil {
+		return fmt.Errorf("orchestrator: recovery rules: %w", err)
+	}
+	return nil
+}
+
+// releaseDegradation rolls every degradation action back at Stop, so the
+// bot's logger, services and features are left as they were found.
+func (o *Orchestrator) releaseDegradation(ctx context.Context) {
+	if o.eng.deg.Level() == degrade.None && len(o.eng.deg.Active()) == 0 {
+		return
+	}
+	if _, err := o.eng.deg.Deactivate(ctx, "lifeline stopping"); err != nil {
+		o.log.Warn("degradation actions not all rolled back at stop", "error", err)
+	}
+}
+
+// Degradation returns the degradation engine: its level, active actions,
+// history, and manual Activate/Deactivate.
+func (o *Orchestrator) Degradation() *degrade.Engine { return o.eng.deg }
+
+// Features returns the feature registry: a bot registers features as
+// critical, optional or analytics, and asks Enabled("music") before using
+// one; disable_non_critical_features and disable_analytics switch them.
+func (o *Orchestrator) Features() *degrade.Features { return o.eng.kit.Features }
+
+// Services returns the service registry: background work a bot registers
+// as essential or not; shutdown_non_essential_services stops the others.
+func (o *Orchestrator) Services() *degrade.Services { return o.eng.kit.Services }
+
+// Recovery returns the recovery engine, to add strategies from Go
+// (AddRecoveryStrategy) or read its counters.
+func (o *Orchestrator) Recovery() *recovery.Engine { return o.eng.recov }
