@@ -147,7 +147,7 @@ recovery "reidentify" {
 # opens and zombies, or when the cheaper strategies keep failing.
 recovery "restart_client" {
   priority     = 40
-  when         = "!error.fatal && error.close_code not in [4004, 4010, 4011, 4012, 4013, 4014] && (error.kind in [\"timeout\", \"zombie\"] || errors.consecutive >= 3)"
+  when         = "!error.fatal && error.close_code not in [4004, 4010, 4011, 4012, 4013, 4014] && (error.kind in [\"handshake_timeout\", \"zombie\"] || errors.consecutive >= 3)"
   use          = "restart_client"
   max_attempts = 1
 }

@@ -133,7 +133,7 @@ func DefaultRecoveryRules() []RecoveryRule {
 		{Name: "reconnect", Priority: 20, Use: "reconnect", MaxAttempts: 3, Generated: true, When: generated(notFatal, true)},
 		{Name: "reidentify", Priority: 30, Use: "reidentify", MaxAttempts: 2, Generated: true, When: generated(notFatal, true)},
 		{Name: "restart_client", Priority: 40, Use: "restart_client", MaxAttempts: 1, Generated: true,
-			When: generated(notFatal+` && (error.kind in ["timeout", "zombie"] || errors.consecutive >= 3)`, true)},
+			When: generated(notFatal+` && (error.kind in ["handshake_timeout", "zombie"] || errors.consecutive >= 3)`, true)},
 	}
 }
 

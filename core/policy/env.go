@@ -117,9 +117,11 @@ type ErrorInfo struct {
 	Message string `expr:"message" unit:"string" doc:"redacted error text"`
 	// CloseCode is the WebSocket close code, 0 when the error is not a close.
 	CloseCode int `expr:"close_code" unit:"code" doc:"WebSocket close code; 0 when not a close"`
-	// Kind is a stable class: "close", "dial", "timeout", "zombie",
-	// "invalid_session", "reconnect_requested", "rest", "plugin", ...
-	Kind string `expr:"kind" unit:"string" doc:"error class, e.g. \"close\", \"dial\", \"timeout\", \"zombie\", \"invalid_session\""`
+	// Kind is a stable class; for the connection, how it ended
+	// (core/gateway's End reasons): "close", "dial_failed",
+	// "handshake_timeout", "connection_lost", "zombie",
+	// "reconnect_requested", "invalid_session", "protocol_error".
+	Kind string `expr:"kind" unit:"string" doc:"error class: \"close\", \"dial_failed\", \"handshake_timeout\", \"connection_lost\", \"zombie\", \"reconnect_requested\", \"invalid_session\", \"protocol_error\""`
 	// Source is the component that reported it, e.g. "conn".
 	Source string `expr:"source" unit:"string" doc:"component that reported it, e.g. \"conn\""`
 	// Fatal is true when no automatic recovery should follow.
