@@ -302,7 +302,8 @@ func (m *Manager) AddHandler(handler any) (remove func()) {
 // conn.ErrSessionStartLimit, with the reset time, before any IDENTIFY),
 // then brings the shards up in identify order: the first shard of each
 // bucket (shard_id % max_concurrency) at once, each next one of a bucket
-// once the one before it had its turn in the identify queue. It returns
+// dialling when the one before it has its turn in the identify queue, a
+// window before its own. It returns
 // when every shard is READY, or with the first shard's error (everything
 // started is then stopped) or ctx's error. The shards keep running and
 // recovering after Start returns, until Stop.
@@ -371,7 +372,8 @@ func (m *Manager) start(ctx context.Context) error {
 		return err
 	}
 
-	shards, err := m.build(gw, count, rng, queue)
+	pc := newPacer(m.clk, m.cfg.IdentifyWindow, m.cfg.IdentifyMargin, gw.Limit.MaxConcurrency)
+	shards, err := m.build(gw, count, rng, queue, pc)
 	if err != nil {
 		stopAll(context.WithoutCancel(ctx), shards)
 		return err
@@ -455,12 +457,12 @@ func (m *Manager) checkBudget(rng Range, count int, gw *GatewayBot) error {
 }
 
 // build makes every shard of the range; nothing connects yet.
-func (m *Manager) build(gw *GatewayBot, count int, rng Range, queue conn.IdentifyQueue) ([]*Shard, error) {
+func (m *Manager) build(gw *GatewayBot, count int, rng Range, queue conn.IdentifyQueue, pc *pacer) ([]*Shard, error) {
 	mc := gw.Limit.MaxConcurrency
 	last := make(map[int]*startSlot, mc) // bucket -> its latest shard's slot
 	shards := make([]*Shard, 0, rng.Len())
 	for id := rng.First; id <= rng.Last; id++ {
-		s, err := m.newShard(id, count, gw, queue)
+		s, err := m.newShard(id, count, gw, queue, pc)
 		if err != nil {
 			return shards, err
 		}
@@ -473,7 +475,7 @@ func (m *Manager) build(gw *GatewayBot, count int, rng Range, queue conn.Identif
 	return shards, nil
 }
 
-func (m *Manager) newShard(id, count int, gw *GatewayBot, queue conn.IdentifyQueue) (*Shard, error) {
+func (m *Manager) newShard(id, count int, gw *GatewayBot, queue conn.IdentifyQueue, pc *pacer) (*Shard, error) {
 	var sess *discordgo.Session
 	var err error
 	if m.cfg.NewSession != nil {
@@ -489,7 +491,7 @@ func (m *Manager) newShard(id, count int, gw *GatewayBot, queue conn.IdentifyQue
 	}
 	sess.Ratelimiter = m.limiter
 
-	s := &Shard{id: id, count: count, queue: &orderedQueue{inner: queue}}
+	s := &Shard{id: id, count: count, pacer: pc, queue: &orderedQueue{inner: queue, pacer: pc}}
 	mo := m.cfg.Metrics
 	mo.Clock, mo.ShardID, mo.ShardCount = m.clk, id, count
 	s.rec = metrics.NewRecorder(mo)
@@ -510,7 +512,8 @@ func (m *Manager) newShard(id, count int, gw *GatewayBot, queue conn.IdentifyQue
 	cc.Clock = m.clk
 	cc.Events = pub
 	cc.Logger = m.cfg.Logger
-	cc.Observer = wireObserver{rec: s.rec, brk: s.brk, next: m.cfg.Conn.Observer}
+	cc.Observer = wireObserver{rec: s.rec, brk: s.brk, next: m.cfg.Conn.Observer,
+		onIdentify: func(at time.Time) { pc.sent(id, at) }}
 	cc.Breaker = s.brk
 	cc.IdentifyQueue = s.queue
 	cc.ReconnectGate = m.rgate
@@ -541,7 +544,8 @@ type startResult struct {
 }
 
 // launch starts every shard, each once the shard before it in its bucket
-// has asked to IDENTIFY, and waits until all are READY or one fails.
+// has had its turn in the identify queue (a whole window before its own),
+// and waits until all are READY or one fails.
 func (m *Manager) launch(ctx context.Context, shards []*Shard) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -552,9 +556,9 @@ func (m *Manager) launch(ctx context.Context, shards []*Shard) error {
 			defer m.launches.Done()
 			if p := s.slot.pred; p != nil {
 				select {
-				case <-p.entered:
+				case <-p.passed:
 				case <-ctx.Done():
-					s.slot.release()
+					s.slot.pass()
 					results <- startResult{s, ctx.Err()}
 					return
 				}
@@ -757,6 +761,7 @@ type Shard struct {
 	brk       *breaker.Breaker
 	mon       *health.Monitor
 	queue     *orderedQueue
+	pacer     *pacer
 	slot      *startSlot
 	everReady atomic.Bool
 }

@@ -1,6 +1,8 @@
 package shard
 
 import (
+	"time"
+
 	"github.com/lifeline-bot/lifeline/core/breaker"
 	"github.com/lifeline-bot/lifeline/core/conn"
 	"github.com/lifeline-bot/lifeline/core/events"
@@ -15,6 +17,8 @@ type wireObserver struct {
 	rec  *metrics.Recorder
 	brk  *breaker.Breaker
 	next gateway.Observer // the template's Observer, if any
+	// onIdentify is told when an IDENTIFY was written (the pacer).
+	onIdentify func(at time.Time)
 }
 
 func (w wireObserver) Observe(o gateway.Observation) {
@@ -30,6 +34,9 @@ func (w wireObserver) Observe(o gateway.Observation) {
 		switch o.Op {
 		case gateway.OpIdentify:
 			w.rec.IdentifySent()
+			if w.onIdentify != nil {
+				w.onIdentify(o.Time)
+			}
 		case gateway.OpResume:
 			w.rec.ResumeSent()
 		}
@@ -90,11 +97,14 @@ func (s *Shard) record(e events.Event) {
 		}
 		switch d.To {
 		case conn.Reconnecting.String(), conn.BackingOff.String(), conn.Failed.String(), conn.Stopped.String():
-			// The attempt ended before this shard's first IDENTIFY went
-			// through the ordered start: let the next shard of its bucket
-			// go rather than hold the whole bucket behind one shard.
+			// The attempt ended: if it had not identified yet, let the
+			// next shard of its bucket go rather than hold the whole
+			// bucket behind one shard.
 			if s.slot != nil {
-				s.slot.release()
+				s.slot.pass()
+			}
+			if s.pacer != nil {
+				s.pacer.abandon(s.id)
 			}
 		}
 	case events.Error:
