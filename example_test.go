@@ -2,6 +2,7 @@ package lifeline_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -38,4 +39,46 @@ func Example() {
 	defer bot.Stop(ctx)
 	fmt.Println(bot.Diagnostics().State)
 	// Output: READY
+}
+
+// A bot registers what may be switched off under pressure; degradation
+// (from the policy, or by hand as here) switches it off and back on.
+func Example_degradation() {
+	fake, err := discordtest.NewServer(discordtest.Options{Scale: 100, Guilds: 1})
+	if err != nil {
+		panic(err)
+	}
+	defer fake.Close()
+	bot, err := lifeline.New(lifeline.Config{Token: fake.Token(), IdentifyWindow: fake.IdentifyWindow()},
+		lifeline.WithNetwork(fake.Transport(), fake.Dialer()))
+	if err != nil {
+		panic(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	bot.Features().Register("music", lifeline.Optional)
+	_ = bot.Services().Register(ctx, "leaderboard", lifeline.Background(func(ctx context.Context) { <-ctx.Done() }), false)
+	if err := bot.Start(ctx); err != nil {
+		panic(err)
+	}
+	defer bot.Stop(ctx)
+	channel := fake.Guilds()[0].ChannelID
+
+	_, _ = bot.Degradation().Activate(ctx, lifeline.LevelSevere, []string{
+		"disable_non_critical_features", "enable_read_only_mode", "shutdown_non_essential_services"}, "maintenance")
+	_, err = bot.Session().ChannelMessageSend(channel, "hello")
+	fmt.Println("music:", bot.Features().Enabled("music"), "leaderboard:", bot.Services().Running("leaderboard"),
+		"read-only:", errors.Is(err, lifeline.ErrReadOnly))
+	_, err = bot.Session().ChannelMessageSend(channel, "incident update", discordgo.WithContext(lifeline.Essential(ctx)))
+	fmt.Println("essential message sent:", err == nil)
+
+	_, _ = bot.Degradation().Deactivate(ctx, "maintenance over")
+	_, err = bot.Session().ChannelMessageSend(channel, "hello again")
+	fmt.Println("music:", bot.Features().Enabled("music"), "leaderboard:", bot.Services().Running("leaderboard"),
+		"sent:", err == nil)
+	// Output:
+	// music: false leaderboard: false read-only: true
+	// essential message sent: true
+	// music: true leaderboard: true sent: true
 }

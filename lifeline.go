@@ -1,6 +1,7 @@
 package lifeline
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/lifeline-bot/lifeline/core/clock"
+	"github.com/lifeline-bot/lifeline/core/degrade"
 	"github.com/lifeline-bot/lifeline/core/events"
 	"github.com/lifeline-bot/lifeline/core/orchestrator"
 	"github.com/lifeline-bot/lifeline/core/policy"
@@ -41,11 +43,51 @@ const (
 	PolicyReloadFailed      = events.PolicyReloadFailed
 )
 
+// Feature classes for Features().Register: how much a feature matters when
+// the bot is degraded.
+const (
+	// Optional features (music, games) are switched off by
+	// disable_non_critical_features.
+	Optional = degrade.ClassOptional
+	// Critical features stay on at every level.
+	Critical = degrade.ClassCritical
+	// Analytics features are switched off by disable_analytics.
+	Analytics = degrade.ClassAnalytics
+)
+
+// Level is a degradation level, NONE < MINIMAL < MODERATE < SEVERE <
+// CRITICAL.
+type Level = degrade.Level
+
+// The degradation levels.
+const (
+	LevelNone     = degrade.None
+	LevelMinimal  = degrade.Minimal
+	LevelModerate = degrade.Moderate
+	LevelSevere   = degrade.Severe
+	LevelCritical = degrade.Critical
+)
+
+// ErrReadOnly is returned (wrapped; test with errors.Is) by REST calls that
+// would change something while enable_read_only_mode is active, unless
+// their context is marked Essential.
+var ErrReadOnly = degrade.ErrReadOnly
+
+// Essential marks a REST call's context as essential: read-only mode lets
+// it through, and the concurrency limit serves it first. With discordgo:
+// s.ChannelMessageSend(ch, msg, discordgo.WithContext(lifeline.Essential(ctx))).
+func Essential(ctx context.Context) context.Context { return degrade.Essential(ctx) }
+
+// Background wraps a loop as a service for Services().Register: it runs in
+// its own goroutine until its context is cancelled.
+func Background(run func(ctx context.Context)) degrade.Service { return degrade.Background(run) }
+
 // Lifeline is a running connection manager: a discordgo Session kept
 // connected, with its health, breaker, policy and events. All the methods
 // of orchestrator.Orchestrator are available on it: Start, Stop, Session,
 // Events, AddEventListener, Diagnostics, HealthMonitor, CircuitBreaker,
-// Snapshot, Decision, SetPolicy.
+// Snapshot, Decision, SetPolicy, ReloadPolicy, Degradation, Features,
+// Services, Recovery, Handler.
 type Lifeline struct {
 	*orchestrator.Orchestrator
 }

@@ -105,3 +105,18 @@ func (o *Orchestrator) Services() *degrade.Services { return o.eng.kit.Services 
 // Recovery returns the recovery engine, to add strategies from Go
 // (AddRecoveryStrategy) or read its counters.
 func (o *Orchestrator) Recovery() *recovery.Engine { return o.eng.recov }
+
+// startServices starts the services the bot registered (they run while
+// lifeline runs; shutdown_non_essential_services stops some for a while).
+func (o *Orchestrator) startServices(ctx context.Context) {
+	if err := o.eng.kit.Services.Start(ctx); err != nil {
+		o.log.Error("a registered service did not start", "error", err)
+	}
+}
+
+// stopServices stops them at Stop.
+func (o *Orchestrator) stopServices(ctx context.Context) {
+	if err := o.eng.kit.Services.Stop(ctx); err != nil {
+		o.log.Warn("a registered service did not stop cleanly", "error", err)
+	}
+}

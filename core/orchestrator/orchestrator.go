@@ -335,6 +335,7 @@ func (o *Orchestrator) Start(ctx context.Context) error {
 	if err := c.Start(ctx); err != nil {
 		return fmt.Errorf("orchestrator: %w", err)
 	}
+	o.startServices(ctx)
 	// The monitor starts once connected: judging a connection that is
 	// still handshaking would only report a CRITICAL nobody can act on.
 	if o.policy.Load().Health.Enabled {
@@ -377,6 +378,7 @@ func (o *Orchestrator) Stop(ctx context.Context) error {
 			}
 		}
 		o.releaseDegradation(ctx)
+		o.stopServices(ctx)
 		o.bus.Close()
 		o.tel.Close()
 	})
