@@ -208,6 +208,9 @@ type Summary struct {
 	Policy                 PolicyInfo `json:"policy"`
 }
 
+// Summary condenses the Source's Status now.
+func (t *Telemetry) Summary() Summary { return t.Summarize(t.src.Status()) }
+
 // Summarize condenses a Status.
 func (t *Telemetry) Summarize(s Status) Summary {
 	rep := Assess(s)

@@ -1,0 +1,380 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/lifeline-bot/lifeline"
+	"github.com/lifeline-bot/lifeline/core/events"
+	"github.com/lifeline-bot/lifeline/core/orchestrator"
+	"github.com/lifeline-bot/lifeline/core/telemetry"
+	"github.com/lifeline-bot/lifeline/discordtest"
+)
+
+func init() {
+	register(command{
+		Name:    "run",
+		Summary: "run a bot connection with a policy, serving metrics, health and a live dashboard over HTTP",
+		Usage: `[--policy FILE] [--fake [--fake-scale N] [--fake-scenario FILE|NAME]] [--http ADDR] [--log-level LEVEL] [--log-json]
+
+Connects to Discord with the token in DISCORD_TOKEN, or with --fake to an
+embedded fake Discord on 127.0.0.1 (no token needed; it accepts DISCORD_TOKEN
+when set), and keeps the connection up with the policy's settings. The policy
+file is watched: a valid edit takes effect live, a broken one is reported with
+file:line:col and the running policy stays.
+
+Once the HTTP server listens, the first line on stdout is machine-readable:
+
+    http=http://127.0.0.1:8484
+
+and serves /metrics, /health, /livez, /readyz, /debug/lifeline, /events,
+POST /-/reload and the dashboard on /. An address other than loopback needs a
+bearer token in LIFELINE_HTTP_TOKEN. Logs go to stderr; the token never appears
+in them.
+
+Signals: SIGHUP reloads the policy file; SIGINT and SIGTERM close the gateway
+connection resumably (close code 4000), stop the HTTP server and exit 0.
+Exits 1 when the connection cannot start or fails for good (a refused token,
+disallowed intents).`,
+		Run: runRun,
+	})
+}
+
+// runOptions is what the run flags set.
+type runOptions struct {
+	policy       string
+	fake         bool
+	fakeScale    float64
+	fakeScenario string
+	httpAddr     string
+	logLevel     string
+	logJSON      bool
+	shard        int
+	shardCount   int
+}
+
+// runFlags defines the run flags on a new FlagSet.
+func runFlags(env *cliEnv) (*flag.FlagSet, *runOptions) {
+	fs := newFlagSet(env, "run")
+	c := &runOptions{}
+	fs.StringVar(&c.policy, "policy", "", "policy `file` (default: the built-in default policy, no reload)")
+	fs.BoolVar(&c.fake, "fake", false, "connect to an embedded fake Discord on 127.0.0.1 instead of Discord")
+	fs.Float64Var(&c.fakeScale, "fake-scale", 1, "divide the fake Discord's timings by `N` (20: a ~2s heartbeat)")
+	fs.StringVar(&c.fakeScenario, "fake-scenario", "", "play a scenario `file` or shipped scenario name against the fake Discord")
+	fs.StringVar(&c.httpAddr, "http", telemetry.DefaultAddr, "serve the HTTP surface on `address` (port 0 picks one; off: none)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log `level` on stderr: trace, debug, info, warn, error or off")
+	fs.BoolVar(&c.logJSON, "log-json", false, "log one JSON object per line")
+	fs.IntVar(&c.shard, "shard", 0, "shard `id` this process runs")
+	fs.IntVar(&c.shardCount, "shard-count", 1, "total `number` of shards")
+	return fs, c
+}
+
+// runSignals subscribes ch to SIGHUP and returns the function that stops
+// it; tests replace it to send reloads without signals.
+var runSignals = func(ch chan<- os.Signal) (stop func()) {
+	signal.Notify(ch, syscall.SIGHUP)
+	return func() { signal.Stop(ch) }
+}
+
+// runStopTimeout bounds the clean shutdown.
+const runStopTimeout = 20 * time.Second
+
+// runRun is `lifeline run`.
+func runRun(ctx context.Context, env *cliEnv, args []string) int {
+	fs, c := runFlags(env)
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return usageError(env, fs, "unexpected argument %q", fs.Arg(0))
+	}
+	level := hclog.LevelFromString(c.logLevel)
+	switch {
+	case level == hclog.NoLevel:
+		return usageError(env, fs, "--log-level %q: want trace, debug, info, warn, error or off", c.logLevel)
+	case c.fakeScale <= 0:
+		return usageError(env, fs, "--fake-scale %g: want a number above 0", c.fakeScale)
+	case c.fakeScenario != "" && !c.fake:
+		return usageError(env, fs, "--fake-scenario needs --fake")
+	case c.shardCount < 1 || c.shard < 0 || c.shard >= c.shardCount:
+		return usageError(env, fs, "--shard %d of --shard-count %d: want 0 <= shard < count", c.shard, c.shardCount)
+	}
+	token := env.Getenv("DISCORD_TOKEN")
+	httpToken := env.Getenv("LIFELINE_HTTP_TOKEN")
+	if token == "" && !c.fake {
+		return usageError(env, fs, "no token: set DISCORD_TOKEN, or use --fake to run against the embedded fake Discord")
+	}
+	// Everything this command writes passes through the redactor, a second
+	// line of defence behind components that never log the token.
+	stdout := newRedactor(env.Stdout, token, httpToken)
+	stderr := newRedactor(env.Stderr, token, httpToken)
+	log := hclog.New(&hclog.LoggerOptions{Name: "lifeline", Output: stderr, Level: level, JSONFormat: c.logJSON})
+
+	var ln net.Listener
+	if c.httpAddr != "off" {
+		if _, _, err := net.SplitHostPort(c.httpAddr); err != nil {
+			return usageError(env, fs, "--http %q: want HOST:PORT or off (%v)", c.httpAddr, err)
+		}
+		var err error
+		if ln, err = telemetry.Listen(c.httpAddr, httpToken); err != nil {
+			if errors.Is(err, telemetry.ErrTokenRequired) {
+				return usageError(env, fs, "--http %s is not a loopback address: set LIFELINE_HTTP_TOKEN (clients then send it as a bearer token), or use 127.0.0.1", c.httpAddr)
+			}
+			fmt.Fprintf(stderr, "lifeline run: %v\n", err)
+			return 1
+		}
+	}
+	r := &runner{c: c, log: log, stdout: stdout, stderr: stderr, ln: ln}
+	return r.run(ctx, token, httpToken)
+}
+
+// runner is one `lifeline run` in progress.
+type runner struct {
+	c              *runOptions
+	log            hclog.Logger
+	stdout, stderr io.Writer
+	ln             net.Listener
+
+	fake         *discordtest.Server
+	scenarioDone chan struct{}
+	bot          *lifeline.Lifeline
+	server       *telemetry.Server
+}
+
+func (r *runner) run(ctx context.Context, token, httpToken string) int {
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cfg := orchestrator.Config{Token: token, PolicyFile: r.c.policy, Logger: r.log,
+		ShardID: r.c.shard, ShardCount: r.c.shardCount}
+	if r.c.fake {
+		if err := r.startFake(runCtx, token, &cfg); err != nil {
+			r.log.Error("the fake Discord did not start", "error", err)
+			r.closeListener()
+			return 1
+		}
+	}
+	bot, err := lifeline.New(cfg)
+	if err != nil {
+		// A broken policy file: print its diagnostics, one a line.
+		fmt.Fprintf(r.stderr, "lifeline run: %v\n", err)
+		r.shutdown()
+		return 1
+	}
+	r.bot = bot
+	failed := make(chan string, 1)
+	bot.AddEventListener(events.StateChanged, func(e events.Event) {
+		if d, ok := e.Data.(events.StateChange); ok && d.To == "FAILED" {
+			select {
+			case failed <- d.Cause:
+			default:
+			}
+		}
+	})
+
+	if r.ln != nil {
+		gather := prometheus.NewRegistry()
+		gather.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		h := bot.Handler(telemetry.HandlerOptions{BearerToken: httpToken, Gatherers: []prometheus.Gatherer{gather}})
+		r.server = telemetry.Serve(r.ln, h)
+		fmt.Fprintf(r.stdout, "http=%s\n", r.server.URL())
+		r.log.Info("serving", "url", r.server.URL(), "dashboard", r.server.URL()+"/", "metrics", r.server.URL()+"/metrics",
+			"bearer_token", httpToken != "")
+	}
+
+	hup := make(chan os.Signal, 1)
+	stopSignals := runSignals(hup)
+	defer stopSignals()
+
+	target := "Discord"
+	if r.fake != nil {
+		target = "the fake Discord at " + r.fake.URL()
+	}
+	r.log.Info("connecting", "to", target, "shard", r.c.shard, "shard_count", r.c.shardCount, "policy", policyName(r.c.policy))
+	began := time.Now()
+	if err := bot.Start(runCtx); err != nil {
+		if ctx.Err() != nil {
+			r.log.Info("interrupted while connecting")
+			return r.shutdown()
+		}
+		r.log.Error("could not connect", "error", err)
+		r.shutdown()
+		return 1
+	}
+	d := bot.Diagnostics()
+	r.log.Info("ready", "session", d.Connection.SessionID, "took", time.Since(began).Round(time.Millisecond))
+
+	code := 0
+	for loop := true; loop; {
+		select {
+		case <-ctx.Done():
+			r.log.Info("shutting down", "reason", "signal")
+			loop = false
+		case cause := <-failed:
+			r.log.Error("the connection failed for good; stopping", "cause", cause)
+			code = 1
+			loop = false
+		case <-hup:
+			r.reload()
+		}
+	}
+	if c := r.shutdown(); c != 0 {
+		code = c
+	}
+	return code
+}
+
+// startFake starts the embedded fake Discord (and its scenario) and points
+// cfg at it.
+func (r *runner) startFake(ctx context.Context, token string, cfg *orchestrator.Config) error {
+	fo := discordtest.Options{Scale: r.c.fakeScale, Token: token, Logger: r.log.Named("fake-discord")}
+	if r.c.shardCount > 1 {
+		fo.RecommendedShards = r.c.shardCount
+	}
+	srv, err := discordtest.NewServer(fo)
+	if err != nil {
+		return err
+	}
+	r.fake = srv
+	cfg.Token = srv.Token()
+	cfg.RESTTransport = srv.Transport()
+	cfg.GatewayDialer = srv.Dialer()
+	cfg.IdentifyWindow = srv.IdentifyWindow()
+	r.log.Info("fake Discord", "url", srv.URL(), "heartbeat", srv.HeartbeatInterval(), "scale", srv.Scale())
+	if r.c.fakeScenario == "" {
+		return nil
+	}
+	sc, err := loadScenario(r.c.fakeScenario)
+	if err != nil {
+		return err
+	}
+	r.log.Info("scenario", "name", sc.Name, "steps", len(sc.Steps), "length", scaleDuration(sc.Length(), srv.Scale()))
+	r.scenarioDone = make(chan struct{})
+	go func() {
+		defer close(r.scenarioDone)
+		err := sc.Run(ctx, srv, func(st discordtest.Step) {
+			r.log.Info("scenario step", "name", sc.Name, "step", describeStep(sc, st))
+		})
+		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, discordtest.ErrClosed) {
+			r.log.Error("scenario stopped", "name", sc.Name, "error", err)
+		}
+	}()
+	return nil
+}
+
+// reload is SIGHUP: reload the policy file and say what happened.
+func (r *runner) reload() {
+	if r.c.policy == "" {
+		r.log.Warn("SIGHUP: no policy file to reload (run with --policy FILE)")
+		return
+	}
+	before := r.bot.Telemetry().Summary().Policy.Generation
+	if err := r.bot.ReloadPolicy(); err != nil {
+		r.log.Error("SIGHUP: policy reload failed; the running policy stays", "generation", before, "error", err)
+		return
+	}
+	after := r.bot.Telemetry().Summary().Policy.Generation
+	if after == before {
+		r.log.Info("SIGHUP: policy unchanged", "file", r.c.policy, "generation", after)
+		return
+	}
+	r.log.Info("SIGHUP: policy reloaded", "file", r.c.policy, "generation", after, "previous", before)
+}
+
+// shutdown stops the connection (close code 4000: the session stays
+// resumable), the HTTP server, the scenario and the fake, in that order,
+// and returns 1 when something did not stop cleanly.
+func (r *runner) shutdown() int {
+	code := 0
+	ctx, cancel := context.WithTimeout(context.Background(), runStopTimeout)
+	defer cancel()
+	if r.bot != nil {
+		if err := r.bot.Stop(ctx); err != nil {
+			r.log.Error("stop", "error", err)
+			code = 1
+		}
+		g := r.bot.Recorder().Build().Gateway
+		r.log.Info("gateway connection closed", "close_code", g.LastCloseCode, "resumable", g.LastCloseCode == 4000,
+			"resumes", g.Resumes, "identifies", g.Identifies)
+	}
+	if r.server != nil {
+		if err := r.server.Shutdown(ctx); err != nil {
+			r.log.Error("HTTP server shutdown", "error", err)
+			code = 1
+		}
+	} else {
+		r.closeListener()
+	}
+	if r.fake != nil {
+		if err := r.fake.Close(); err != nil {
+			r.log.Error("fake Discord close", "error", err)
+			code = 1
+		}
+	}
+	if r.scenarioDone != nil {
+		<-r.scenarioDone
+	}
+	r.log.Info("stopped")
+	return code
+}
+
+func (r *runner) closeListener() {
+	if r.ln != nil {
+		r.ln.Close()
+	}
+}
+
+func policyName(p string) string {
+	if p == "" {
+		return "built-in default"
+	}
+	return p
+}
+
+// redactor replaces secrets in everything written through it.
+type redactor struct {
+	mu      sync.Mutex
+	w       io.Writer
+	secrets [][]byte
+}
+
+func newRedactor(w io.Writer, secrets ...string) *redactor {
+	r := &redactor{w: w}
+	for _, s := range secrets {
+		if s = strings.TrimSpace(s); s != "" {
+			r.secrets = append(r.secrets, []byte(s))
+		}
+	}
+	return r
+}
+
+// Write writes p with every secret replaced by [REDACTED]. It reports
+// len(p) written on success, as the caller's bytes were all handled.
+func (r *redactor) Write(p []byte) (int, error) {
+	out := p
+	for _, s := range r.secrets {
+		if bytes.Contains(out, s) {
+			out = bytes.ReplaceAll(out, s, []byte("[REDACTED]"))
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, err := r.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}

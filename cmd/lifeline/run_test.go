@@ -1,0 +1,455 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/lifeline-bot/lifeline/core/telemetry"
+)
+
+// The sentinels the token tests look for in every output.
+const (
+	sentinelToken     = "MTI3NDk5.SENTINEL-discord-token.x9Qz7wLk"
+	sentinelHTTPToken = "SENTINEL-http-bearer-4b1e"
+)
+
+// startLifeline starts the binary with args and extra environment
+// variables, and kills it at the end of the test if it still runs.
+func startLifeline(t *testing.T, env []string, args ...string) *fakeProcess {
+	t.Helper()
+	p := &fakeProcess{lines: make(chan string, 64), done: make(chan struct{})}
+	p.cmd = exec.Command(lifelineBin, args...)
+	p.cmd.Stderr = &p.stderr
+	base := []string{"GORACE=atexit_sleep_ms=0"}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "DISCORD_TOKEN=") && !strings.HasPrefix(kv, "LIFELINE_HTTP_TOKEN=") {
+			base = append(base, kv)
+		}
+	}
+	p.cmd.Env = append(base, env...)
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(io.TeeReader(out, &p.stdout))
+		for sc.Scan() {
+			select {
+			case p.lines <- sc.Text():
+			default:
+			}
+		}
+		io.Copy(io.Discard, out)
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+var httpLine = regexp.MustCompile(`^http=(http://127\.0\.0\.1:\d+)$`)
+
+// copyPolicy copies testdata/run/policy.hcl into a temporary directory.
+func copyPolicy(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "run", "policy.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "policy.hcl")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// editPolicy rewrites path as editors do (a new file renamed over it), with
+// old replaced by new.
+func editPolicy(t *testing.T, path, old, new string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte(old)) {
+		t.Fatalf("%s does not hold %q", path, old)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, bytes.Replace(b, []byte(old), []byte(new), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// client talks to a running instance and keeps every response it got.
+type client struct {
+	t     *testing.T
+	base  string
+	token string
+	seen  bytes.Buffer
+}
+
+func (c *client) do(method, path string) (int, []byte) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), processBound)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	fmt.Fprintf(&c.seen, "%s %s -> %d\n", method, path, resp.StatusCode)
+	resp.Header.Write(&c.seen)
+	c.seen.Write(body)
+	return resp.StatusCode, body
+}
+
+// summary returns /debug/lifeline's summary.
+func (c *client) summary() telemetry.Summary {
+	c.t.Helper()
+	code, body := c.do(http.MethodGet, "/debug/lifeline")
+	var d struct {
+		Summary telemetry.Summary `json:"summary"`
+	}
+	if err := json.Unmarshal(body, &d); code != 200 || err != nil {
+		c.t.Fatalf("/debug/lifeline: %d %v\n%s", code, err, body)
+	}
+	return d.Summary
+}
+
+// until polls cond every 50ms for up to processBound.
+func until(t *testing.T, p *fakeProcess, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(processBound)
+	for !cond() {
+		select {
+		case <-p.done:
+			t.Fatalf("%s: lifeline exited (%v)\nstderr:\n%s", what, p.err, p.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never: %s\nstderr:\n%s", what, p.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRunProcess runs `lifeline run --fake` as a process: it prints its
+// address, gets READY, serves /metrics (with the Go runtime's families) and
+// the dashboard, reloads on SIGHUP (a valid edit: a new generation; a broken
+// one: the error with its location, the policy kept) and on POST /-/reload,
+// answers `lifeline status`, and exits 0 on SIGTERM after closing the
+// gateway connection resumably (4000).
+func TestRunProcess(t *testing.T) {
+	policyPath := copyPolicy(t)
+	p := startLifeline(t, []string{"DISCORD_TOKEN=" + sentinelToken},
+		"run", "--fake", "--fake-scale", "50", "--policy", policyPath, "--http", "127.0.0.1:0", "--log-level", "debug")
+	m := httpLine.FindStringSubmatch(p.firstLine(t))
+	if m == nil {
+		t.Fatalf("first stdout line is not http=URL: %q\nstderr:\n%s", p.stdout.String(), p.stderr.String())
+	}
+	c := &client{t: t, base: m[1]}
+	until(t, p, "/readyz says ready", func() bool { code, _ := c.do(http.MethodGet, "/readyz"); return code == 200 })
+
+	code, body := c.do(http.MethodGet, "/metrics")
+	for _, want := range []string{`lifeline_connection_state{shard="0",state="READY"} 1`, `lifeline_policy_generation{shard="0"} 1`, "go_goroutines ", "process_resident_memory_bytes "} {
+		if code != 200 || !bytes.Contains(body, []byte(want)) {
+			t.Fatalf("/metrics (%d) lacks %q", code, want)
+		}
+	}
+	if code, body := c.do(http.MethodGet, "/"); code != 200 || !bytes.Contains(body, []byte("<title>lifeline</title>")) {
+		t.Fatalf("/: %d", code)
+	}
+	until(t, p, "/health passes", func() bool { code, _ := c.do(http.MethodGet, "/health"); return code == 200 })
+
+	// SIGHUP after a valid edit: generation 2 (the file watcher may have
+	// reloaded it first; SIGHUP then finds it unchanged).
+	editPolicy(t, policyPath, `threshold = "5s"`, `threshold = "6s"`)
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	until(t, p, "SIGHUP handled", func() bool {
+		return strings.Contains(p.stderr.String(), "SIGHUP: policy reloaded") || strings.Contains(p.stderr.String(), "SIGHUP: policy unchanged")
+	})
+	until(t, p, "generation 2 in /debug/lifeline", func() bool { return c.summary().Policy.Generation == 2 })
+
+	// SIGHUP after a broken edit: the error with its location; generation 2 stays.
+	editPolicy(t, policyPath, `interval = "1s"`, `interval = "soon"`)
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	until(t, p, "SIGHUP reports the broken file", func() bool {
+		return regexp.MustCompile(`SIGHUP: policy reload failed; the running policy stays: generation=2 error=.*policy\.hcl:\d+:\d+`).MatchString(p.stderr.String())
+	})
+	if s := c.summary(); s.Policy.Generation != 2 || s.Policy.LastError == "" || s.State != "READY" {
+		t.Fatalf("after a broken edit: %+v", s.Policy)
+	}
+
+	// POST /-/reload after a valid edit: generation 3.
+	editPolicy(t, policyPath, `interval = "soon"`, `interval = "2s"`)
+	code, body = c.do(http.MethodPost, "/-/reload")
+	var rr telemetry.ReloadResponse
+	if err := json.Unmarshal(body, &rr); code != 200 || err != nil || rr.Generation != 3 {
+		t.Fatalf("POST /-/reload: %d %s", code, body)
+	}
+	until(t, p, "generation 3 in /debug/lifeline", func() bool { return c.summary().Policy.Generation == 3 })
+
+	st := exec.Command(lifelineBin, "status", "--addr", c.base)
+	st.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+	out, err := st.CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("connection   READY")) || !bytes.Contains(out, []byte("generation 3")) {
+		t.Fatalf("lifeline status: %v\n%s", err, out)
+	}
+
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM\nstderr:\n%s", code, p.stderr.String())
+	}
+	errs := p.stderr.String()
+	for _, want := range []string{"shutting down: reason=signal", "close_code=4000 resumable=true", "lifeline: stopped"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errs)
+		}
+	}
+	for name, text := range map[string]string{"stdout": p.stdout.String(), "stderr": errs, "HTTP responses": c.seen.String(), "status": string(out)} {
+		if strings.Contains(text, sentinelToken) {
+			t.Errorf("the token appears in %s", name)
+		}
+	}
+}
+
+// TestRunNeverShowsTheToken runs a full session with sentinel tokens (the
+// bot's and the HTTP bearer's): JSON logs at trace level, a scripted zombie
+// and drop against the fake, every endpoint (the event stream included),
+// a failed reload, a refused request, `lifeline status` in both forms; and
+// finds neither token in any log line, response, error or export.
+func TestRunNeverShowsTheToken(t *testing.T) {
+	policyPath := copyPolicy(t)
+	p := startLifeline(t, []string{"DISCORD_TOKEN=" + sentinelToken, "LIFELINE_HTTP_TOKEN=" + sentinelHTTPToken},
+		"run", "--fake", "--fake-scale", "100", "--fake-scenario", "zombie", "--policy", policyPath,
+		"--http", "127.0.0.1:0", "--log-level", "trace", "--log-json")
+	m := httpLine.FindStringSubmatch(p.firstLine(t))
+	if m == nil {
+		t.Fatalf("first stdout line is not http=URL: %q", p.stdout.String())
+	}
+	c := &client{t: t, base: m[1], token: sentinelHTTPToken}
+	until(t, p, "READY", func() bool { code, _ := c.do(http.MethodGet, "/readyz"); return code == 200 })
+	// The fake accepted the sentinel: it is the token in use.
+	until(t, p, "the zombie scenario played and was recovered from", func() bool {
+		s := c.summary()
+		return s.Ready && s.Resumes+s.Identifies >= 2
+	})
+
+	// The event stream, for a few messages.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+sentinelHTTPToken)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		sc := bufio.NewScanner(resp.Body)
+		for n := 0; n < 40 && sc.Scan(); n++ {
+			c.seen.WriteString(sc.Text() + "\n")
+		}
+		resp.Body.Close()
+	}
+	cancel()
+	for _, path := range []string{"/", "/metrics", "/health", "/livez", "/readyz", "/debug/lifeline?samples=all"} {
+		if code, _ := c.do(http.MethodGet, path); code != 200 {
+			t.Errorf("GET %s: %d", path, code)
+		}
+	}
+	editPolicy(t, policyPath, `interval = "1s"`, `interval = "never"`)
+	if code, _ := c.do(http.MethodPost, "/-/reload"); code != http.StatusUnprocessableEntity {
+		t.Errorf("POST /-/reload of a broken file: %d", code)
+	}
+	anon := &client{t: t, base: c.base}
+	if code, _ := anon.do(http.MethodGet, "/metrics"); code != http.StatusUnauthorized {
+		t.Errorf("GET /metrics without the bearer token: %d", code)
+	}
+	var statusOut bytes.Buffer
+	for _, args := range [][]string{{"status", "--addr", c.base}, {"status", "--addr", c.base, "--json"}, {"status", "--addr", c.base, "--events", "100"}} {
+		st := exec.Command(lifelineBin, args...)
+		st.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", "LIFELINE_HTTP_TOKEN="+sentinelHTTPToken)
+		out, err := st.CombinedOutput()
+		if err != nil {
+			t.Errorf("lifeline %v: %v\n%s", args, err, out)
+		}
+		statusOut.Write(out)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("exit code %d\nstderr:\n%s", code, p.stderr.String())
+	}
+	outputs := map[string]string{
+		"stdout": p.stdout.String(), "stderr (logs)": p.stderr.String(),
+		"HTTP responses": c.seen.String() + anon.seen.String(), "lifeline status": statusOut.String(),
+	}
+	for name, text := range outputs {
+		for _, secret := range []string{sentinelToken, sentinelHTTPToken, "SENTINEL"} {
+			if strings.Contains(text, secret) {
+				i := strings.Index(text, secret)
+				t.Errorf("%q appears in %s: ...%s...", secret, name, text[max(0, i-200):min(len(text), i+len(secret)+50)])
+			}
+		}
+	}
+	// Nothing even tried to write a token: the redactor, a second line of
+	// defence, had nothing to hide.
+	for name, text := range outputs {
+		if strings.Contains(text, "[REDACTED]") {
+			t.Errorf("something wrote a token to %s (the redactor hid it)", name)
+		}
+	}
+	// The run did what the test meant: debug logs, JSON, the scenario.
+	logs := p.stderr.String()
+	for _, want := range []string{`"@level":"debug"`, `"@message":"scenario step"`, `"@message":"ready"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the logs lack %s", want)
+		}
+	}
+	if c.seen.Len() < 10000 {
+		t.Errorf("only %d bytes of HTTP responses were checked", c.seen.Len())
+	}
+}
+
+// TestRunStopsCleanlyInProcess runs the command in-process: a reload
+// through the SIGHUP channel, then cancellation (what SIGINT and SIGTERM do
+// through main's context); exit 0 and no goroutine left behind.
+func TestRunStopsCleanlyInProcess(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(),
+		goleak.IgnoreTopFunction("time.Sleep"), // discordgo's Close sleeps in its own goroutine
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))
+	hups := make(chan chan<- os.Signal, 1)
+	old := runSignals
+	runSignals = func(ch chan<- os.Signal) func() { hups <- ch; return func() {} }
+	defer func() { runSignals = old }()
+
+	var stdout, stderr syncBuffer
+	env := &cliEnv{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	policyPath := copyPolicy(t)
+	go func() {
+		done <- run(ctx, env, []string{"run", "--fake", "--fake-scale", "50", "--policy", policyPath, "--http", "127.0.0.1:0", "--log-level", "debug"})
+	}()
+	var hup chan<- os.Signal
+	select {
+	case hup = <-hups:
+	case <-time.After(processBound):
+		t.Fatalf("run never subscribed to SIGHUP\nstderr:\n%s", stderr.String())
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(processBound); !cond(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("never: %s\nstderr:\n%s", what, stderr.String())
+			}
+		}
+	}
+	waitFor("READY", func() bool { return strings.Contains(stderr.String(), "lifeline: ready:") })
+	if m := httpLine.FindStringSubmatch(strings.SplitN(stdout.String(), "\n", 2)[0]); m == nil {
+		t.Fatalf("stdout %q", stdout.String())
+	}
+	hup <- syscall.SIGHUP
+	waitFor("the reload", func() bool { return strings.Contains(stderr.String(), "SIGHUP: policy unchanged") })
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d\nstderr:\n%s", code, stderr.String())
+		}
+	case <-time.After(processBound):
+		t.Fatal("run did not return after its context ended")
+	}
+	if !strings.Contains(stderr.String(), "close_code=4000 resumable=true") {
+		t.Fatalf("no resumable close:\n%s", stderr.String())
+	}
+	http.DefaultClient.CloseIdleConnections()
+}
+
+func TestRunUsage(t *testing.T) {
+	broken := filepath.Join(t.TempDir(), "broken.hcl")
+	if err := os.WriteFile(broken, []byte("health {\n  interval = 5\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		code int
+		err  string
+	}{
+		{"no token", []string{"--http", "off"}, nil, 2, "no token: set DISCORD_TOKEN, or use --fake"},
+		{"remote without a bearer token", []string{"--fake", "--http", "0.0.0.0:0"}, nil, 2, "LIFELINE_HTTP_TOKEN"},
+		{"every interface without a bearer token", []string{"--fake", "--http", ":8484"}, nil, 2, "not a loopback address"},
+		{"bad address", []string{"--fake", "--http", "8484"}, nil, 2, "want HOST:PORT or off"},
+		{"scenario without the fake", []string{"--fake-scenario", "zombie"}, map[string]string{"DISCORD_TOKEN": "t"}, 2, "--fake-scenario needs --fake"},
+		{"bad level", []string{"--fake", "--log-level", "loud"}, nil, 2, `--log-level "loud"`},
+		{"bad scale", []string{"--fake", "--fake-scale", "0"}, nil, 2, "--fake-scale 0"},
+		{"bad shard", []string{"--fake", "--shard", "2", "--shard-count", "2"}, nil, 2, "--shard 2 of --shard-count 2"},
+		{"extra argument", []string{"--fake", "now"}, nil, 2, `unexpected argument "now"`},
+		{"broken policy", []string{"--fake", "--http", "off", "--policy", broken}, nil, 1, "broken.hcl:2:"},
+		{"unknown scenario", []string{"--fake", "--http", "off", "--fake-scenario", "no-such"}, nil, 1, "no shipped scenario"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, _, errb := testEnv(tt.env)
+			code := run(context.Background(), env, append([]string{"run"}, tt.args...))
+			if code != tt.code || !strings.Contains(errb.String(), tt.err) {
+				t.Fatalf("exit %d, stderr:\n%s\nwant %d and %q", code, errb.String(), tt.code, tt.err)
+			}
+		})
+	}
+}
+
+func TestRedactor(t *testing.T) {
+	var b bytes.Buffer
+	r := newRedactor(&b, "tok-123", "", "  ")
+	n, err := r.Write([]byte("a tok-123 b tok-123\n"))
+	if err != nil || n != 20 || b.String() != "a [REDACTED] b [REDACTED]\n" {
+		t.Fatalf("%d %v %q", n, err, b.String())
+	}
+}
