@@ -53,6 +53,9 @@ type pacer struct {
 
 	mu      sync.Mutex
 	buckets map[int]*paceBucket
+
+	// armed, when set (tests), receives each wait acquire starts.
+	armed chan time.Duration
 }
 
 type paceBucket struct {
@@ -115,6 +118,9 @@ func (p *pacer) acquire(ctx context.Context, shard int) error {
 		wake := b.wake
 		p.mu.Unlock()
 		t := p.clk.NewTimer(wait)
+		if p.armed != nil {
+			p.armed <- wait
+		}
 		select {
 		case <-t.C():
 		case <-wake:
