@@ -48,6 +48,7 @@ type Features struct {
 	classes  map[string]Class
 	disabled map[string][]Class // owner -> classes it switched off
 	off      [3]int             // per class, how many owners switched it off
+	flagged  map[string]bool    // features switched off by name (SetFlag)
 }
 
 // NewFeatures returns an empty registry.
@@ -71,7 +72,23 @@ func (f *Features) Enabled(name string) bool {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	c := f.classes[name] // ClassOptional when absent
-	return !f.isOff(c)
+	return !f.isOff(c) && !f.flagged[name]
+}
+
+// SetFlag switches one feature off by name (on false), whatever its class,
+// or lifts that switch (on true); degradation may still keep its class
+// off. It is how a plugin sets or clears a feature flag through the host.
+func (f *Features) SetFlag(name string, on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if on {
+		delete(f.flagged, name)
+		return
+	}
+	if f.flagged == nil {
+		f.flagged = map[string]bool{}
+	}
+	f.flagged[name] = true
 }
 
 // ClassEnabled reports whether features of class c may run now. lifeline's
@@ -135,7 +152,7 @@ func (f *Features) List() []FeatureState {
 	defer f.mu.RUnlock()
 	out := make([]FeatureState, 0, len(f.classes))
 	for n, c := range f.classes {
-		out = append(out, FeatureState{Name: n, Class: c, Enabled: !f.isOff(c)})
+		out = append(out, FeatureState{Name: n, Class: c, Enabled: !f.isOff(c) && !f.flagged[n]})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
