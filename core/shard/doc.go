@@ -27,13 +27,13 @@
 //     needed, the starts left and the reset time. Nothing has connected
 //     at that point;
 //  3. brings the shards up bucket by bucket: the first shard of every
-//     bucket at once, and each next shard of a bucket once the shard before
-//     it has had its turn in the identify queue. A shard dials while the
-//     one before it waits for its slot, so it is ready when its own slot
-//     comes; at most two shards per bucket are connected and not yet
-//     identified at any time. Every IDENTIFY still goes through the one
-//     shared conn.IdentifyQueue, which alone enforces the window and the
-//     budget (and which a fleet can replace with a cross-process one);
+//     bucket at once, and each next shard of a bucket when the shard before
+//     it has its turn in the identify queue, so it dials and gets HELLO
+//     during the window it has to wait anyway; at most one shard per
+//     bucket is connected and waiting for its turn. Every IDENTIFY goes
+//     through the one shared conn.IdentifyQueue, which enforces the window
+//     and the budget (and which a fleet can replace with a cross-process
+//     one);
 //  4. returns when every shard is READY, calling Config.OnProgress for each
 //     ("5 of 8 shards READY"), or stops everything it started and returns
 //     the first shard's error.
@@ -42,9 +42,34 @@
 // (ceil(N/B) - 1) × (window + margin) after the first, the minimum the
 // identify rules allow plus the queue's margin.
 //
+// The queue hands out slots, nominal times; what Discord measures is when
+// each IDENTIFY arrives. On a loaded machine (a GC pause, CPU starvation,
+// hundreds of connections handshaking at once) one IDENTIFY can leave late
+// and the next of its bucket on time, closer together than the window. So
+// the shards also share a pacer: a shard takes its bucket before it
+// queues and holds it until its IDENTIFY is written (seen by its wire
+// observer) or its attempt ends, and the next shard of the bucket takes it
+// only window + margin after that write. Re-identifies after start go
+// through the same pacer and queue.
+//
 // A shard whose first attempt ends before it identifies (a dial error, a
 // handshake timeout) does not hold up its bucket: the next shard goes, and
 // the failed shard IDENTIFYs later through the queue like any re-identify.
+//
+// # Re-sharding (close code 4011)
+//
+// Discord closes an IDENTIFY with 4011 when a shard would hold too many
+// guilds. With Auto and no Range, the manager then re-shards: it stops
+// every shard, takes the count /gateway/bot recommends when that is more
+// than the current one and twice the current count otherwise (which keeps
+// a count Discord assigned a multiple of), checks the budget again and
+// starts the new shards in order, at most MaxReshards times in a row. This
+// happens inside Start, and also later when a running shard gets 4011 (the
+// bot grew); each re-shard publishes an ERROR_OCCURRED event of kind
+// "resharding". Every shard then has a new Session: handlers given to
+// AddHandler are attached to the new Sessions, handlers added to a
+// Session directly are not. With a fixed count or a Range (other
+// processes run the other shards), 4011 is returned as the error it is.
 //
 // # Correlated failures: the reconnect gate
 //

@@ -185,20 +185,25 @@ type Manager struct {
 	rgate   conn.ReconnectGate
 	limiter *discordgo.RateLimiter
 
-	mu        sync.Mutex
-	state     runState
-	handlers  []*handlerEntry
-	shards    []*Shard
-	count     int
-	rng       Range
-	gw        *GatewayBot
-	queue     conn.IdentifyQueue
-	cancel    context.CancelFunc
-	startedAt time.Time
-	launches  sync.WaitGroup
-	stopOnce  sync.Once
-	stopErr   error
-	stopDone  chan struct{}
+	mu       sync.Mutex
+	state    runState
+	handlers []*handlerEntry
+	shards   []*Shard
+	count    int
+	rng      Range
+	gw       *GatewayBot
+	queue    conn.IdentifyQueue
+	pacer    *pacer
+	cancel   context.CancelFunc
+	launches sync.WaitGroup
+	// life ends at Stop; background re-shards run under it, counted by bg.
+	life       context.Context
+	lifeCancel context.CancelFunc
+	bg         sync.WaitGroup
+	resharding bool
+	stopOnce   sync.Once
+	stopErr    error
+	stopDone   chan struct{}
 }
 
 type runState int
@@ -244,6 +249,7 @@ func New(cfg Config) (*Manager, error) {
 		limiter:  discordgo.NewRatelimiter(),
 		stopDone: make(chan struct{}),
 	}
+	m.life, m.lifeCancel = context.WithCancel(context.Background())
 	m.restRec = metrics.NewRecorder(metrics.Options{Clock: cfg.Clock, Window: cfg.Metrics.Window,
 		Buckets: cfg.Metrics.Buckets, ShardID: events.NoShard, ShardCount: cfg.ShardCount})
 	rest, err := conn.NewTransport(conn.TransportSettings{
@@ -321,7 +327,6 @@ func (m *Manager) Start(ctx context.Context) error {
 	m.state = starting
 	startCtx, cancel := context.WithCancel(ctx)
 	m.cancel = cancel
-	m.startedAt = m.clk.Now()
 	m.mu.Unlock()
 
 	err := m.start(startCtx)
@@ -346,13 +351,6 @@ func (m *Manager) start(ctx context.Context) error {
 	if count == Auto {
 		count = max(gw.Shards, 1)
 	}
-	rng := Range{First: 0, Last: count - 1}
-	if m.cfg.Range != nil {
-		rng = *m.cfg.Range
-	}
-	if err := rng.validate(count); err != nil {
-		return fmt.Errorf("shard: %w", err)
-	}
 	queue := m.cfg.IdentifyQueue
 	if queue == nil {
 		onLow := m.cfg.OnBudgetLow
@@ -366,13 +364,84 @@ func (m *Manager) start(ctx context.Context) error {
 			Window: m.cfg.IdentifyWindow, Margin: m.cfg.IdentifyMargin, OnLow: onLow})
 	}
 	m.mu.Lock()
-	m.gw, m.count, m.rng, m.queue = gw, count, rng, queue
+	m.gw, m.queue = gw, queue
+	m.pacer = newPacer(m.clk, m.cfg.IdentifyWindow, m.cfg.IdentifyMargin, gw.Limit.MaxConcurrency)
+	m.mu.Unlock()
+	return m.bringUpResharding(ctx, count, 0)
+}
+
+// MaxReshards is how many times in a row the manager re-shards after
+// close code 4011 before it gives up and reports the error.
+const MaxReshards = 3
+
+// bringUpResharding brings count shards up and, when Discord answers 4011
+// (sharding required) and the manager may re-shard, stops them all and
+// brings up the next count, up to MaxReshards times.
+func (m *Manager) bringUpResharding(ctx context.Context, count, reshards int) error {
+	for ; ; reshards++ {
+		err := m.bringUp(ctx, count)
+		if err == nil || !errors.Is(err, conn.ErrShardingRequired) || !m.mayReshard() {
+			return err
+		}
+		if reshards >= MaxReshards {
+			return fmt.Errorf("shard: still sharding required after %d re-shards (%d shards): %w", reshards, count, err)
+		}
+		next, ferr := m.nextCount(ctx, count)
+		if ferr != nil {
+			return fmt.Errorf("shard: re-shard after %v: %w", err, ferr)
+		}
+		count = next
+	}
+}
+
+// mayReshard reports whether the manager chooses the shard count itself:
+// Auto, and this process runs every shard (with a range, the other
+// processes' shards would have to change too).
+func (m *Manager) mayReshard() bool { return m.cfg.ShardCount == Auto && m.cfg.Range == nil }
+
+// nextCount is the shard count after a 4011: what /gateway/bot recommends
+// now when that is more, else twice the current count (which keeps a
+// count Discord assigned a multiple of, as very large bots need).
+func (m *Manager) nextCount(ctx context.Context, count int) (int, error) {
+	rec := 0
+	if !m.cfg.SkipGatewayBot {
+		gw, err := FetchGatewayBot(ctx, &http.Client{Transport: m.rest, Timeout: 20 * time.Second}, m.cfg.Token)
+		if err != nil {
+			return 0, err
+		}
+		rec = gw.Shards
+	}
+	next := count * 2
+	if rec > count {
+		next = rec
+	}
+	msg := fmt.Sprintf("Discord closed a shard with 4011 (sharding required): restarting %d shards as %d", count, next)
+	m.log.Warn(msg, "recommended", rec)
+	m.pub.Publish(events.New(m.clk.Now(), events.Error{Source: "shard", Kind: "resharding", Message: msg,
+		CloseCode: 4011}))
+	return next, nil
+}
+
+// bringUp makes and starts count shards (the range, or all), replacing
+// the shards there were: it checks the budget, builds them, publishes them
+// and launches them in identify order. On error, what it started is
+// stopped.
+func (m *Manager) bringUp(ctx context.Context, count int) error {
+	rng := Range{First: 0, Last: count - 1}
+	if m.cfg.Range != nil {
+		rng = *m.cfg.Range
+	}
+	if err := rng.validate(count); err != nil {
+		return fmt.Errorf("shard: %w", err)
+	}
+	m.mu.Lock()
+	gw, queue, pc := m.gw, m.queue, m.pacer
+	m.count, m.rng = count, rng
 	m.mu.Unlock()
 	if err := m.checkBudget(rng, count, gw); err != nil {
 		return err
 	}
 
-	pc := newPacer(m.clk, m.cfg.IdentifyWindow, m.cfg.IdentifyMargin, gw.Limit.MaxConcurrency)
 	shards, err := m.build(gw, count, rng, queue, pc)
 	if err != nil {
 		stopAll(context.WithoutCancel(ctx), shards)
@@ -388,12 +457,50 @@ func (m *Manager) start(ctx context.Context) error {
 	m.mu.Unlock()
 	m.log.Info("starting shards", "range", rng.String(), "of", count, "max_concurrency", max(gw.Limit.MaxConcurrency, 1))
 
-	if err := m.launch(ctx, shards); err != nil {
+	began := m.clk.Now()
+	if err := m.launch(ctx, shards, began); err != nil {
 		stopAll(context.WithoutCancel(ctx), shards)
 		return err
 	}
-	m.log.Info("all shards READY", "shards", len(shards), "took", m.clk.Since(m.startedAt))
+	m.log.Info("all shards READY", "shards", len(shards), "took", m.clk.Since(began))
 	return nil
+}
+
+// shardFailed runs when a shard stops for good. A running manager that
+// chooses its own count re-shards when the cause was 4011: Discord wants
+// more shards than the bot runs (the bot grew).
+func (m *Manager) shardFailed(s *Shard) {
+	err := s.conn.Err()
+	if !errors.Is(err, conn.ErrShardingRequired) || !m.mayReshard() {
+		return
+	}
+	m.mu.Lock()
+	if m.state != running || m.resharding {
+		m.mu.Unlock()
+		return
+	}
+	m.resharding = true
+	count := m.count
+	m.bg.Add(1)
+	m.mu.Unlock()
+	go func() {
+		defer m.bg.Done()
+		defer func() {
+			m.mu.Lock()
+			m.resharding = false
+			m.mu.Unlock()
+		}()
+		stopAll(context.WithoutCancel(m.life), m.Shards())
+		next, ferr := m.nextCount(m.life, count)
+		if ferr == nil {
+			ferr = m.bringUpResharding(m.life, next, 1)
+		}
+		if ferr != nil && m.life.Err() == nil {
+			m.log.Error("re-sharding failed; the shards are stopped", "error", ferr)
+			m.pub.Publish(events.New(m.clk.Now(), events.Error{Source: "shard", Kind: "resharding",
+				Message: ferr.Error(), Fatal: true}))
+		}
+	}()
 }
 
 // gateway returns what /gateway/bot says, or what stands in for it.
@@ -491,7 +598,7 @@ func (m *Manager) newShard(id, count int, gw *GatewayBot, queue conn.IdentifyQue
 	}
 	sess.Ratelimiter = m.limiter
 
-	s := &Shard{id: id, count: count, pacer: pc, queue: &orderedQueue{inner: queue, pacer: pc}}
+	s := &Shard{id: id, count: count, pacer: pc, queue: &orderedQueue{inner: queue, pacer: pc}, onFailed: m.shardFailed}
 	mo := m.cfg.Metrics
 	mo.Clock, mo.ShardID, mo.ShardCount = m.clk, id, count
 	s.rec = metrics.NewRecorder(mo)
@@ -546,7 +653,7 @@ type startResult struct {
 // launch starts every shard, each once the shard before it in its bucket
 // has had its turn in the identify queue (a whole window before its own),
 // and waits until all are READY or one fails.
-func (m *Manager) launch(ctx context.Context, shards []*Shard) error {
+func (m *Manager) launch(ctx context.Context, shards []*Shard, began time.Time) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make(chan startResult, len(shards))
@@ -586,7 +693,7 @@ func (m *Manager) launch(ctx context.Context, shards []*Shard) error {
 		}
 		ready++
 		if m.cfg.OnProgress != nil {
-			m.cfg.OnProgress(Progress{Shard: r.s.id, Ready: ready, Total: len(shards), Elapsed: m.clk.Since(m.startedAt)})
+			m.cfg.OnProgress(Progress{Shard: r.s.id, Ready: ready, Total: len(shards), Elapsed: m.clk.Since(began)})
 		}
 	}
 	return first
@@ -622,11 +729,13 @@ func (m *Manager) Stop(ctx context.Context) error {
 		if cancel != nil {
 			cancel()
 		}
+		m.lifeCancel()
 		// Start either published its shards before seeing the stop or
 		// will stop them itself; wait for its launches, then stop what
 		// is published.
 		done := make(chan struct{})
 		go func() {
+			m.bg.Wait()
 			m.launches.Wait()
 			m.mu.Lock()
 			shards := m.shards
@@ -763,6 +872,7 @@ type Shard struct {
 	queue     *orderedQueue
 	pacer     *pacer
 	slot      *startSlot
+	onFailed  func(*Shard)
 	everReady atomic.Bool
 }
 

@@ -422,6 +422,17 @@ func (l *eventLog) Publish(e events.Event) {
 	l.mu.Unlock()
 }
 
+func (l *eventLog) has(match func(events.Event) bool) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.evs {
+		if match(e) {
+			return true
+		}
+	}
+	return false
+}
+
 // assertShards checks that every event names a shard, and that each
 // shard's RESUME completed.
 func (l *eventLog) assertShards(t *testing.T, shards int) {
@@ -614,5 +625,94 @@ func TestAddHandlerReachesEveryShard(t *testing.T) {
 		if s.Session().Ratelimiter != m.Shards()[0].Session().Ratelimiter {
 			t.Fatal("the shards do not share one rate limiter")
 		}
+	}
+}
+
+// With Auto, a 4011 at start (too many guilds per shard) makes the manager
+// re-shard: it stops what it started, takes the next count and starts
+// again; every guild's events then arrive on the right shard.
+func TestAutoReshardsOn4011AtStart(t *testing.T) {
+	o := fakeOptions(2, 2)
+	o.Guilds, o.MaxGuildsPerShard = 40, 10 // 2 shards hold 20 each: 4011
+	srv := startFake(t, o)
+	cfg := config(srv)
+	evs := &eventLog{}
+	cfg.Events = evs
+	m, err := shard.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, m)
+	defer stop(t, m)
+	// /gateway/bot still says 2, so the count doubles.
+	if got := m.Count(); got != 4 || len(m.Shards()) != 4 {
+		t.Fatalf("count %d with %d shards after re-sharding, want 4", got, len(m.Shards()))
+	}
+	view := watchMessages(m, 4)
+	view.wait(t, emit(t, srv, "m"))
+	for _, id := range srv.Ledger().Identifies() {
+		if id.Shard[1] == 4 && id.Outcome != discordtest.IdentifyAccepted {
+			t.Fatalf("IDENTIFY %+v after re-sharding", id)
+		}
+	}
+	if !evs.has(func(e events.Event) bool {
+		d, ok := e.Data.(events.Error)
+		return ok && d.Kind == "resharding" && strings.Contains(d.Message, "restarting 2 shards as 4")
+	}) {
+		t.Fatal("no resharding event")
+	}
+	assertNoViolations(t, srv)
+}
+
+// A running shard closed with 4011 (the bot grew) makes the manager
+// re-shard every shard: to what /gateway/bot recommends when that is more,
+// else (as here, where the fake still says 2) to twice the count.
+func TestAutoReshardsWhenARunningShardGets4011(t *testing.T) {
+	o := fakeOptions(2, 2)
+	o.Guilds, o.RecommendedShards = 16, 2
+	srv := startFake(t, o)
+	cfg := config(srv)
+	m, err := shard.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := watchMessages(m, 4)
+	start(t, m)
+	defer stop(t, m)
+	if got := m.Count(); got != 2 {
+		t.Fatalf("count %d, want 2", got)
+	}
+	if err := srv.CloseConnections(discordtest.CloseShardingRequired, 1); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		v := m.View()
+		if m.Count() == 4 && v.Aggregate.Shards == 4 && v.Aggregate.Ready == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not re-sharded: count %d, %+v", m.Count(), v.Aggregate)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	view.wait(t, emit(t, srv, "m"))
+	assertNoViolations(t, srv)
+}
+
+// With a range, the process cannot re-shard alone: 4011 is an error.
+func TestRangeDoesNotReshard(t *testing.T) {
+	o := fakeOptions(2, 2)
+	o.Guilds, o.MaxGuildsPerShard = 40, 10
+	srv := startFake(t, o)
+	cfg := config(srv)
+	cfg.Range = &shard.Range{First: 0, Last: 1}
+	m, err := shard.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop(t, m)
+	if err := m.Start(context.Background()); !errors.Is(err, conn.ErrShardingRequired) {
+		t.Fatalf("Start = %v, want sharding required", err)
 	}
 }

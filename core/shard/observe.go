@@ -106,6 +106,9 @@ func (s *Shard) record(e events.Event) {
 			if s.pacer != nil {
 				s.pacer.abandon(s.id)
 			}
+			if d.To == conn.Failed.String() && s.onFailed != nil {
+				s.onFailed(s)
+			}
 		}
 	case events.Error:
 		if d.Source == "conn" {
