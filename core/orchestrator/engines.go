@@ -24,7 +24,9 @@ type engines struct {
 // configuration at them: the Session's REST calls go through the degrade
 // Transport (read-only mode, cache, concurrency limit, scaled timeouts)
 // before lifeline's observing transport, the handshake deadline follows
-// increase_timeouts, and the recovery engine plans every recovery.
+// increase_timeouts, and the recovery engine plans every recovery. The
+// recovery engine gets its policy after the plugins' strategies are
+// registered (setEnginePolicy).
 func (o *Orchestrator) buildEngines(cc *conn.Config) error {
 	o.eng.kit = degrade.NewKit(degrade.KitSettings{
 		Logger:    o.cfg.Logger,
@@ -50,9 +52,6 @@ func (o *Orchestrator) buildEngines(cc *conn.Config) error {
 			return &s
 		},
 	})
-	if err := o.eng.recov.SetPolicy(o.policy.Load()); err != nil {
-		return fmt.Errorf("orchestrator: recovery rules: %w", err)
-	}
 	cc.RESTTransport = o.eng.kit.Transport
 	cc.RESTTimeout = -1 // the degrade Transport bounds each call, scaled by increase_timeouts
 	cc.TimeoutScale = o.eng.kit.Timeouts.Scale

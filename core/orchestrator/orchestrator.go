@@ -19,6 +19,7 @@ import (
 	"github.com/lifeline-bot/lifeline/core/events"
 	"github.com/lifeline-bot/lifeline/core/health"
 	"github.com/lifeline-bot/lifeline/core/metrics"
+	"github.com/lifeline-bot/lifeline/core/pluginhost"
 	"github.com/lifeline-bot/lifeline/core/policy"
 	"github.com/lifeline-bot/lifeline/core/telemetry"
 )
@@ -107,6 +108,7 @@ type Orchestrator struct {
 	conn    *conn.Connection
 	tel     *telemetry.Telemetry
 	eng     engines
+	plugins *pluginhost.Host
 	started time.Time
 
 	policy   atomic.Pointer[policy.Policy]
@@ -250,6 +252,14 @@ func New(cfg Config) (*Orchestrator, error) {
 		cleanup()
 		return nil, err
 	}
+	if err := o.buildPlugins(cfg.Policy); err != nil {
+		cleanup()
+		return nil, err
+	}
+	if err := o.setEnginePolicy(cfg.Policy); err != nil {
+		cleanup()
+		return nil, err
+	}
 	if cfg.Tune != nil {
 		cfg.Tune(&cc)
 	}
@@ -329,6 +339,7 @@ func (o *Orchestrator) Start(ctx context.Context) error {
 			return fmt.Errorf("orchestrator: watch the policy file: %w", err)
 		}
 	}
+	o.startPlugins(ctx, o.policy.Load())
 	o.tick(runCtx) // a first Snapshot before anything connects
 	o.loops.Add(1)
 	go o.tickLoop(runCtx)
@@ -379,6 +390,7 @@ func (o *Orchestrator) Stop(ctx context.Context) error {
 		}
 		o.releaseDegradation(ctx)
 		o.stopServices(ctx)
+		o.plugins.Stop()
 		o.bus.Close()
 		o.tel.Close()
 	})
@@ -483,10 +495,20 @@ func (o *Orchestrator) SetPolicy(p *policy.Policy) error {
 			return fmt.Errorf("orchestrator: check %q: %w", c.Name, err)
 		}
 	}
+	if err := o.registerPlugins(p); err != nil {
+		return err
+	}
 	if err := o.setEnginePolicy(p); err != nil {
 		return err
 	}
+	o.dropUnusedChecks(p)
 	o.policy.Store(p)
+	o.mu.Lock()
+	live := o.state == running
+	o.mu.Unlock()
+	if live {
+		o.startPlugins(context.Background(), p)
+	}
 	return nil
 }
 
@@ -566,8 +588,7 @@ func retries(n int) int {
 func (o *Orchestrator) addChecks(h policy.Health) error {
 	for _, c := range h.Checks {
 		if c.Type == "" {
-			o.log.Warn("plugin health check not loaded: plugins are not wired into this build yet", "check", c.Name, "plugin", c.Plugin)
-			continue
+			continue // a plugin's check: buildPlugins registers it
 		}
 		chk, err := builtinCheck(c)
 		if err != nil {
