@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -157,6 +158,12 @@ type Config struct {
 	// it: Tick runs its due checks. Default: nil, no monitor (a shard's
 	// condition then comes from its connection and breaker alone).
 	NewMonitor func(shard int, source func() metrics.Snapshot) (*health.Monitor, error)
+	// TuneShard, when set, adjusts a shard's connection settings last,
+	// after the template and the manager's own: for per-shard parts such
+	// as a recovery Planner bound to that shard. Changing what the manager
+	// set (the queue, the gate, Events, Observer) takes that shard out of
+	// the manager's pacing or metrics. Default: nil.
+	TuneShard func(shard int, c *conn.Config)
 	// OnProgress is called on Start's goroutine each time one more shard
 	// is READY ("5 of 8 shards READY"). Default: nothing.
 	OnProgress func(Progress)
@@ -453,7 +460,17 @@ func (m *Manager) bringUp(ctx context.Context, count int) error {
 		stopAll(context.WithoutCancel(ctx), shards)
 		return fmt.Errorf("shard: %w", ErrStopped)
 	}
+	// The handlers go on in the same critical section that publishes the
+	// shards, so one AddHandler reaches either these shards or the list.
+	for _, e := range m.handlers {
+		for _, sh := range shards {
+			e.removes = append(e.removes, sh.Session().AddHandler(e.h))
+		}
+	}
 	m.shards = shards
+	// Counted here, under the lock Stop takes to mark the manager stopped:
+	// Stop then either waits for these launches or Start saw the stop.
+	m.launches.Add(len(shards))
 	m.mu.Unlock()
 	m.log.Info("starting shards", "range", rng.String(), "of", count, "max_concurrency", max(gw.Limit.MaxConcurrency, 1))
 
@@ -624,6 +641,9 @@ func (m *Manager) newShard(id, count int, gw *GatewayBot, queue conn.IdentifyQue
 	cc.Breaker = s.brk
 	cc.IdentifyQueue = s.queue
 	cc.ReconnectGate = m.rgate
+	if m.cfg.TuneShard != nil {
+		m.cfg.TuneShard(id, &cc)
+	}
 	c, err := conn.New(cc)
 	if err != nil {
 		return nil, fmt.Errorf("shard %d: %w", id, err)
@@ -637,11 +657,6 @@ func (m *Manager) newShard(id, count int, gw *GatewayBot, queue conn.IdentifyQue
 		}
 		s.mon = mon
 	}
-	m.mu.Lock()
-	for _, e := range m.handlers {
-		e.removes = append(e.removes, sess.AddHandler(e.h))
-	}
-	m.mu.Unlock()
 	return s, nil
 }
 
@@ -652,23 +667,25 @@ type startResult struct {
 
 // launch starts every shard, each once the shard before it in its bucket
 // has had its turn in the identify queue (a whole window before its own),
-// and waits until all are READY or one fails.
+// and waits until all are READY or one fails. The caller has counted the
+// shards in m.launches.
 func (m *Manager) launch(ctx context.Context, shards []*Shard, began time.Time) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make(chan startResult, len(shards))
 	for _, s := range shards {
-		m.launches.Add(1)
 		go func() {
 			defer m.launches.Done()
 			if p := s.slot.pred; p != nil {
 				select {
 				case <-p.passed:
 				case <-ctx.Done():
-					s.slot.pass()
-					results <- startResult{s, ctx.Err()}
-					return
 				}
+			}
+			if err := ctx.Err(); err != nil {
+				s.slot.pass()
+				results <- startResult{s, err}
+				return
 			}
 			results <- startResult{s, s.conn.Start(ctx)}
 		}()
@@ -783,8 +800,8 @@ func (m *Manager) Shard(id int) *Shard {
 // events ((guild_id >> 22) % shard count), or nil when another process
 // runs it, the ID is not a snowflake, or before Start.
 func (m *Manager) ShardForGuild(guildID string) *Shard {
-	var id uint64
-	if _, err := fmt.Sscan(guildID, &id); err != nil {
+	id, err := strconv.ParseUint(guildID, 10, 64)
+	if err != nil {
 		return nil
 	}
 	m.mu.Lock()
