@@ -203,6 +203,11 @@ func TestRangeRunsOnlyItsShards(t *testing.T) {
 	cfg := config(srv)
 	cfg.ShardCount = 8
 	cfg.Range = &shard.Range{First: 2, Last: 5}
+	var tuned []int
+	cfg.TuneShard = func(id int, c *conn.Config) {
+		tuned = append(tuned, id)
+		c.Intents = tunedIntents(id)
+	}
 	m, err := shard.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -211,6 +216,14 @@ func TestRangeRunsOnlyItsShards(t *testing.T) {
 	defer stop(t, m)
 	if got := len(m.Shards()); got != 4 {
 		t.Fatalf("%d shards, want 4", got)
+	}
+	if fmt.Sprint(tuned) != "[2 3 4 5]" {
+		t.Fatalf("TuneShard called for %v", tuned)
+	}
+	for _, s := range m.Shards() {
+		if want := tunedIntents(s.ID()); s.Session().Identify.Intents != want {
+			t.Fatalf("shard %d intents %v, want TuneShard's %v", s.ID(), s.Session().Identify.Intents, want)
+		}
 	}
 	if m.Shard(1) != nil || m.Shard(6) != nil || m.Shard(2) == nil || m.Shard(5).ID() != 5 {
 		t.Fatal("Shard(id) does not follow the range")
@@ -227,6 +240,14 @@ func TestRangeRunsOnlyItsShards(t *testing.T) {
 		t.Fatalf("identified shards %v, want [2 3 4 5]", got)
 	}
 	assertNoViolations(t, srv)
+}
+
+// tunedIntents differ between even and odd shards.
+func tunedIntents(id int) discordgo.Intent {
+	if id%2 == 0 {
+		return discordgo.IntentGuilds | discordgo.IntentGuildMessages
+	}
+	return discordgo.IntentGuilds | discordgo.IntentDirectMessages
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
