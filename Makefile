@@ -32,8 +32,23 @@ lint: ## staticcheck at a pinned version, and gofmt.
 	$(GO) run $(STATICCHECK) ./...
 
 .PHONY: test
-test: vet lint generate-check ## vet, staticcheck, the generated-code check, then every test with the race detector.
+test: vet lint generate-check fuzz ## vet, staticcheck, the generated-code check, short fuzzing, then every test with the race detector.
 	$(GO) test -race -count=1 $(GOTESTFLAGS) ./...
+
+# Each parser's fuzz target runs FUZZTIME in `make test`; minimizing a new
+# input is capped (its default, 60s, looks like a hang).
+FUZZTIME           ?= 5s
+FUZZ_TARGETS       := core/policy:FuzzDecode core/policy:FuzzCondition \
+                      discordtest:FuzzParseScenario core/config:FuzzLoadLayered \
+                      core/conn:FuzzStream core/conn:FuzzScanner
+
+.PHONY: fuzz
+fuzz: ## A short run of every parser's fuzz target (FUZZTIME each, default 5s).
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./$$pkg > /tmp/lifeline-fuzz.log 2>&1 \
+			|| { cat /tmp/lifeline-fuzz.log; exit 1; }; \
+	done
 
 .PHONY: bench
 bench: ## Run the benchmarks with allocation counts.
