@@ -119,3 +119,8 @@ func (o *Orchestrator) stopServices(ctx context.Context) {
 		o.log.Warn("a registered service did not stop cleanly", "error", err)
 	}
 }
+
+// DegradationKit returns the components the built-in actions change: the
+// feature and service registries, the timeout multiplier and the REST
+// Transport (its Stats show read-only mode, the cache and the limit).
+func (o *Orchestrator) DegradationKit() *degrade.Kit { return o.eng.kit }

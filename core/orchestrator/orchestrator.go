@@ -87,6 +87,10 @@ type Config struct {
 	// TickInterval is how often the Snapshot is built and the policy
 	// evaluated. Default: DefaultTickInterval (1s).
 	TickInterval time.Duration
+	// MetricsWindow is the sliding window of the Snapshot's rates and
+	// percentiles (errors.rate, REST p95, ...). Default:
+	// metrics.DefaultWindow (60s).
+	MetricsWindow time.Duration
 	// EventQueueSize bounds each event subscriber's queue.
 	// Default: events.DefaultQueueSize.
 	EventQueueSize int
@@ -207,7 +211,7 @@ func New(cfg Config) (*Orchestrator, error) {
 			}
 		})
 	}
-	o.rec = metrics.NewRecorder(metrics.Options{Clock: cfg.Clock, ShardID: cfg.ShardID, ShardCount: cfg.ShardCount})
+	o.rec = metrics.NewRecorder(metrics.Options{Clock: cfg.Clock, ShardID: cfg.ShardID, ShardCount: cfg.ShardCount, Window: cfg.MetricsWindow})
 	o.tel = newTelemetry(o)
 	o.brk = breaker.New(breakerSettings(cfg.Policy.CircuitBreaker, cfg.Clock, o.bus))
 	o.mon = health.NewMonitor(health.Options{

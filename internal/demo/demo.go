@@ -13,7 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
+	"text/template"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -26,14 +28,36 @@ import (
 	"github.com/lifeline-bot/lifeline/discordtest"
 )
 
-//go:embed policy.hcl
-var policySource []byte
+//go:embed policy.hcl.tmpl
+var policyTemplate string
+
+// policyValues are the demo policy's timings for a story of length d.
+type policyValues struct {
+	ReconnectDelay, MaxReconnectDelay, OpenTimeout, MaxOpenTimeout, RecoveryDelay string
+	LatencyMs, LatencyHalfMs                                                      int64
+}
+
+func demoPolicy(d, heartbeat time.Duration) ([]byte, error) {
+	dur := func(x time.Duration) string { return x.Round(time.Millisecond).String() }
+	lat := (heartbeat / 8).Milliseconds()
+	v := policyValues{
+		ReconnectDelay: dur(d / 240), MaxReconnectDelay: dur(d / 30),
+		OpenTimeout: dur(d / 60), MaxOpenTimeout: dur(d / 15),
+		RecoveryDelay: dur(d / 60),
+		LatencyMs:     lat, LatencyHalfMs: lat / 2,
+	}
+	var b strings.Builder
+	if err := template.Must(template.New("policy").Parse(policyTemplate)).Execute(&b, v); err != nil {
+		return nil, err
+	}
+	return []byte(b.String()), nil
+}
 
 // DefaultDuration is the story's length when Options.Duration is zero.
 const DefaultDuration = time.Minute
 
 // MinDuration is the shortest story that still shows every incident.
-const MinDuration = 10 * time.Second
+const MinDuration = 15 * time.Second
 
 // Options configures a run. The zero value is valid.
 type Options struct {
@@ -69,8 +93,13 @@ type Result struct {
 	Identifies       int        `json:"identifies"`
 	Resumes          uint64     `json:"resumes"`
 	REST429s         int        `json:"rest_429s"`
-	FinalState       string     `json:"final_state"`
-	FinalHealth      string     `json:"final_health"`
+	// Levels is every degradation level the bot went through, in order.
+	Levels []string `json:"levels"`
+	// ReadOnlyRefusals counts bot writes refused by read-only mode.
+	ReadOnlyRefusals int    `json:"read_only_refusals"`
+	FinalLevel       string `json:"final_level"`
+	FinalState       string `json:"final_state"`
+	FinalHealth      string `json:"final_health"`
 }
 
 // OK reports whether every incident ended recovered, the bot is READY,
@@ -81,8 +110,8 @@ func (r Result) OK() bool {
 			return false
 		}
 	}
-	return r.FinalState == conn.Ready.String() && r.DispatchesLost == 0 && len(r.Violations) == 0 &&
-		r.MessagesReceived == r.MessagesEmitted+r.MessagesSent
+	return r.FinalState == conn.Ready.String() && r.FinalLevel == "NONE" && r.DispatchesLost == 0 &&
+		len(r.Violations) == 0 && r.MessagesReceived == r.MessagesEmitted+r.MessagesSent
 }
 
 // story is one run in progress.
@@ -93,8 +122,13 @@ type story struct {
 	bot    *lifeline.Lifeline
 	outMu  sync.Mutex
 	states chan string
+	levels chan string
+	logger hclog.Logger
 
 	mu       sync.Mutex
+	levelLog []string
+	sent     int
+	refused  int
 	received map[string]bool
 }
 
@@ -122,22 +156,36 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	}
 	defer srv.Close()
 
-	p, err := policy.LoadSource("demo-policy.hcl", policySource, policy.Options{})
+	src, err := demoPolicy(opts.Duration, srv.HeartbeatInterval())
+	if err != nil {
+		return Result{}, fmt.Errorf("demo: policy: %w", err)
+	}
+	p, err := policy.LoadSource("demo-policy.hcl", src, policy.Options{})
 	if err != nil {
 		return Result{}, fmt.Errorf("demo: %w", err)
+	}
+	logger := opts.Logger
+	if logger == nil {
+		// reduce_logging_level needs a logger whose level it can raise.
+		logger = hclog.New(&hclog.LoggerOptions{Name: "lifeline", Output: io.Discard, Level: hclog.Info})
 	}
 	bot, err := lifeline.New(lifeline.Config{
 		Token:          srv.Token(),
 		IdentifyWindow: srv.IdentifyWindow(),
 		TickInterval:   100 * time.Millisecond,
+		MetricsWindow:  opts.Duration / 15,
 		EventQueueSize: 4096,
-		Logger:         opts.Logger,
+		Logger:         logger,
 	}, lifeline.WithPolicy(p), lifeline.WithNetwork(srv.Transport(), srv.Dialer()))
 	if err != nil {
 		return Result{}, fmt.Errorf("demo: %w", err)
 	}
-	s := &story{opts: opts, start: time.Now(), srv: srv, bot: bot,
-		states: make(chan string, 1024), received: map[string]bool{}}
+	s := &story{opts: opts, start: time.Now(), srv: srv, bot: bot, logger: logger,
+		states: make(chan string, 1024), levels: make(chan string, 1024), received: map[string]bool{}}
+	// What the bot registers so degradation has something to switch off.
+	bot.Features().Register("music", lifeline.Optional)
+	bot.Features().Register("usage-stats", lifeline.Analytics)
+	_ = bot.Services().Register(ctx, "leaderboard", lifeline.Background(func(ctx context.Context) { <-ctx.Done() }), false)
 	bot.AddEventListener(lifeline.All, s.onEvent)
 	bot.Session().AddHandler(func(_ *discordgo.Session, m *discordgo.MessageCreate) {
 		s.mu.Lock()
@@ -197,59 +245,70 @@ func (s *story) play(ctx context.Context) Result {
 		}
 	}()
 
-	s.waitUntil(ctx, d/10)
+	s.waitUntil(ctx, d*4/100)
 	res.Incidents = append(res.Incidents, s.incident(ctx, "zombie",
 		fmt.Sprintf("Discord stops answering heartbeats (ACKs stall for %s); discordgo alone would wait 5 intervals (%s)",
 			(2*hb).Round(time.Millisecond), (5*hb).Round(time.Millisecond)),
-		d/4, func() error { return s.srv.StallACKs(2 * hb) }))
+		d*6/100, untilReady, func() error { return s.srv.StallACKs(2 * hb) }))
 
-	s.waitUntil(ctx, d*35/100)
-	outage := d * 12 / 100
-	res.Incidents = append(res.Incidents, s.incident(ctx, "outage",
+	s.waitUntil(ctx, d*10/100)
+	res.Incidents = append(res.Incidents, s.incident(ctx, "latency-spike",
+		fmt.Sprintf("heartbeat ACKs come back %s late for %s", (hb/4).Round(time.Millisecond), (2*hb).Round(time.Millisecond)),
+		// Two slow heartbeats, two more to see them fast again, and the
+		// recovery delay with a margin.
+		4*hb+d/15, untilLevelNone, func() error { return s.srv.DelayACKs(hb/4, 2*hb) }))
+
+	s.waitUntil(ctx, d*26/100)
+	res.Incidents = append(res.Incidents, s.rateLimitStorm(ctx, channel, d/12))
+
+	s.waitUntil(ctx, d*34/100)
+	burst := d * 7 / 100
+	trafficCtx, stopTraffic := context.WithCancel(ctx)
+	var trafficWG sync.WaitGroup
+	trafficWG.Add(1)
+	go func() { defer trafficWG.Done(); s.restTraffic(trafficCtx, channel) }()
+	res.Incidents = append(res.Incidents, s.incident(ctx, "error-burst",
+		fmt.Sprintf("6 in 10 REST calls fail with 500 for %s while the bot reads messages", burst.Round(time.Millisecond)),
+		d*30/100, untilLevelNone, func() error { return s.srv.RESTErrors(0.6, 500, burst) }))
+	stopTraffic()
+	trafficWG.Wait()
+
+	s.waitUntil(ctx, d*58/100)
+	outage := d / 10
+	inc := s.incident(ctx, "outage",
 		fmt.Sprintf("Discord drops every connection and refuses new ones for %s", outage.Round(time.Millisecond)),
-		d*3/10, func() error {
+		d*40/100, untilReadyAndLevelNone, func() error {
 			if err := s.srv.Outage(discordtest.OutageRefuse, outage); err != nil {
 				return err
 			}
-			return s.srv.DropConnections()
-		}))
-
-	s.waitUntil(ctx, d*65/100)
-	storm := d / 12
-	s.say("ratelimit-storm", "every REST call gets 429 for %s while the bot sends 5 messages", storm.Round(time.Millisecond))
-	began := time.Now()
-	if err := s.srv.RESTRateLimitStorm(false, storm/4, storm); err != nil {
-		s.say("ratelimit-storm", "could not start the storm: %v", err)
-	}
-	sent := 0
-	var sendErr error
-	for i := 0; i < 5; i++ {
-		if _, err := s.bot.Session().ChannelMessageSend(channel, fmt.Sprintf("sent-%d", i)); err != nil {
-			sendErr = err
-			continue
-		}
-		sent++
-	}
-	res.MessagesSent = sent
-	inc := Incident{Name: "ratelimit-storm", Recovered: sent == 5, Took: time.Since(began).Round(time.Millisecond)}
-	if sendErr != nil {
-		inc.Detail = sendErr.Error()
-	}
+			if err := s.srv.DropConnections(); err != nil {
+				return err
+			}
+			// While the breaker is open the policy goes CRITICAL: the bot's
+			// writes are refused instead of piling up.
+			go s.tryWritesWhileCritical(ctx, channel, outage)
+			return nil
+		})
 	res.Incidents = append(res.Incidents, inc)
-	s.say("ratelimit-storm", "%d of 5 messages sent through the storm in %s", sent, inc.Took)
 
-	s.waitUntil(ctx, d*9/10)
+	s.waitUntil(ctx, d*98/100)
 	stopEmit()
 	emitWG.Wait()
 	res.MessagesEmitted = emitted
-	s.say("recovery", "faults over: waiting for every message to reach the bot")
-	s.waitFor(ctx, d, func() bool { return s.count() >= emitted+sent })
+	res.MessagesSent = s.sentCount()
+	s.say("end", "faults over: waiting for every message to reach the bot")
+	s.waitFor(ctx, d+d/10, func() bool { return s.count() >= res.MessagesEmitted+res.MessagesSent })
 
 	res.MessagesReceived = s.count()
 	diag := s.bot.Diagnostics()
 	res.FinalState = diag.State
 	res.FinalHealth = diag.Health.Status.String()
+	res.FinalLevel = s.bot.Degradation().Level().String()
 	res.Resumes = diag.Snapshot.Gateway.Resumes
+	s.mu.Lock()
+	res.Levels = append([]string(nil), s.levelLog...)
+	res.ReadOnlyRefusals = s.refused
+	s.mu.Unlock()
 	led := s.srv.Ledger()
 	for _, r := range led.REST() {
 		if r.Status == 429 {
@@ -266,9 +325,100 @@ func (s *story) play(ctx context.Context) Result {
 	return res
 }
 
-// incident injects a fault and waits, within budget, for the connection to
-// leave READY and come back to it.
-func (s *story) incident(ctx context.Context, name, what string, budget time.Duration, inject func() error) Incident {
+// rateLimitStorm has the bot send five messages while every REST call gets
+// 429: discordgo waits each retry_after out, and every message goes through.
+func (s *story) rateLimitStorm(ctx context.Context, channel string, storm time.Duration) Incident {
+	s.say("ratelimit-storm", "every REST call gets 429 for %s while the bot sends 5 messages", storm.Round(time.Millisecond))
+	began := time.Now()
+	if err := s.srv.RESTRateLimitStorm(false, storm/4, storm); err != nil {
+		return Incident{Name: "ratelimit-storm", Detail: "could not start the storm: " + err.Error()}
+	}
+	sent := 0
+	var sendErr error
+	for i := 0; i < 5 && ctx.Err() == nil; i++ {
+		if _, err := s.bot.Session().ChannelMessageSend(channel, fmt.Sprintf("sent-%d", i)); err != nil {
+			sendErr = err
+			continue
+		}
+		sent++
+	}
+	s.mu.Lock()
+	s.sent += sent
+	s.mu.Unlock()
+	inc := Incident{Name: "ratelimit-storm", Recovered: sent == 5, Took: time.Since(began).Round(time.Millisecond)}
+	if sendErr != nil {
+		inc.Detail = sendErr.Error()
+	}
+	s.say("ratelimit-storm", "%d of 5 messages sent through the storm in %s", sent, inc.Took)
+	return inc
+}
+
+// restTraffic is the bot reading a message over and over (bounded by ctx).
+func (s *story) restTraffic(ctx context.Context, channel string) {
+	m, err := s.bot.Session().ChannelMessageSend(channel, "pinned")
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	s.sent++
+	s.mu.Unlock()
+	t := time.NewTicker(s.opts.Duration / 600)
+	defer t.Stop()
+	for i := 0; i < 10000; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_, _ = s.bot.Session().ChannelMessage(channel, m.ID, discordgo.WithContext(ctx))
+		}
+	}
+}
+
+// tryWritesWhileCritical tries a write now and then during the outage and
+// reports what read-only mode does to it.
+func (s *story) tryWritesWhileCritical(ctx context.Context, channel string, outage time.Duration) {
+	deadline := time.Now().Add(outage)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if s.bot.Degradation().Level() == lifeline.LevelCritical {
+			s.mu.Lock()
+			n := s.sent + s.refused
+			s.mu.Unlock()
+			_, err := s.bot.Session().ChannelMessageSend(channel, fmt.Sprintf("status-%d", n), discordgo.WithContext(ctx))
+			if errors.Is(err, lifeline.ErrReadOnly) {
+				s.mu.Lock()
+				s.refused++
+				s.mu.Unlock()
+				s.say("outage", "effect: the bot's message was refused (%v), not queued against a dead Discord", lifeline.ErrReadOnly)
+				return
+			}
+			if err == nil {
+				s.mu.Lock()
+				s.sent++
+				s.mu.Unlock()
+			}
+		}
+		time.Sleep(outage / 20)
+	}
+}
+
+func (s *story) sentCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sent
+}
+
+// until says when an incident is over.
+type until int
+
+const (
+	untilReady             until = iota // the connection left READY and is back
+	untilLevelNone                      // degradation rose and is back to NONE
+	untilReadyAndLevelNone              // both
+)
+
+// incident injects a fault and waits, within budget, for the system to
+// come through it as until says.
+func (s *story) incident(ctx context.Context, name, what string, budget time.Duration, u until, inject func() error) Incident {
 	s.say(name, "%s", what)
 	s.drainStates()
 	began := time.Now()
@@ -277,21 +427,38 @@ func (s *story) incident(ctx context.Context, name, what string, budget time.Dur
 	}
 	deadline := time.NewTimer(budget)
 	defer deadline.Stop()
-	left := false
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	leftReady, degraded := false, false
 	for {
 		select {
 		case st := <-s.states:
 			if st != conn.Ready.String() {
-				left = true
-				continue
+				leftReady = true
 			}
-			if left {
+		case lv := <-s.levels:
+			if lv != "NONE" {
+				degraded = true
+			}
+		case <-tick.C:
+			ready := s.bot.Diagnostics().State == conn.Ready.String()
+			none := s.bot.Degradation().Level() == lifeline.LevelNone
+			done := false
+			switch u {
+			case untilReady:
+				done = leftReady && ready
+			case untilLevelNone:
+				done = degraded && none
+			case untilReadyAndLevelNone:
+				done = leftReady && ready && degraded && none
+			}
+			if done {
 				took := time.Since(began).Round(time.Millisecond)
-				s.say(name, "recovered: READY again after %s", took)
+				s.say(name, "recovered after %s", took)
 				return Incident{Name: name, Recovered: true, Took: took}
 			}
 		case <-deadline.C:
-			return Incident{Name: name, Detail: fmt.Sprintf("not READY again within %s", budget)}
+			return Incident{Name: name, Detail: fmt.Sprintf("not recovered within %s (left READY %v, degraded %v)", budget, leftReady, degraded)}
 		case <-ctx.Done():
 			return Incident{Name: name, Detail: ctx.Err().Error()}
 		}
@@ -302,6 +469,7 @@ func (s *story) drainStates() {
 	for {
 		select {
 		case <-s.states:
+		case <-s.levels:
 		default:
 			return
 		}
@@ -343,6 +511,16 @@ func (s *story) onEvent(e events.Event) {
 		default:
 		}
 	}
+	if d, ok := e.Data.(events.Degradation); ok && d.From != d.To {
+		s.mu.Lock()
+		s.levelLog = append(s.levelLog, d.To)
+		s.mu.Unlock()
+		select {
+		case s.levels <- d.To:
+		default:
+		}
+		defer s.say("effect", "%s", s.effects())
+	}
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
 	if s.opts.JSON {
@@ -357,6 +535,27 @@ func summary(e events.Event) string {
 		return ""
 	}
 	return e.Data.Summary()
+}
+
+// effects describes what the degradation actions changed, read from the
+// components themselves.
+func (s *story) effects() string {
+	k := s.bot.DegradationKit()
+	st := k.Transport.Stats()
+	onOff := func(b bool) string {
+		if b {
+			return "on"
+		}
+		return "off"
+	}
+	limit := "none"
+	if st.ConcurrencyLimit > 0 {
+		limit = fmt.Sprint(st.ConcurrencyLimit)
+	}
+	return fmt.Sprintf("log level %s, usage-stats %s, music %s, leaderboard %s, REST cache %s, REST limit %s, timeouts x%g, read-only %s",
+		s.logger.GetLevel(), onOff(k.Features.Enabled("usage-stats")), onOff(k.Features.Enabled("music")),
+		map[bool]string{true: "running", false: "stopped"}[k.Services.Running("leaderboard")],
+		onOff(st.Caching), limit, k.Timeouts.Multiplier(), onOff(st.ReadOnly))
 }
 
 // say prints a line of the story's narration.
@@ -401,10 +600,12 @@ func (s *story) summary(r Result) {
 		r.MessagesEmitted, r.MessagesSent, r.MessagesReceived)
 	fmt.Fprintf(w, "  gateway          %d IDENTIFY, %d RESUME, %d dispatches lost, %d REST 429s absorbed\n",
 		r.Identifies, r.Resumes, r.DispatchesLost, r.REST429s)
+	fmt.Fprintf(w, "  degradation      %s (%d bot writes refused in read-only mode)\n",
+		strings.Join(append([]string{"NONE"}, r.Levels...), " -> "), r.ReadOnlyRefusals)
 	if len(r.Violations) > 0 {
 		fmt.Fprintf(w, "  limit violations %v\n", r.Violations)
 	}
-	fmt.Fprintf(w, "  final            %s, health %s\n", r.FinalState, r.FinalHealth)
+	fmt.Fprintf(w, "  final            %s, health %s, degradation %s\n", r.FinalState, r.FinalHealth, r.FinalLevel)
 	if r.OK() {
 		fmt.Fprintln(w, "OK: every incident recovered, nothing lost.")
 	} else {

@@ -26,7 +26,7 @@ func TestStoryRecoversFromEveryIncident(t *testing.T) {
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := Run(ctx, Options{Out: &out, Duration: 15 * time.Second})
+	res, err := Run(ctx, Options{Out: &out, Duration: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,8 +34,29 @@ func TestStoryRecoversFromEveryIncident(t *testing.T) {
 	if !res.OK() {
 		t.Fatalf("story did not end well: %+v", res)
 	}
-	if len(res.Incidents) != 3 {
-		t.Fatalf("incidents = %+v, want zombie, outage, ratelimit-storm", res.Incidents)
+	var names []string
+	for _, in := range res.Incidents {
+		names = append(names, in.Name)
+	}
+	if got := strings.Join(names, ","); got != "zombie,latency-spike,ratelimit-storm,error-burst,outage" {
+		t.Fatalf("incidents = %s", got)
+	}
+	// The degradation story: the latency spike is MINIMAL and back; the
+	// error burst climbs to at least MODERATE; the outage is CRITICAL with
+	// the bot's writes refused, then steps down one level at a time.
+	lv := res.Levels
+	if len(lv) < 2 || lv[0] != "MINIMAL" || lv[1] != "NONE" {
+		t.Fatalf("levels %v: the latency spike should be MINIMAL then NONE", lv)
+	}
+	tail := []string{"CRITICAL", "SEVERE", "MODERATE", "MINIMAL", "NONE"}
+	if len(lv) < len(tail)+2 || strings.Join(lv[len(lv)-len(tail):], ",") != strings.Join(tail, ",") {
+		t.Fatalf("levels %v: the outage should end CRITICAL, SEVERE, MODERATE, MINIMAL, NONE", lv)
+	}
+	if mid := strings.Join(lv[2:len(lv)-len(tail)], ","); !strings.Contains(mid, "MODERATE") || !strings.HasSuffix(mid, "NONE") {
+		t.Fatalf("levels %v: the error burst should reach MODERATE and come back to NONE", lv)
+	}
+	if res.ReadOnlyRefusals == 0 {
+		t.Fatal("no write was refused while CRITICAL (read-only mode)")
 	}
 	if res.Identifies != 1 || res.Resumes < 2 {
 		t.Fatalf("identifies = %d, resumes = %d: want one IDENTIFY and every recovery a RESUME", res.Identifies, res.Resumes)
@@ -44,6 +65,7 @@ func TestStoryRecoversFromEveryIncident(t *testing.T) {
 		t.Fatal("the rate-limit storm answered no 429")
 	}
 	for _, want := range []string{"zombie", "outage", "ratelimit-storm", "STATE_CHANGED", "CIRCUIT_BREAKER_TRIGGERED",
+		"DEGRADATION_ACTIVATED", "DEGRADATION_DEACTIVATED", "read-only on", "leaderboard stopped",
 		"RECOVERY_COMPLETED", "HEALTH_CHANGED", "OK: every incident recovered"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
