@@ -324,7 +324,9 @@ func (o *Orchestrator) Start(ctx context.Context) error {
 		if err := q.CheckBudget(1); err != nil {
 			return fmt.Errorf("orchestrator: %w", err)
 		}
+		o.mu.Lock() // Diagnostics reads it, from an HTTP handler during Start
 		o.queue = q
+		o.mu.Unlock()
 		cc.IdentifyQueue = q
 	}
 	c, err := conn.New(cc)
