@@ -497,13 +497,14 @@ func (c *Conn) loop(ctx context.Context, ws *websocket.Conn, hs Handshake, in <-
 
 			case OpHeartbeatACK:
 				lastAck = now
+				obs := Observation{Kind: ObsAck, Time: now}
 				if !ackedLast {
-					o.Observer.Observe(Observation{Kind: ObsAck, Time: now, RTT: now.Sub(sentAt)})
-				} else {
-					o.Observer.Observe(Observation{Kind: ObsAck, Time: now})
+					obs.RTT = now.Sub(sentAt)
 				}
 				ackedLast = true
 				zombie.Reset(zombieAfter())
+				// Observed last: whoever sees the ACK sees it processed.
+				o.Observer.Observe(obs)
 
 			case OpHeartbeat:
 				if err := sendHeartbeat(); err != nil {
