@@ -95,6 +95,8 @@ type Result struct {
 	REST429s         int        `json:"rest_429s"`
 	// Levels is every degradation level the bot went through, in order.
 	Levels []string `json:"levels"`
+	// Steps are the degradation events as "FROM->TO [actions]", in order.
+	Steps []string `json:"steps"`
 	// ReadOnlyRefusals counts bot writes refused by read-only mode.
 	ReadOnlyRefusals int    `json:"read_only_refusals"`
 	FinalLevel       string `json:"final_level"`
@@ -127,6 +129,7 @@ type story struct {
 
 	mu       sync.Mutex
 	levelLog []string
+	steps    []string
 	sent     int
 	refused  int
 	received map[string]bool
@@ -307,6 +310,7 @@ func (s *story) play(ctx context.Context) Result {
 	res.Resumes = diag.Snapshot.Gateway.Resumes
 	s.mu.Lock()
 	res.Levels = append([]string(nil), s.levelLog...)
+	res.Steps = append([]string(nil), s.steps...)
 	res.ReadOnlyRefusals = s.refused
 	s.mu.Unlock()
 	led := s.srv.Ledger()
@@ -514,6 +518,7 @@ func (s *story) onEvent(e events.Event) {
 	if d, ok := e.Data.(events.Degradation); ok && d.From != d.To {
 		s.mu.Lock()
 		s.levelLog = append(s.levelLog, d.To)
+		s.steps = append(s.steps, fmt.Sprintf("%s->%s %v", d.From, d.To, d.Actions))
 		s.mu.Unlock()
 		select {
 		case s.levels <- d.To:

@@ -55,6 +55,31 @@ func TestStoryRecoversFromEveryIncident(t *testing.T) {
 	if mid := strings.Join(lv[2:len(lv)-len(tail)], ","); !strings.Contains(mid, "MODERATE") || !strings.HasSuffix(mid, "NONE") {
 		t.Fatalf("levels %v: the error burst should reach MODERATE and come back to NONE", lv)
 	}
+	// The actions, exactly: the spike's level, and the outage's climb and
+	// its step-by-step rollback in reverse order of application.
+	st := res.Steps
+	if st[0] != "NONE->MINIMAL [disable_analytics reduce_logging_level]" || st[1] != "MINIMAL->NONE [reduce_logging_level disable_analytics]" {
+		t.Fatalf("latency spike steps %q", st[:2])
+	}
+	wantTail := []string{
+		"CRITICAL->SEVERE [enable_read_only_mode]",
+		"SEVERE->MODERATE [increase_timeouts shutdown_non_essential_services reduce_concurrent_requests]",
+		"MODERATE->MINIMAL [enable_aggressive_caching disable_non_critical_features]",
+		"MINIMAL->NONE [reduce_logging_level disable_analytics]",
+	}
+	if len(st) < len(wantTail)+3 {
+		t.Fatalf("steps %q", st)
+	}
+	if got := st[len(st)-len(wantTail):]; strings.Join(got, "\n") != strings.Join(wantTail, "\n") {
+		t.Fatalf("outage steps:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantTail, "\n"))
+	}
+	// The climb into CRITICAL applied read-only mode last (the climb may
+	// pass through a lower level first if errors pile up before the
+	// breaker opens).
+	climb := st[len(st)-len(wantTail)-1]
+	if !strings.Contains(climb, "->CRITICAL [") || !strings.HasSuffix(climb, "enable_read_only_mode]") {
+		t.Fatalf("climb into CRITICAL: %q", climb)
+	}
 	if res.ReadOnlyRefusals == 0 {
 		t.Fatal("no write was refused while CRITICAL (read-only mode)")
 	}
