@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -73,6 +75,96 @@ func startLifeline(t *testing.T, env []string, args ...string) *fakeProcess {
 }
 
 var httpLine = regexp.MustCompile(`^http=(http://127\.0\.0\.1:\d+)$`)
+
+var (
+	tcpprobeOnce sync.Once
+	tcpprobeBin  string
+	tcpprobeErr  error
+)
+
+// tcpprobe builds the tcpprobe plugin once, next to the lifeline binary
+// (TestMain removes that directory).
+func tcpprobe(t *testing.T) string {
+	t.Helper()
+	tcpprobeOnce.Do(func() {
+		tcpprobeBin = filepath.Join(filepath.Dir(lifelineBin), "tcpprobe")
+		out, err := exec.Command("go", "build", "-o", tcpprobeBin, "../../plugins/tcpprobe").CombinedOutput()
+		if err != nil {
+			tcpprobeErr = fmt.Errorf("go build tcpprobe: %v\n%s", err, out)
+		}
+	})
+	if tcpprobeErr != nil {
+		t.Fatal(tcpprobeErr)
+	}
+	return tcpprobeBin
+}
+
+// probeTarget is a loopback TCP listener for the tcpprobe plugin to reach.
+func probeTarget(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	return ln.Addr().String()
+}
+
+// withPlugin adds to the policy at path a tcpprobe check named "probe"
+// against addr.
+func withPlugin(t *testing.T, path, addr string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "\nplugin \"tcpprobe\" {\n  path = %q\n}\n", tcpprobe(t))
+	// A second health block would be an error: the check goes in the first.
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = bytes.Replace(b, []byte("  check \"gateway\" {"), []byte(fmt.Sprintf(
+		"  check \"probe\" {\n    plugin = \"tcpprobe\"\n    threshold = \"2s\"\n    config = { address = %q }\n  }\n\n  check \"gateway\" {", addr)), 1)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pluginPID finds the pid of plugin's process in the PLUGIN_STARTED events
+// /debug/lifeline lists.
+func (c *client) pluginPID(plugin string) int {
+	c.t.Helper()
+	_, body := c.do(http.MethodGet, "/debug/lifeline")
+	var d struct {
+		RecentEvents []telemetry.EventRecord `json:"recent_events"`
+	}
+	if err := json.Unmarshal(body, &d); err != nil {
+		c.t.Fatal(err)
+	}
+	for _, e := range d.RecentEvents {
+		var p struct {
+			Name string `json:"name"`
+			PID  int    `json:"pid"`
+		}
+		if e.Type == "PLUGIN_STARTED" && json.Unmarshal(e.Data, &p) == nil && p.Name == plugin && p.PID > 0 {
+			return p.PID
+		}
+	}
+	return 0
+}
 
 // copyPolicy copies testdata/run/policy.hcl into a temporary directory.
 func copyPolicy(t *testing.T) string {
@@ -172,14 +264,16 @@ func until(t *testing.T, p *fakeProcess, what string, cond func() bool) {
 	}
 }
 
-// TestRunProcess runs `lifeline run --fake` as a process: it prints its
-// address, gets READY, serves /metrics (with the Go runtime's families) and
-// the dashboard, reloads on SIGHUP (a valid edit: a new generation; a broken
+// TestRunProcess runs `lifeline run --fake` as a process with a policy that
+// uses a plugin (tcpprobe): it prints its address, gets READY, runs the
+// plugin's check, serves /metrics (with the Go runtime's families) and the
+// dashboard, reloads on SIGHUP (a valid edit: a new generation; a broken
 // one: the error with its location, the policy kept) and on POST /-/reload,
 // answers `lifeline status`, and exits 0 on SIGTERM after closing the
-// gateway connection resumably (4000).
+// gateway connection resumably (4000), the plugin's process gone too.
 func TestRunProcess(t *testing.T) {
 	policyPath := copyPolicy(t)
+	withPlugin(t, policyPath, probeTarget(t))
 	p := startLifeline(t, []string{"DISCORD_TOKEN=" + sentinelToken},
 		"run", "--fake", "--fake-scale", "50", "--policy", policyPath, "--http", "127.0.0.1:0", "--log-level", "debug")
 	m := httpLine.FindStringSubmatch(p.firstLine(t))
@@ -189,8 +283,18 @@ func TestRunProcess(t *testing.T) {
 	c := &client{t: t, base: m[1]}
 	until(t, p, "/readyz says ready", func() bool { code, _ := c.do(http.MethodGet, "/readyz"); return code == 200 })
 
+	// The plugin runs and its check passes.
+	until(t, p, "the tcpprobe check passes", func() bool {
+		_, body := c.do(http.MethodGet, "/metrics")
+		return bytes.Contains(body, []byte(`lifeline_health_check_passing{check="probe",shard="0"} 1`))
+	})
+	pid := c.pluginPID("tcpprobe")
+	if pid == 0 {
+		t.Fatal("no PLUGIN_STARTED event with the plugin's pid")
+	}
 	code, body := c.do(http.MethodGet, "/metrics")
-	for _, want := range []string{`lifeline_connection_state{shard="0",state="READY"} 1`, `lifeline_policy_generation{shard="0"} 1`, "go_goroutines ", "process_resident_memory_bytes "} {
+	for _, want := range []string{`lifeline_connection_state{shard="0",state="READY"} 1`, `lifeline_policy_generation{shard="0"} 1`,
+		`lifeline_plugin_starts_total{plugin="tcpprobe",shard="0"} 1`, "go_goroutines ", "process_resident_memory_bytes "} {
 		if code != 200 || !bytes.Contains(body, []byte(want)) {
 			t.Fatalf("/metrics (%d) lacks %q", code, want)
 		}
@@ -245,6 +349,10 @@ func TestRunProcess(t *testing.T) {
 	if code := p.wait(t); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM\nstderr:\n%s", code, p.stderr.String())
 	}
+	// The plugin's process ended with lifeline.
+	if err := syscall.Kill(pid, 0); err == nil {
+		t.Errorf("the plugin's process %d outlived lifeline", pid)
+	}
 	errs := p.stderr.String()
 	for _, want := range []string{"shutting down: reason=signal", "close_code=4000 resumable=true", "lifeline: stopped"} {
 		if !strings.Contains(errs, want) {
@@ -265,6 +373,7 @@ func TestRunProcess(t *testing.T) {
 // finds neither token in any log line, response, error or export.
 func TestRunNeverShowsTheToken(t *testing.T) {
 	policyPath := copyPolicy(t)
+	withPlugin(t, policyPath, probeTarget(t))
 	p := startLifeline(t, []string{"DISCORD_TOKEN=" + sentinelToken, "LIFELINE_HTTP_TOKEN=" + sentinelHTTPToken},
 		"run", "--fake", "--fake-scale", "100", "--fake-scenario", "zombie", "--policy", policyPath,
 		"--http", "127.0.0.1:0", "--log-level", "trace", "--log-json")
@@ -415,6 +524,10 @@ func TestRunUsage(t *testing.T) {
 	if err := os.WriteFile(broken, []byte("health {\n  interval = 5\n}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	privileged := filepath.Join(t.TempDir(), "privileged.hcl")
+	if err := os.WriteFile(privileged, []byte("connection {\n  intents = [\"Guilds\", \"GuildMembers\"]\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -423,6 +536,7 @@ func TestRunUsage(t *testing.T) {
 		err  string
 	}{
 		{"no token", []string{"--http", "off"}, nil, 2, "no token: set DISCORD_TOKEN, or use --fake"},
+		{"fatal close at start", []string{"--fake", "--fake-scale", "50", "--http", "127.0.0.1:0", "--policy", privileged}, nil, 1, "4014"},
 		{"remote without a bearer token", []string{"--fake", "--http", "0.0.0.0:0"}, nil, 2, "LIFELINE_HTTP_TOKEN"},
 		{"every interface without a bearer token", []string{"--fake", "--http", ":8484"}, nil, 2, "not a loopback address"},
 		{"bad address", []string{"--fake", "--http", "8484"}, nil, 2, "want HOST:PORT or off"},
