@@ -97,6 +97,11 @@ type Config struct {
 	// Tune, when set, adjusts the connection's configuration last, after
 	// the policy and the fields above: for tests and advanced embedding.
 	Tune func(*conn.Config)
+	// OnTick, when set, is called at the end of every tick with the
+	// tick's Snapshot, the policy's Decision and the degradation level
+	// after the engine acted on it (core/flight's recorder fits here). It
+	// runs on the tick goroutine: keep it short. Default: nil.
+	OnTick func(metrics.Snapshot, policy.Decision, policy.Level)
 }
 
 // Orchestrator is one running lifeline system for one shard.
@@ -562,6 +567,9 @@ func (o *Orchestrator) tick(ctx context.Context) {
 	o.ticks++
 	o.mu.Unlock()
 	o.tel.Sample()
+	if o.cfg.OnTick != nil {
+		o.cfg.OnTick(s, d, o.eng.deg.Level())
+	}
 }
 
 // record feeds events into the Recorder: the state machine's state,
