@@ -13,9 +13,10 @@ help: ## List the targets with a line on each.
 		awk 'BEGIN {FS = ":.*?## "}; {printf "  %-10s %s\n", $$1, $$2}'
 
 .PHONY: build
-build: ## Compile every package and the lifeline binary into bin/.
+build: ## Compile every package; the lifeline binary and the built-in plugins into bin/.
 	$(GO) build ./...
 	@if [ -d cmd/lifeline ]; then $(GO) build -o bin/lifeline ./cmd/lifeline; fi
+	@for p in plugins/*/; do n=$$(basename $$p); $(GO) build -o bin/lifeline-plugin-$$n ./$$p || exit 1; done
 
 .PHONY: demo
 demo: ## The whole system against the embedded fake Discord: a one-minute recovery story, no token.
