@@ -33,7 +33,7 @@ lint: ## staticcheck at a pinned version, and gofmt.
 	$(GO) run $(STATICCHECK) ./...
 
 .PHONY: test
-test: vet lint generate-check fuzz ## vet, staticcheck, the generated-code check, short fuzzing, then every test with the race detector.
+test: vet lint generate-check fuzz bench-smoke ## vet, staticcheck, the generated-code check, short fuzzing, each benchmark once, then every test with the race detector.
 	$(GO) test -race -count=1 $(GOTESTFLAGS) ./...
 
 # Each parser's fuzz target runs FUZZTIME in `make test`; minimizing a new
@@ -51,9 +51,27 @@ fuzz: ## A short run of every parser's fuzz target (FUZZTIME each, default 5s).
 			|| { cat /tmp/lifeline-fuzz.log; exit 1; }; \
 	done
 
+# make bench runs the benchmarks of docs/benchmarks.md's table (BENCHCOUNT
+# repetitions of BENCHTIME for the micro-benchmarks, fixed iteration counts
+# for the slow ones), keeps the raw benchstat-compatible output in
+# docs/benchmarks.txt and regenerates docs/benchmarks.md from it.
+BENCHCOUNT         ?= 5
+BENCH_MICRO        := 'ExecuteClosedSuccess|ExecuteOpenRejection|ExecuteParallel|EvaluateDefault|^BenchmarkObserve$$|ObserveRESTScaling'
+BENCH_PKGS         := ./core/breaker ./core/policy ./core/metrics ./core/pluginhost ./core/conn ./discordtest ./bench
+
 .PHONY: bench
-bench: ## Run the benchmarks with allocation counts.
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+bench: ## The benchmark table: raw output in docs/benchmarks.txt, then docs/benchmarks.md (under 10 minutes).
+	@set -e; out=docs/benchmarks.txt.new; : > $$out; \
+	$(GO) test -run '^$$' -bench $(BENCH_MICRO) -benchmem -count $(BENCHCOUNT) -benchtime $(BENCHTIME) ./core/breaker ./core/policy ./core/metrics | tee -a $$out; \
+	$(GO) test -run '^$$' -bench 'PluginCheck|TenPluginChecks' -benchmem -count 3 -benchtime 2000x ./core/pluginhost | tee -a $$out; \
+	$(GO) test -run '^$$' -bench PolicyReload -count 1 -benchtime 40x ./bench | tee -a $$out; \
+	mv $$out docs/benchmarks.txt
+	$(GO) run ./bench/internal/report -in docs/benchmarks.txt -out docs/benchmarks.md
+
+.PHONY: bench-smoke
+bench-smoke: ## Every benchmark once (-benchtime 1x) so the harness cannot rot; asserts no timings.
+	$(GO) test -run '^$$' -bench . -benchtime 1x $(BENCH_PKGS) > /tmp/lifeline-bench-smoke.log 2>&1 \
+		|| { cat /tmp/lifeline-bench-smoke.log; exit 1; }
 
 # The plugin protocol's Go code comes from sdk/proto/*.proto through a small
 # pure-Go generator in its own module (sdk/internal/protogen): no protoc, only
