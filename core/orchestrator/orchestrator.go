@@ -228,6 +228,8 @@ func New(cfg Config) (*Orchestrator, error) {
 		Timeout:  cfg.Policy.Health.Timeout,
 		Retries:  retries(cfg.Policy.Health.Retries),
 		Tick:     cfg.TickInterval,
+		// Each run's check results at debug level (telemetry.go).
+		OnEvaluation: o.logEvaluation,
 	})
 	if err := o.addChecks(cfg.Policy.Health); err != nil {
 		cleanup()

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lifeline-bot/lifeline/core/events"
+	"github.com/lifeline-bot/lifeline/core/health"
 	"github.com/lifeline-bot/lifeline/core/telemetry"
 )
 
@@ -15,6 +17,7 @@ const minSampleInterval = 250 * time.Millisecond
 // the bus, the wire's heartbeat round trips and close codes, every REST
 // result, and a sample per tick.
 func newTelemetry(o *Orchestrator) *telemetry.Telemetry {
+	o.subs = append(o.subs, o.bus.SubscribeAll(o.logEvent))
 	return telemetry.New(telemetry.Options{
 		Source:         telemetrySource{o},
 		Shard:          o.cfg.ShardID,
@@ -99,4 +102,50 @@ func (s telemetrySource) ReloadPolicy() (telemetry.Reload, error) {
 		return r, fmt.Errorf("orchestrator: %w", err)
 	}
 	return r, nil
+}
+
+// logEvent logs what no other component logs: breaker transitions (its
+// actions), health status changes, and at debug level every error event.
+// State changes (core/conn), degradation (core/degrade), recoveries
+// (core/recovery), reloads (core/policy) and plugins (core/pluginhost) are
+// logged where they happen.
+func (o *Orchestrator) logEvent(e events.Event) {
+	switch d := e.Data.(type) {
+	case events.BreakerTransition:
+		args := []any{"breaker", d.Breaker, "from", d.From, "to", d.To, "reason", d.Reason}
+		if d.OpenTimeout > 0 {
+			args = append(args, "open_for", d.OpenTimeout)
+		}
+		if d.To == "OPEN" {
+			o.log.Warn("circuit breaker opened: attempts are held back", args...)
+		} else {
+			o.log.Info("circuit breaker", args...)
+		}
+	case events.HealthChange:
+		args := []any{"from", d.From, "to", d.To, "score", d.Score}
+		if len(d.Failing) > 0 {
+			args = append(args, "failing", d.Failing)
+		}
+		if d.To == health.Healthy.String() {
+			o.log.Info("health", args...)
+		} else {
+			o.log.Warn("health", args...)
+		}
+	case events.Error:
+		if o.log.IsDebug() {
+			o.log.Debug("error event", "source", d.Source, "kind", d.Kind, "close_code", d.CloseCode, "fatal", d.Fatal, "message", d.Message)
+		}
+	}
+}
+
+// logEvaluation logs each health run's check results at debug level.
+func (o *Orchestrator) logEvaluation(ev health.Evaluation) {
+	if !o.log.IsDebug() {
+		return
+	}
+	for _, r := range ev.Results {
+		o.log.Debug("health check", "check", r.Name, "passed", r.Passed, "value", r.Value, "threshold", r.Threshold,
+			"unit", r.Unit, "message", r.Message, "attempts", r.Attempts, "timed_out", r.TimedOut)
+	}
+	o.log.Debug("health evaluation", "status", ev.Status, "score", ev.Score, "trend", ev.Trend, "failing", ev.Failing)
 }
