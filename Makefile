@@ -64,6 +64,7 @@ bench: ## The benchmark table: raw output in docs/benchmarks.txt, then docs/benc
 	@set -e; out=docs/benchmarks.txt.new; : > $$out; \
 	$(GO) test -run '^$$' -bench $(BENCH_MICRO) -benchmem -count $(BENCHCOUNT) -benchtime $(BENCHTIME) ./core/breaker ./core/policy ./core/metrics | tee -a $$out; \
 	$(GO) test -run '^$$' -bench 'PluginCheck|TenPluginChecks' -benchmem -count 3 -benchtime 2000x ./core/pluginhost | tee -a $$out; \
+	$(GO) test -run '^$$' -bench 'BareGRPC|InProcessCheck' -benchmem -count 3 -benchtime 2000x ./bench | tee -a $$out; \
 	$(GO) test -run '^$$' -bench PolicyReload -count 1 -benchtime 40x ./bench | tee -a $$out; \
 	mv $$out docs/benchmarks.txt
 	$(GO) run ./bench/internal/report -in docs/benchmarks.txt -out docs/benchmarks.md
