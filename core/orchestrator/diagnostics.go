@@ -5,6 +5,7 @@ import (
 
 	"github.com/lifeline-bot/lifeline/core/breaker"
 	"github.com/lifeline-bot/lifeline/core/conn"
+	"github.com/lifeline-bot/lifeline/core/degrade"
 	"github.com/lifeline-bot/lifeline/core/events"
 	"github.com/lifeline-bot/lifeline/core/health"
 	"github.com/lifeline-bot/lifeline/core/metrics"
@@ -38,6 +39,9 @@ type Diagnostics struct {
 	Breaker breaker.Metrics `json:"breaker"`
 	// Degradation is the level the policy asks for and why.
 	Degradation DecisionView `json:"degradation"`
+	// DegradationState is the engine's side: the level in force, the
+	// active actions, pending retries and manual holds.
+	DegradationState degrade.Diagnostics `json:"degradation_state"`
 	// Events are the bus's delivery and drop counters.
 	Events events.Stats `json:"events"`
 	// Ticks counts the ticks since Start.
@@ -83,6 +87,7 @@ func (o *Orchestrator) Diagnostics() Diagnostics {
 	if q != nil {
 		d.SessionStartsRemaining, d.SessionStartsResetAt = q.Remaining()
 	}
+	d.DegradationState = o.eng.deg.Diagnostics()
 	dec := o.Decision()
 	d.Degradation = DecisionView{Level: dec.Level.String(), Actions: dec.Actions, Recover: dec.Recover, Reason: dec.Reason}
 	if dec.Err != nil {

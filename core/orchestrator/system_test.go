@@ -415,3 +415,23 @@ func TestPolicyIntentNamesParseInConn(t *testing.T) {
 		}
 	}
 }
+
+// Diagnostics list the degradation actions in force.
+func TestDiagnosticsListActiveDegradationActions(t *testing.T) {
+	s := newSystem(t, nil, discordtest.Options{})
+	s.start()
+	defer s.stop()
+	if _, err := s.o.Degradation().Activate(context.Background(), policy.Moderate,
+		[]string{"disable_analytics", "enable_read_only_mode"}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(s.o.Diagnostics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"disable_analytics"`, `"enable_read_only_mode"`, `"degradation_state"`} {
+		if !strings.Contains(string(b), want) {
+			t.Fatalf("diagnostics lack %s: %s", want, b)
+		}
+	}
+}
