@@ -22,6 +22,7 @@ import (
 	"github.com/lifeline-bot/lifeline"
 	"github.com/lifeline-bot/lifeline/core/events"
 	"github.com/lifeline-bot/lifeline/core/orchestrator"
+	"github.com/lifeline-bot/lifeline/core/policy"
 	"github.com/lifeline-bot/lifeline/core/telemetry"
 	"github.com/lifeline-bot/lifeline/discordtest"
 )
@@ -176,6 +177,7 @@ func (r *runner) run(ctx context.Context, token, httpToken string) int {
 		return 1
 	}
 	r.bot = bot
+	logPolicy(r.log, bot.Policy())
 	failed := make(chan string, 1)
 	bot.AddEventListener(events.StateChanged, func(e events.Event) {
 		if d, ok := e.Data.(events.StateChange); ok && d.To == "FAILED" {
@@ -335,6 +337,43 @@ func (r *runner) shutdown() int {
 func (r *runner) closeListener() {
 	if r.ln != nil {
 		r.ln.Close()
+	}
+}
+
+// logPolicy logs, at debug level, the policy in force as validated: every
+// setting with its default filled in.
+func logPolicy(log hclog.Logger, p *policy.Policy) {
+	if !log.IsDebug() || p == nil {
+		return
+	}
+	c := p.Connection
+	log.Debug("policy: connection", "file", policyName(p.Filename), "intents", c.Intents, "auto_reconnect", c.AutoReconnect,
+		"max_reconnect_attempts", c.MaxReconnectAttempts, "reconnect_delay", c.ReconnectDelay,
+		"backoff_multiplier", c.BackoffMultiplier, "max_reconnect_delay", c.MaxReconnectDelay, "zombie_after", c.ZombieAfter)
+	h := p.Health
+	log.Debug("policy: health", "enabled", h.Enabled, "interval", h.Interval, "timeout", h.Timeout, "retries", h.Retries)
+	for _, chk := range h.Checks {
+		kind := chk.Type
+		if chk.Plugin != "" {
+			kind = "plugin " + chk.Plugin
+		}
+		log.Debug("policy: health check", "name", chk.Name, "kind", kind, "critical", chk.Critical)
+	}
+	b := p.CircuitBreaker
+	log.Debug("policy: circuit breaker", "failure_threshold", b.FailureThreshold, "monitoring_period", b.MonitoringPeriod,
+		"open_timeout", b.OpenTimeout, "half_open_max_calls", b.HalfOpenMaxCalls, "recovery_threshold", b.RecoveryThreshold,
+		"reset_timeout", b.ResetTimeout, "backoff_multiplier", b.BackoffMultiplier, "max_open_timeout", b.MaxOpenTimeout)
+	d := p.Degradation
+	log.Debug("policy: degradation", "enabled", d.Enabled, "recovery_delay", d.RecoveryDelay, "recover", d.Recover.Expr)
+	for _, l := range d.Levels {
+		log.Debug("policy: degradation level", "level", l.Level, "when", l.When.Expr, "actions", l.Actions, "generated", l.Generated)
+	}
+	for _, r := range p.Recovery {
+		log.Debug("policy: recovery rule", "name", r.Name, "priority", r.Priority, "use", r.Use, "when", r.When.Expr,
+			"max_attempts", r.MaxAttempts, "generated", r.Generated)
+	}
+	for _, pl := range p.Plugins {
+		log.Debug("policy: plugin", "name", pl.Name, "path", pl.Path, "sha256_pinned", pl.SHA256 != "")
 	}
 }
 

@@ -354,7 +354,11 @@ func TestRunProcess(t *testing.T) {
 		t.Errorf("the plugin's process %d outlived lifeline", pid)
 	}
 	errs := p.stderr.String()
-	for _, want := range []string{"shutting down: reason=signal", "close_code=4000 resumable=true", "lifeline: stopped"} {
+	for _, want := range []string{
+		"policy: circuit breaker: failure_threshold=", "policy: health check: name=probe kind=\"plugin tcpprobe\"", // the policy as validated
+		"health check: check=probe passed=true", "health evaluation: status=HEALTHY", // check results (debug)
+		"from=CONNECTING to=IDENTIFYING", // state transitions
+		"shutting down: reason=signal", "close_code=4000 resumable=true", "lifeline: stopped"} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errs)
 		}
