@@ -10,8 +10,8 @@
 // the metrics.Snapshot, the live Decision and level, the events published
 // since the previous tick (at most Settings.MaxEvents of them, the rest
 // counted in Dropped) and the markers set with Mark. A Snapshot has no
-// slices or maps, so a line is about 1.5 KB and a minute at one tick per
-// second about 90 KB.
+// slices or maps, so a line is about 0.8 KB and a minute at one tick per
+// second about 50 KB.
 //
 // Lines go to Settings.Path. When the next line would make that file larger
 // than MaxFileBytes, the file is renamed PATH.N (N counting up from 1) and a
