@@ -842,3 +842,48 @@ func TestRegistriesArePrivate(t *testing.T) {
 		t.Fatalf("shard label of the second instance: %q", v)
 	}
 }
+
+// ExampleTelemetry_Handler mounts the operator's surface under a prefix of
+// a bot's own server. (A lifeline bot gets the same Handler from
+// bot.Handler; Source is then the running system.)
+func ExampleTelemetry_Handler() {
+	tel := telemetry.New(telemetry.Options{Source: &stub{status: healthy()}})
+	defer tel.Close()
+	h := tel.Handler(telemetry.HandlerOptions{})
+	defer h.Close()
+
+	mux := http.NewServeMux()
+	mux.Handle("/lifeline/", http.StripPrefix("/lifeline", h))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	for _, path := range []string{"/lifeline/readyz", "/lifeline/health"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		resp.Body.Close()
+		fmt.Println(path, resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	// Output:
+	// /lifeline/readyz 200 text/plain; charset=utf-8
+	// /lifeline/health 200 application/health+json
+}
+
+// ExampleListen shows the loopback rule: any other address needs a bearer
+// token.
+func ExampleListen() {
+	_, err := telemetry.Listen("0.0.0.0:8484", "")
+	fmt.Println(errors.Is(err, telemetry.ErrTokenRequired))
+	ln, err := telemetry.Listen("127.0.0.1:0", "")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer ln.Close()
+	fmt.Println(telemetry.IsLoopback(strings.Split(ln.Addr().String(), ":")[0]))
+	// Output:
+	// true
+	// true
+}
