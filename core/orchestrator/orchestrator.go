@@ -117,6 +117,7 @@ type Orchestrator struct {
 	conn    *conn.Connection
 	tel     *telemetry.Telemetry
 	eng     engines
+	tickMu  sync.Mutex
 	plugins *pluginhost.Host
 	started time.Time
 
@@ -360,8 +361,10 @@ func (o *Orchestrator) Start(ctx context.Context) error {
 		return fmt.Errorf("orchestrator: %w", err)
 	}
 	o.startServices(ctx)
-	// The monitor starts once connected: judging a connection that is
-	// still handshaking would only report a CRITICAL nobody can act on.
+	// The monitor starts once connected, on a Snapshot taken after READY:
+	// judging the handshake would report a failure that lasts until the
+	// next round (30s by default).
+	o.tick(runCtx)
 	if o.policy.Load().Health.Enabled {
 		if err := o.mon.Start(runCtx); err != nil {
 			o.log.Error("health monitor did not start", "error", err)
@@ -555,6 +558,9 @@ func (o *Orchestrator) tickLoop(ctx context.Context) {
 
 // tick is one turn of the data flow described in the package doc.
 func (o *Orchestrator) tick(ctx context.Context) {
+	// Start ticks once itself while the loop runs: ticks never overlap.
+	o.tickMu.Lock()
+	defer o.tickMu.Unlock()
 	m := o.brk.Metrics()
 	o.rec.SetBreaker(metrics.BreakerView{State: m.State.String(), Failures: m.FailuresInWindow, Rejections: m.Rejections})
 	o.rec.SetHealth(o.mon.View())
