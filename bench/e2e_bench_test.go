@@ -139,6 +139,13 @@ func sentOps(srv *discordtest.Server, connID int64, op int) []time.Time {
 	return out
 }
 
+// union is the sorted set of the sequences in a and b.
+func union(a, b []int64) []int64 {
+	out := slices.Concat(a, b)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // median of d (d is sorted in place).
 func median(d []time.Duration) time.Duration {
 	slices.Sort(d)
@@ -186,14 +193,16 @@ func BenchmarkZombieDetection(b *testing.B) {
 
 // BenchmarkDropToResumed: the fake drops the TCP connection (no close
 // frame) while it keeps emitting messages; the figure is the time from the
-// drop to the fake accepting the client's RESUME ("ms", median), and "lost"
-// is the most dispatches of one iteration never written to the client once
-// it resumed (the session's Undelivered and Lost sequences).
+// drop to the fake accepting the client's RESUME ("ms", median); "lost" is
+// the most dispatches one iteration lost (sequences never written to the
+// client within 5 s of the RESUME, or lost with the session's end), and
+// "runs-with-loss" how many of the "runs" iterations lost any. Each loss is
+// logged with the session's end reason.
 func BenchmarkDropToResumed(b *testing.B) {
 	for _, cl := range e2eClients {
 		b.Run(cl.name, func(b *testing.B) {
 			var took []time.Duration
-			lost := 0
+			lost, lossy := 0, 0
 			for i := range b.N {
 				srv := newE2EFake(b)
 				c := cl.start(b, srv)
@@ -228,12 +237,21 @@ func BenchmarkDropToResumed(b *testing.B) {
 				for len(srv.Ledger().Undelivered(sess)) > 0 && time.Now().Before(deadline) {
 					time.Sleep(2 * time.Millisecond)
 				}
-				lost = max(lost, len(srv.Ledger().Undelivered(sess))+len(srv.Ledger().Lost(sess)))
+				undelivered, gone := srv.Ledger().Undelivered(sess), srv.Ledger().Lost(sess)
+				if n := len(union(undelivered, gone)); n > 0 {
+					rec, _ := srv.Ledger().Session(sess)
+					b.Logf("iteration %d: %d dispatches lost: undelivered %v, lost %v (session ended %v: %q)",
+						i, n, undelivered, gone, rec.Ended, rec.EndReason)
+					lost = max(lost, n)
+					lossy++
+				}
 				c.close()
 				srv.Close()
 			}
 			b.ReportMetric(float64(median(took))/float64(time.Millisecond), "ms")
 			b.ReportMetric(float64(lost), "lost")
+			b.ReportMetric(float64(lossy), "runs-with-loss")
+			b.ReportMetric(float64(b.N), "runs")
 		})
 	}
 }
