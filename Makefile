@@ -69,7 +69,7 @@ bench: ## The benchmark table: raw output in docs/benchmarks.txt, then docs/benc
 	step -bench PolicyReload -count 1 -benchtime 40x ./bench; \
 	step -bench 'ZombieDetection|DropToResumed' -count 1 -benchtime 10x ./bench; \
 	mv $$out docs/benchmarks.txt
-	$(GO) run ./bench/internal/report -in docs/benchmarks.txt -out docs/benchmarks.md
+	$(GO) run ./bench/internal/report -in docs/benchmarks.txt -out docs/benchmarks.md -notes bench/internal/report/notes.md
 
 .PHONY: bench-smoke
 bench-smoke: ## Every benchmark once (-benchtime 1x) so the harness cannot rot; asserts no timings.

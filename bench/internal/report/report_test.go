@@ -121,7 +121,7 @@ func TestGolden(t *testing.T) {
 	}
 	m := Machine{GOOS: "linux", GOARCH: "amd64", CPU: "Test CPU", Cores: 2, GoVersion: "go1.26.8",
 		Generated: time.Date(2026, 11, 27, 5, 0, 0, 0, time.UTC)}
-	got := Render(Rows(r), m)
+	got := Render(Rows(r), m, []byte("- a note\n"))
 	golden := filepath.Join("testdata", "sample.md")
 	if *update {
 		if err := os.WriteFile(golden, got, 0o644); err != nil {
@@ -141,20 +141,23 @@ func TestRunWritesReport(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "b.md")
 	var stderr bytes.Buffer
-	if code := run([]string{"-in", "testdata/sample.txt", "-out", out}, &stderr); code != 0 {
+	if code := run([]string{"-in", "testdata/sample.txt", "-out", out, "-notes", "notes.md"}, &stderr); code != 0 {
 		t.Fatalf("run = %d, stderr %s", code, stderr.String())
 	}
 	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| breaker, open, rejection |", "- Go: go", "## Machine"} {
+	for _, want := range []string{"| breaker, open, rejection |", "- Go: go", "## Machine", "## Notes on missed targets", "**Policy reload**"} {
 		if !bytes.Contains(b, []byte(want)) {
 			t.Errorf("report lacks %q", want)
 		}
 	}
 	if code := run([]string{"-in", filepath.Join(dir, "missing.txt"), "-out", out}, &stderr); code != 1 {
 		t.Errorf("run with a missing input = %d, want 1", code)
+	}
+	if code := run([]string{"-in", "testdata/sample.txt", "-out", out, "-notes", filepath.Join(dir, "none.md")}, &stderr); code != 1 {
+		t.Errorf("run with a missing notes file = %d, want 1", code)
 	}
 	if code := run([]string{"-bogus"}, &stderr); code != 2 {
 		t.Errorf("run with a bad flag = %d, want 2", code)
