@@ -511,10 +511,10 @@ func (c *Connection) onDispatch(ctx context.Context, p gateway.Payload, raw []by
 			c.log.Warn("READY not delivered to the session", "error", err)
 		}
 		return
-	case "RESUMED":
-		_ = c.relay.Deliver(ctx, raw)
-		return
 	}
+	// Everything else, RESUMED included, counts in the sequence: RESUMED
+	// carries one, and a RESUME that asked from before it would have it
+	// replayed (a second RESUMED for the bot, a second recovery).
 	c.mu.Lock()
 	if c.session != nil && seq != 0 && seq <= c.session.seq {
 		c.dupes++

@@ -206,3 +206,36 @@ func TestTimeoutScaleStretchesTheHandshakeDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// RESUMED carries a sequence number: a second RESUME asks from after it,
+// so the bot sees one Resumed per resume and each recovery completes once.
+func TestResumeAfterResumeDoesNotReplayResumed(t *testing.T) {
+	srv := startFake(t, fakeOptions())
+	h := newHarness(t, srv, nil)
+	var resumed atomic.Int32
+	h.c.Session().AddHandler(func(*discordgo.Session, *discordgo.Resumed) { resumed.Add(1) })
+	h.start()
+	defer h.stop()
+	for i := 0; i < 2; i++ {
+		if err := srv.DropConnections(); err != nil {
+			t.Fatal(err)
+		}
+		h.waitEvent(recoveryDone("resume"), "resume completed")
+	}
+	h.waitMessages(h.emit("after", 2))
+	if n := resumed.Load(); n != 2 {
+		t.Fatalf("the bot saw %d Resumed events for 2 resumes", n)
+	}
+	h.mu.Lock()
+	done := 0
+	for _, e := range h.evs {
+		if d, ok := e.Data.(events.Recovery); ok && d.Completed && d.Success {
+			done++
+		}
+	}
+	h.mu.Unlock()
+	if done != 2 {
+		t.Fatalf("%d successful RECOVERY_COMPLETED for 2 resumes", done)
+	}
+	h.assertNoViolations()
+}
