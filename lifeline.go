@@ -14,6 +14,7 @@ import (
 	"github.com/lifeline-bot/lifeline/core/events"
 	"github.com/lifeline-bot/lifeline/core/orchestrator"
 	"github.com/lifeline-bot/lifeline/core/policy"
+	"github.com/lifeline-bot/lifeline/core/telemetry"
 )
 
 // Config configures lifeline; see orchestrator.Config for every field and
@@ -23,6 +24,11 @@ type Config = orchestrator.Config
 
 // Diagnostics is the whole system's state in one JSON-ready value.
 type Diagnostics = orchestrator.Diagnostics
+
+// HandlerOptions configures Handler, the operator's HTTP surface (/metrics,
+// /health, /livez, /readyz, /debug/lifeline, the dashboard) for mounting
+// in a bot's own server.
+type HandlerOptions = telemetry.HandlerOptions
 
 // Event is one thing that happened: a state change, a health change, a
 // breaker transition, a recovery, an error.
