@@ -234,7 +234,7 @@ type Failure struct {
 
 // String formats the failure on one line.
 func (f Failure) String() string {
-	s := fmt.Sprintf("FAIL %q (%s) at +%s (%s): %s", f.Assertion, f.Text, f.Offset, f.Time.UTC().Format(time.RFC3339Nano), f.Why)
+	s := fmt.Sprintf("FAIL %q (%s) at +%s (%s): %s", f.Assertion, f.Text, f.Offset.Round(time.Millisecond), f.Time.UTC().Format(time.RFC3339Nano), f.Why)
 	if f.Values != "" {
 		s += "; " + f.Values
 	}
