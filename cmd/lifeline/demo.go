@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/lifeline-bot/lifeline/core/telemetry"
 	"github.com/lifeline-bot/lifeline/internal/demo"
 )
 
@@ -14,11 +15,13 @@ func init() {
 	register(command{
 		Name:    "demo",
 		Summary: "play the recovery story against the embedded fake Discord (no token needed)",
-		Usage: `[--duration 1m] [--json] [--verbose]
+		Usage: `[--duration 1m] [--json] [--verbose] [--http 127.0.0.1:8484|off]
 Connects to a fake Discord on 127.0.0.1, then injects a zombie connection,
-an outage and a REST rate-limit storm, printing every state change, health
-change, breaker transition and recovery. Exits 0 when every incident
-recovered with no message lost, 1 otherwise.`,
+a latency spike, a REST rate-limit storm, a REST error burst and an outage,
+printing every state change, health change, breaker transition, degradation
+level and recovery, and serving the live dashboard on --http. Exits 0 when
+every incident recovered, the level is back to NONE and no message was
+lost, 1 otherwise.`,
 		Run: runDemo,
 	})
 }
@@ -28,6 +31,7 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) int {
 	duration := fs.Duration("duration", demo.DefaultDuration, fmt.Sprintf("length of the story (at least %s)", demo.MinDuration))
 	asJSON := fs.Bool("json", false, "print one JSON object per line")
 	verbose := fs.Bool("verbose", false, "also print lifeline's own logs (to stderr)")
+	httpAddr := fs.String("http", "127.0.0.1:8484", "serve the dashboard, /metrics and /health here during the story (loopback only; off: none)")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -40,6 +44,15 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) int {
 	opts := demo.Options{Out: env.Stdout, JSON: *asJSON, Duration: *duration}
 	if *verbose {
 		opts.Logger = hclog.New(&hclog.LoggerOptions{Name: "lifeline", Output: env.Stderr, Level: hclog.Debug})
+	}
+	if *httpAddr != "off" && *httpAddr != "" {
+		ln, err := telemetry.Listen(*httpAddr, "")
+		if err != nil {
+			// A busy port must not spoil the story: say so and go on.
+			fmt.Fprintf(env.Stderr, "lifeline demo: no dashboard: %v\n", err)
+		} else {
+			opts.HTTP = ln
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, *duration+time.Minute)
 	defer cancel()

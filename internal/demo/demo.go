@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"text/template"
@@ -25,6 +26,7 @@ import (
 	"github.com/lifeline-bot/lifeline/core/conn"
 	"github.com/lifeline-bot/lifeline/core/events"
 	"github.com/lifeline-bot/lifeline/core/policy"
+	"github.com/lifeline-bot/lifeline/core/telemetry"
 	"github.com/lifeline-bot/lifeline/discordtest"
 )
 
@@ -72,6 +74,9 @@ type Options struct {
 	Duration time.Duration
 	// Logger receives lifeline's own logs. Default: none.
 	Logger hclog.Logger
+	// HTTP, when set, serves the operator's surface (dashboard, /metrics,
+	// /health) on it during the story. Default: none.
+	HTTP net.Listener
 }
 
 // Incident is one fault of the story and how lifeline came through it.
@@ -206,6 +211,15 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		defer cancel()
 		_ = bot.Stop(stopCtx)
 		return Result{}, fmt.Errorf("demo: %w", err)
+	}
+	if opts.HTTP != nil {
+		web := telemetry.Serve(opts.HTTP, bot.Handler(telemetry.HandlerOptions{}))
+		defer func() {
+			shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = web.Shutdown(shutCtx)
+		}()
+		s.say("http", "live dashboard at %s/ (metrics at %s/metrics, health at %s/health)", web.URL(), web.URL(), web.URL())
 	}
 	res := s.play(ctx)
 

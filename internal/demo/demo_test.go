@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -132,5 +134,40 @@ func TestStoryJSONIsOneObjectPerLine(t *testing.T) {
 func TestDurationTooShortIsRefused(t *testing.T) {
 	if _, err := Run(context.Background(), Options{Duration: time.Second}); err == nil {
 		t.Fatal("a one-second story was accepted")
+	}
+}
+
+// With a listener, the story serves the operator's surface while it runs.
+func TestStoryServesTheDashboard(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	got := make(chan int, 1)
+	go func() {
+		for i := 0; i < 200; i++ {
+			if resp, err := http.Get(url + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					got <- resp.StatusCode
+					return
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		got <- 0
+	}()
+	var out bytes.Buffer
+	if _, err := Run(ctx, Options{Out: &out, Duration: MinDuration, HTTP: ln}); err != nil {
+		t.Fatal(err)
+	}
+	if code := <-got; code != http.StatusOK {
+		t.Fatalf("/readyz never answered 200 during the story")
+	}
+	if !strings.Contains(out.String(), "live dashboard at "+url) {
+		t.Fatalf("the story does not say where the dashboard is:\n%s", out.String())
 	}
 }
