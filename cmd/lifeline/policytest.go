@@ -157,11 +157,15 @@ func runPolicyTest(_ context.Context, env *cliEnv, args []string) int {
 }
 
 // off formats a time as an offset from the recording's start.
-func off(t, start time.Time) string { return "+" + t.Sub(start).String() }
+func off(t, start time.Time) string { return "+" + dur(t.Sub(start)) }
+
+// dur rounds a duration to the millisecond for display: recordings made
+// with the real clock have nanosecond noise.
+func dur(d time.Duration) string { return d.Round(time.Millisecond).String() }
 
 func writeReport(w io.Writer, rep policyTestReport) {
 	tl := rep.Timeline
-	fmt.Fprintf(w, "recording %s: %d ticks over %s from %s\n", rep.Recording, rep.Lines, tl.Summary.Duration, tl.Start.UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "recording %s: %d ticks over %s from %s\n", rep.Recording, rep.Lines, dur(tl.Summary.Duration), tl.Start.UTC().Format(time.RFC3339))
 	for _, t := range rep.Truncated {
 		fmt.Fprintf(w, "note: truncated last line left out at %s\n", t)
 	}
@@ -229,10 +233,10 @@ func summaryRows(tl flight.Timeline) [][2]string {
 		{"max level", tl.Summary.MaxLevel.String()},
 		{"transitions", fmt.Sprint(tl.Summary.Transitions)},
 		{"flaps avoided by hysteresis", fmt.Sprint(tl.Summary.FlapsAvoided)},
-		{"time degraded", tl.Summary.Degraded.String()},
+		{"time degraded", dur(tl.Summary.Degraded)},
 	}
 	for _, lt := range tl.Summary.TimeAt {
-		rows = append(rows, [2]string{"time at " + lt.Level.String(), lt.Duration.String()})
+		rows = append(rows, [2]string{"time at " + lt.Level.String(), dur(lt.Duration)})
 	}
 	return rows
 }
@@ -251,6 +255,9 @@ func writeCompare(w io.Writer, a, b flight.Timeline) {
 		return m
 	}
 	ca, cb := changeAt(a), changeAt(b)
+	if len(ca) == 0 && len(cb) == 0 {
+		fmt.Fprintln(tw, "-\tno level change\tno level change\t")
+	}
 	cell := func(c flight.Change, ok bool, level string) string {
 		if !ok {
 			return "(" + level + ")"

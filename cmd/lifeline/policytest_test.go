@@ -97,6 +97,8 @@ func TestPolicyTestGolden(t *testing.T) {
 		}
 	}
 	medium, large := "../../policies/medium.hcl", "../../policies/large.hcl"
+	// A shipped incident, recorded live (testdata/incidents/README.md).
+	storm, stormTests := "../../testdata/incidents/rate-limit-storm.jsonl", "testdata/policytest/rate-limit-storm.test.hcl"
 	tests := []struct {
 		golden string
 		args   []string
@@ -106,6 +108,9 @@ func TestPolicyTestGolden(t *testing.T) {
 		{"compare", []string{"policy", "test", medium, "--trace", incidentFile, "--compare", large}, 0},
 		{"tests-pass", []string{"policy", "test", medium, "--trace", incidentFile, "--tests", "testdata/policytest/pass.test.hcl"}, 0},
 		{"tests-fail", []string{"policy", "test", large, "--trace", incidentFile, "--tests", "testdata/policytest/fail.test.hcl"}, 1},
+		{"incident-compare", []string{"policy", "test", medium, "--trace", storm, "--compare", large}, 0},
+		{"incident-tests-pass", []string{"policy", "test", medium, "--trace", storm, "--tests", stormTests}, 0},
+		{"incident-tests-fail", []string{"policy", "test", large, "--trace", storm, "--tests", stormTests}, 1},
 		{"no-trace", []string{"policy", "test", medium}, 2},
 		{"corrupt", []string{"policy", "test", medium, "--trace", "testdata/policytest/corrupt.jsonl"}, 1},
 	}
