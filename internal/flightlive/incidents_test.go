@@ -1,4 +1,4 @@
-package flight_test
+package flightlive_test
 
 import (
 	"context"
@@ -64,7 +64,7 @@ var incidentScripts = map[string][]incidentStep{
 // testdata/incidents/: lifeline with policies/medium.hcl, one tick a second,
 // against the fake Discord (Scale 10) with a bot sending a message every
 // 250ms, while the script injects its faults. It is a generator, run by
-// hand: go test ./core/flight -run RecordIncidents -record-incidents ../../testdata/incidents
+// hand: go test ./internal/flightlive -run RecordIncidents -record-incidents ../../testdata/incidents
 func TestRecordIncidents(t *testing.T) {
 	if *recordIncidents == "" {
 		t.Skip("generator: pass -record-incidents DIR")

@@ -1,4 +1,4 @@
-package flight_test
+package flightlive_test
 
 import (
 	"context"
