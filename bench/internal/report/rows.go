@@ -233,8 +233,8 @@ func pluginVsGRPC(r *Results) Row {
 		row.Compared += fmt.Sprintf("; in-process call of the same check: %s", dur(ip))
 	}
 	row.Ratio = ratio(p50, g50) + " of bare gRPC"
-	row.Verdict = verdict(p50 <= 1.5*g50, fmt.Sprintf("%.2f× bare gRPC: the host path adds go-plugin's mTLS connection, "+
-		"the adapter's breaker and deadline, and the sdk's request and Snapshot conversion", p50/g50))
+	row.Verdict = verdict(p50 <= 1.5*g50, fmt.Sprintf("%.2f× bare gRPC: the plugin call adds "+
+		"a second process and the TLS of go-plugin's mutual-TLS connection (see the notes)", p50/g50))
 	return row
 }
 
