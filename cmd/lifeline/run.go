@@ -21,6 +21,8 @@ import (
 
 	"github.com/lifeline-bot/lifeline"
 	"github.com/lifeline-bot/lifeline/core/events"
+	"github.com/lifeline-bot/lifeline/core/flight"
+	"github.com/lifeline-bot/lifeline/core/metrics"
 	"github.com/lifeline-bot/lifeline/core/orchestrator"
 	"github.com/lifeline-bot/lifeline/core/policy"
 	"github.com/lifeline-bot/lifeline/core/telemetry"
@@ -67,6 +69,7 @@ type runOptions struct {
 	logJSON      bool
 	shard        int
 	shardCount   int
+	record       string
 }
 
 // runFlags defines the run flags on a new FlagSet.
@@ -80,6 +83,7 @@ func runFlags(env *cliEnv) (*flag.FlagSet, *runOptions) {
 	fs.StringVar(&c.httpAddr, "http", telemetry.DefaultAddr, "serve the HTTP surface on `address` (port 0 picks one; off: none)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log `level` on stderr: trace, debug, info, warn, error or off")
 	fs.BoolVar(&c.logJSON, "log-json", false, "log one JSON object per line")
+	fs.StringVar(&c.record, "record", "", "flight recorder: one JSON line per tick to `file` (rotated, bounded; replay with lifeline policy test)")
 	fs.IntVar(&c.shard, "shard", 0, "shard `id` this process runs")
 	fs.IntVar(&c.shardCount, "shard-count", 1, "total `number` of shards")
 	return fs, c
@@ -169,7 +173,21 @@ func (r *runner) run(ctx context.Context, token, httpToken string) int {
 			return 1
 		}
 	}
+	var rec *flight.Recorder
+	if r.c.record != "" {
+		var err error
+		if rec, err = flight.Open(flight.Settings{Path: r.c.record}); err != nil {
+			fmt.Fprintf(r.stderr, "lifeline run: --record: %v\n", err)
+			r.closeListener()
+			return 1
+		}
+		defer rec.Close()
+		cfg.OnTick = func(s metrics.Snapshot, d policy.Decision, l policy.Level) { _ = rec.Tick(s, d, l) }
+	}
 	bot, err := lifeline.New(cfg)
+	if err == nil && rec != nil {
+		bot.AddEventListener(events.All, rec.Event)
+	}
 	if err != nil {
 		// A broken policy file: print its diagnostics, one a line.
 		fmt.Fprintf(r.stderr, "lifeline run: %v\n", err)

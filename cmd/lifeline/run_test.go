@@ -21,6 +21,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/lifeline-bot/lifeline/core/flight"
 	"github.com/lifeline-bot/lifeline/core/telemetry"
 )
 
@@ -569,5 +570,45 @@ func TestRedactor(t *testing.T) {
 	n, err := r.Write([]byte("a tok-123 b tok-123\n"))
 	if err != nil || n != 20 || b.String() != "a [REDACTED] b [REDACTED]\n" {
 		t.Fatalf("%d %v %q", n, err, b.String())
+	}
+}
+
+// --record writes the flight recorder's lines, which lifeline policy test
+// reads back.
+func TestRunRecordsAFlight(t *testing.T) {
+	hups := make(chan chan<- os.Signal, 1)
+	old := runSignals
+	runSignals = func(ch chan<- os.Signal) func() { hups <- ch; return func() {} }
+	defer func() { runSignals = old }()
+	rec := filepath.Join(t.TempDir(), "flight.jsonl")
+	var stdout, stderr syncBuffer
+	env := &cliEnv{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, env, []string{"run", "--fake", "--fake-scale", "50", "--http", "off", "--record", rec})
+	}()
+	select {
+	case <-hups:
+	case <-time.After(processBound):
+		t.Fatalf("run never started\nstderr:\n%s", stderr.String())
+	}
+	for deadline := time.Now().Add(processBound); ; time.Sleep(50 * time.Millisecond) {
+		if r, err := flight.ReadFile(rec); err == nil && len(r.Lines) >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no recording\nstderr:\n%s", stderr.String())
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d\nstderr:\n%s", code, stderr.String())
+	}
+	var out, errOut syncBuffer
+	env2 := &cliEnv{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}
+	if code := run(context.Background(), env2, []string{"policy", "test", "../../policies/default.hcl", "--trace", rec}); code != 0 {
+		t.Fatalf("policy test over the recording: exit %d\n%s%s", code, out.String(), errOut.String())
 	}
 }
