@@ -15,7 +15,7 @@ func init() {
 	register(command{
 		Name:    "demo",
 		Summary: "play the recovery story against the embedded fake Discord (no token needed)",
-		Usage: `[--duration 1m] [--json] [--verbose] [--http 127.0.0.1:8484|off]
+		Usage: `[--duration 1m] [--json] [--verbose] [--http 127.0.0.1:8484|off] [--record FILE]
 Connects to a fake Discord on 127.0.0.1, then injects a zombie connection,
 a latency spike, a REST rate-limit storm, a REST error burst and an outage,
 printing every state change, health change, breaker transition, degradation
@@ -31,6 +31,7 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) int {
 	duration := fs.Duration("duration", demo.DefaultDuration, fmt.Sprintf("length of the story (at least %s)", demo.MinDuration))
 	asJSON := fs.Bool("json", false, "print one JSON object per line")
 	verbose := fs.Bool("verbose", false, "also print lifeline's own logs (to stderr)")
+	record := fs.String("record", "", "flight recorder: one JSON line per tick to `file` (replay with lifeline policy test)")
 	httpAddr := fs.String("http", "127.0.0.1:8484", "serve the dashboard, /metrics and /health here during the story (loopback only; off: none)")
 	if code, done := parseFlags(fs, args); done {
 		return code
@@ -41,7 +42,7 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) int {
 	if *duration < demo.MinDuration {
 		return usageError(env, fs, "--duration %s is shorter than %s", *duration, demo.MinDuration)
 	}
-	opts := demo.Options{Out: env.Stdout, JSON: *asJSON, Duration: *duration}
+	opts := demo.Options{Out: env.Stdout, JSON: *asJSON, Duration: *duration, Record: *record}
 	if *verbose {
 		opts.Logger = hclog.New(&hclog.LoggerOptions{Name: "lifeline", Output: env.Stderr, Level: hclog.Debug})
 	}

@@ -25,6 +25,8 @@ import (
 	"github.com/lifeline-bot/lifeline"
 	"github.com/lifeline-bot/lifeline/core/conn"
 	"github.com/lifeline-bot/lifeline/core/events"
+	"github.com/lifeline-bot/lifeline/core/flight"
+	"github.com/lifeline-bot/lifeline/core/metrics"
 	"github.com/lifeline-bot/lifeline/core/policy"
 	"github.com/lifeline-bot/lifeline/core/telemetry"
 	"github.com/lifeline-bot/lifeline/discordtest"
@@ -74,6 +76,9 @@ type Options struct {
 	Duration time.Duration
 	// Logger receives lifeline's own logs. Default: none.
 	Logger hclog.Logger
+	// Record, when set, is the flight recorder's file: one JSON line per
+	// tick, replayable with `lifeline policy test`. Default: none.
+	Record string
 	// HTTP, when set, serves the operator's surface (dashboard, /metrics,
 	// /health) on it during the story. Default: none.
 	HTTP net.Listener
@@ -130,6 +135,7 @@ type story struct {
 	outMu  sync.Mutex
 	states chan string
 	levels chan string
+	rec    *flight.Recorder
 	logger hclog.Logger
 
 	mu       sync.Mutex
@@ -177,7 +183,17 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		// reduce_logging_level needs a logger whose level it can raise.
 		logger = hclog.New(&hclog.LoggerOptions{Name: "lifeline", Output: io.Discard, Level: hclog.Info})
 	}
+	var rec *flight.Recorder
+	var onTick func(metrics.Snapshot, policy.Decision, policy.Level)
+	if opts.Record != "" {
+		if rec, err = flight.Open(flight.Settings{Path: opts.Record}); err != nil {
+			return Result{}, fmt.Errorf("demo: record: %w", err)
+		}
+		defer rec.Close()
+		onTick = func(s metrics.Snapshot, d policy.Decision, l policy.Level) { _ = rec.Tick(s, d, l) }
+	}
 	bot, err := lifeline.New(lifeline.Config{
+		OnTick:         onTick,
 		Token:          srv.Token(),
 		IdentifyWindow: srv.IdentifyWindow(),
 		TickInterval:   100 * time.Millisecond,
@@ -188,13 +204,16 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("demo: %w", err)
 	}
-	s := &story{opts: opts, start: time.Now(), srv: srv, bot: bot, logger: logger,
+	s := &story{opts: opts, start: time.Now(), srv: srv, bot: bot, logger: logger, rec: rec,
 		states: make(chan string, 1024), levels: make(chan string, 1024), received: map[string]bool{}}
 	// What the bot registers so degradation has something to switch off.
 	bot.Features().Register("music", lifeline.Optional)
 	bot.Features().Register("usage-stats", lifeline.Analytics)
 	_ = bot.Services().Register(ctx, "leaderboard", lifeline.Background(func(ctx context.Context) { <-ctx.Done() }), false)
 	bot.AddEventListener(lifeline.All, s.onEvent)
+	if rec != nil {
+		bot.AddEventListener(lifeline.All, rec.Event)
+	}
 	bot.Session().AddHandler(func(_ *discordgo.Session, m *discordgo.MessageCreate) {
 		s.mu.Lock()
 		s.received[m.Content] = true
@@ -438,6 +457,9 @@ const (
 // come through it as until says.
 func (s *story) incident(ctx context.Context, name, what string, budget time.Duration, u until, inject func() error) Incident {
 	s.say(name, "%s", what)
+	if s.rec != nil {
+		s.rec.Mark(name)
+	}
 	s.drainStates()
 	began := time.Now()
 	if err := inject(); err != nil {

@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/lifeline-bot/lifeline/core/flight"
 )
 
 func TestMain(m *testing.M) {
@@ -104,9 +107,26 @@ func TestStoryJSONIsOneObjectPerLine(t *testing.T) {
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := Run(ctx, Options{Out: &out, JSON: true, Duration: MinDuration})
+	record := filepath.Join(t.TempDir(), "demo.jsonl")
+	res, err := Run(ctx, Options{Out: &out, JSON: true, Duration: MinDuration, Record: record})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// --record: a line per tick, with each incident marked.
+	rec, err := flight.ReadFile(record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marks := map[string]bool{}
+	levels := map[string]bool{}
+	for _, l := range rec.Lines {
+		for _, m := range l.Marks {
+			marks[m] = true
+		}
+		levels[l.Level] = true
+	}
+	if len(rec.Lines) < 50 || !marks["zombie"] || !marks["outage"] || !levels["CRITICAL"] {
+		t.Fatalf("recording: %d lines, marks %v, levels %v", len(rec.Lines), marks, levels)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	types := map[string]int{}
