@@ -38,6 +38,7 @@ func (o *Orchestrator) buildPlugins(p *policy.Policy) error {
 		Services:    hostServices{o},
 		BaseDir:     base,
 		CallTimeout: callTimeout,
+		OnCall:      o.tel.ObservePluginCall,
 	})
 	return o.registerPlugins(p)
 }

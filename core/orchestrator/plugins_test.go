@@ -1,15 +1,19 @@
 package orchestrator_test
 
 import (
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/lifeline-bot/lifeline/core/events"
 	"github.com/lifeline-bot/lifeline/core/orchestrator"
+	"github.com/lifeline-bot/lifeline/core/telemetry"
 	"github.com/lifeline-bot/lifeline/discordtest"
 )
 
@@ -67,6 +71,13 @@ plugin "worker-heartbeat" {
 		return false
 	})
 
+	// Its calls are counted in the metrics.
+	rr := httptest.NewRecorder()
+	s.o.Handler(telemetry.HandlerOptions{}).ServeHTTP(rr, httptest.NewRequest("GET", "/metrics", nil))
+	if !regexp.MustCompile(`lifeline_plugin_calls_total\{kind="check",plugin="worker-heartbeat",result="success",shard="0"\} [1-9]`).MatchString(rr.Body.String()) {
+		t.Fatalf("no successful plugin check counted in /metrics:\n%s", grepLines(rr.Body.String(), "lifeline_plugin_calls_total"))
+	}
+
 	// A reload without the plugin: its check leaves the monitor and its
 	// process ends.
 	without := "health {\n  interval = \"1s\"\n  timeout = \"900ms\"\n  check \"gateway\" {\n    type = \"gateway\"\n  }\n}\n"
@@ -97,4 +108,14 @@ func processAlive(pid int) bool {
 		return false
 	}
 	return p.Signal(syscall.Signal(0)) == nil
+}
+
+func grepLines(text, substr string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -144,6 +144,11 @@ type Options struct {
 	// Env is the plugin processes' environment. Default: the host's,
 	// without the variables named in SecretEnv.
 	Env []string
+	// OnCall, when set, is told about every call into a plugin once it
+	// ends: the plugin's name, the kind ("check", "action", "strategy")
+	// and the call's error (nil on success). It runs on the calling
+	// goroutine and must be quick (a metrics counter). Default: none.
+	OnCall func(plugin, kind string, err error)
 	// SecretEnv names environment variables never passed to plugins.
 	// Default: DISCORD_TOKEN and LIFELINE_TOKEN.
 	SecretEnv []string

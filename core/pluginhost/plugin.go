@@ -718,6 +718,9 @@ func (m *managed) call(ctx context.Context, what string, fn func(ctx context.Con
 	err := m.brk.Execute(ctx, func(ctx context.Context) error {
 		return m.withDeadline(ctx, func(ctx context.Context) error { return fn(ctx, proc.remote) })
 	})
+	if m.h.o.OnCall != nil {
+		m.h.o.OnCall(name, callKind(what), err)
+	}
 	switch {
 	case err == nil:
 		return nil
@@ -727,4 +730,19 @@ func (m *managed) call(ctx context.Context, what string, fn func(ctx context.Con
 		return fmt.Errorf("plugin %q %s: %w", name, what, err)
 	}
 	return fmt.Errorf("plugin %q %s: %w", name, what, err)
+}
+
+// callKind is the kind of plugin a call went to, from its description
+// ("check NAME", "apply NAME", "recover NAME", ...).
+func callKind(what string) string {
+	verb, _, _ := strings.Cut(what, " ")
+	switch verb {
+	case "check":
+		return "check"
+	case "apply", "rollback":
+		return "action"
+	case "applies", "recover":
+		return "strategy"
+	}
+	return verb
 }
