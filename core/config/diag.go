@@ -75,16 +75,23 @@ type Diagnostic struct {
 //	env DISCORD_MAX_RECONNECT_ATTEMPTS="ten": error: Invalid value: want a whole number from 0 to 1000000 (0 = no limit)
 func (d Diagnostic) String() string {
 	var b strings.Builder
-	b.WriteString(d.Source.String())
-	if d.Source.Kind == SourceEnv || (d.Source.Kind == SourceOption && d.Value != "") {
-		fmt.Fprintf(&b, "=%q", d.Value)
-	}
+	b.WriteString(d.where())
 	fmt.Fprintf(&b, ": %s: %s", d.Severity, d.Summary)
 	if d.Detail != "" {
 		b.WriteString(": ")
 		b.WriteString(d.Detail)
 	}
 	return b.String()
+}
+
+// where is the diagnostic's source, with the offending value of an
+// environment variable or option: `env DISCORD_SHARDS="x"`.
+func (d Diagnostic) where() string {
+	w := d.Source.String()
+	if d.Source.Kind == SourceEnv || (d.Source.Kind == SourceOption && d.Value != "") {
+		w += fmt.Sprintf("=%q", d.Value)
+	}
+	return w
 }
 
 // Error implements error, so that a Diagnostic can be matched on its own

@@ -52,6 +52,13 @@ type WatcherOptions struct {
 	Path string
 	// Decode is passed to Decode on every load.
 	Decode Options
+	// Load, when set, turns the file's content into a policy instead of
+	// Decode (and Decode options are not used): core/config's Decoder
+	// puts a preset, environment variables and Go options around the file
+	// this way, so every reload re-applies the same layers. It reports
+	// problems as Decode does, in diagnostics; errors keep the active
+	// generation. Default: nil, Decode(path, src, Decode).
+	Load LoadFunc
 	// Debounce is the quiet time after the last change before reloading.
 	// Default: DefaultDebounce.
 	Debounce time.Duration
@@ -65,6 +72,10 @@ type WatcherOptions struct {
 	// one. Default: a null logger.
 	Logger hclog.Logger
 }
+
+// LoadFunc turns a policy file's content into a compiled policy, as Decode
+// does; see WatcherOptions.Load.
+type LoadFunc func(path string, src []byte) (*Policy, hcl.Diagnostics)
 
 // WatcherStats are the Watcher's counters.
 type WatcherStats struct {
@@ -155,7 +166,7 @@ func NewWatcher(opts WatcherOptions) (*Watcher, error) {
 	if err != nil {
 		return nil, readError(w.path, err, nil)
 	}
-	p, diags := Decode(w.path, src, opts.Decode)
+	p, diags := w.load(src)
 	if diags.HasErrors() {
 		return nil, &DiagnosticsError{Diagnostics: diags, Sources: map[string][]byte{w.path: src}}
 	}
@@ -321,7 +332,7 @@ func (w *Watcher) reload(trigger string) (*Generation, error) {
 		w.log.Debug("policy unchanged", "path", w.path, "generation", old.Number, "trigger", trigger)
 		return old, nil
 	}
-	p, diags := Decode(w.path, src, w.opts.Decode)
+	p, diags := w.load(src)
 	if diags.HasErrors() {
 		return w.failLocked(old, &DiagnosticsError{Diagnostics: diags, Sources: map[string][]byte{w.path: src}}, src)
 	}
@@ -338,6 +349,27 @@ func (w *Watcher) reload(trigger string) (*Generation, error) {
 	w.callbacks(old, gen)
 	w.pub.Publish(events.New(now, events.PolicyReload{Path: w.path, FromGeneration: old.Number, ToGeneration: gen.Number, Hash: hash}))
 	return gen, nil
+}
+
+// load compiles the file's content with WatcherOptions.Load or Decode.
+func (w *Watcher) load(src []byte) (p *Policy, diags hcl.Diagnostics) {
+	if w.opts.Load == nil {
+		return Decode(w.path, src, w.opts.Decode)
+	}
+	defer func() {
+		// A loader is outside code: its panic is one more invalid edit,
+		// not the end of the watcher (and of the running policy).
+		if r := recover(); r != nil {
+			p, diags = nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Policy loader panicked",
+				Detail: fmt.Sprintf("Loading %s panicked: %v.", w.path, r)}}
+		}
+	}()
+	p, diags = w.opts.Load(w.path, src)
+	if p == nil && !diags.HasErrors() {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Policy loader returned no policy",
+			Detail: fmt.Sprintf("Loading %s returned neither a policy nor an error.", w.path)})
+	}
+	return p, diags
 }
 
 // failLocked records a failed reload; it releases w.mu.

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
+
 	"github.com/lifeline-bot/lifeline/core/clock"
 	"github.com/lifeline-bot/lifeline/core/events"
 	"go.uber.org/goleak"
@@ -377,5 +379,68 @@ func TestWatcherRealClock(t *testing.T) {
 		case <-deadline:
 			t.Fatal("no reload with the new content")
 		}
+	}
+}
+
+// TestWatcherLoadHook shows that WatcherOptions.Load replaces Decode on the
+// first load and on every reload (so layers around the file are applied
+// again each time), and that its diagnostics, a nil policy or a panic keep
+// the active generation.
+func TestWatcherLoadHook(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "p.hcl")
+	write := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(valid(0.1))
+	var mode string // what the hook does with the next load
+	var calls int
+	load := func(p string, src []byte) (*Policy, hcl.Diagnostics) {
+		calls++
+		switch mode {
+		case "nil":
+			return nil, nil
+		case "panic":
+			panic("loader bug")
+		case "layer-error":
+			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "env DISCORD_MAX_RECONNECT_ATTEMPTS=\"ten\": Invalid value"}}
+		}
+		pol, diags := Decode(p, src, Options{})
+		if pol != nil {
+			// The "layer": a value the file does not set.
+			pol.Connection.MaxReconnectAttempts = 7
+		}
+		return pol, diags
+	}
+	w, err := NewWatcher(WatcherOptions{Path: path, Clock: clock.NewFake(time.Time{}), Load: load})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if got := w.Policy().Connection.MaxReconnectAttempts; got != 7 || calls != 1 {
+		t.Fatalf("first load: max_reconnect_attempts %d after %d calls; want 7 after 1 (the hook)", got, calls)
+	}
+	write(valid(0.5))
+	g, err := w.Reload()
+	if err != nil || g.Number != 2 || g.Policy.Connection.MaxReconnectAttempts != 7 || calls != 2 {
+		t.Fatalf("reload: gen %+v, err %v, calls %d; want gen 2 through the hook", g, err, calls)
+	}
+	for i, m := range []string{"layer-error", "nil", "panic"} {
+		mode = m
+		write(valid(0.6 + float64(i)/10))
+		g, err := w.Reload()
+		var de *DiagnosticsError
+		if !errors.As(err, &de) || g.Number != 2 || w.Current().Number != 2 {
+			t.Fatalf("%s: gen %d, err %v; want generation 2 kept and a *DiagnosticsError", m, g.Number, err)
+		}
+		if m == "layer-error" && !strings.Contains(err.Error(), "DISCORD_MAX_RECONNECT_ATTEMPTS") {
+			t.Errorf("%s: error %q does not carry the hook's diagnostic", m, err)
+		}
+	}
+	if st := w.Stats(); st.Failures != 3 || st.Reloads != 1 {
+		t.Errorf("stats %+v; want 3 failures, 1 reload", st)
 	}
 }
