@@ -15,6 +15,7 @@ import (
 
 	"github.com/lifeline-bot/lifeline/core/breaker"
 	"github.com/lifeline-bot/lifeline/core/clock"
+	"github.com/lifeline-bot/lifeline/core/config"
 	"github.com/lifeline-bot/lifeline/core/conn"
 	"github.com/lifeline-bot/lifeline/core/events"
 	"github.com/lifeline-bot/lifeline/core/health"
@@ -42,14 +43,34 @@ type Config struct {
 	// never logs, prints or exports it.
 	Token string
 	// Policy supplies the connection, health, breaker, degradation and
-	// recovery settings. Default: policy.Default(), or PolicyFile's.
+	// recovery settings as they are: no preset, environment variable or
+	// setting is layered over it (combining it with Preset or Settings
+	// fails New with ErrPolicyAndLayers). Default: the layered
+	// configuration below (core/config): the built-in defaults, Preset,
+	// PolicyFile, the environment (Env) and Settings, in that order.
 	Policy *policy.Policy
-	// PolicyFile, when set, is loaded by New (a broken file fails New with
-	// its diagnostics) and watched from Start to Stop: each valid edit is
-	// put in force live (SetPolicy), an invalid one keeps the running
-	// policy and publishes POLICY_RELOAD_FAILED. It takes precedence over
-	// Policy. Default: "" (no file, no reload).
+	// PolicyFile, when set, is loaded by New with the other layers around
+	// it (a broken file, or a malformed environment variable, fails New
+	// with every diagnostic) and watched from Start to Stop: each valid
+	// edit is put in force live (SetPolicy) with the same layers, an
+	// invalid one keeps the running policy and publishes
+	// POLICY_RELOAD_FAILED. It takes precedence over Policy. Default: ""
+	// (no file, no reload).
 	PolicyFile string
+	// Preset puts a preset under PolicyFile: "small", "medium" or
+	// "large" (policies/NAME.hcl; `lifeline config presets` lists them).
+	// Default: "" (the built-in defaults).
+	Preset string
+	// Env looks up environment variables: the settings of
+	// docs/configuration.md's table (DISCORD_INTENTS,
+	// DISCORD_MAX_RECONNECT_ATTEMPTS, ...), which override the preset and
+	// PolicyFile, and the policy file's env() calls. Every reload reads
+	// them again. Not used with Policy. Default: os.LookupEnv.
+	Env func(name string) (value string, ok bool)
+	// Settings are explicit values (config.Set,
+	// config.WithMaxReconnectAttempts, ...), the last layer: they win
+	// over every other. Default: none.
+	Settings []config.Option
 	// PolicyDebounce is the quiet time after the last change to
 	// PolicyFile before it is reloaded. Default: policy.DefaultDebounce.
 	PolicyDebounce time.Duration
@@ -122,6 +143,7 @@ type Orchestrator struct {
 	started time.Time
 
 	policy   atomic.Pointer[policy.Policy]
+	layers   *layered
 	snapshot atomic.Pointer[metrics.Snapshot]
 	decision atomic.Pointer[policy.Decision]
 
@@ -156,16 +178,11 @@ func New(cfg Config) (*Orchestrator, error) {
 		cfg.Logger = hclog.NewNullLogger()
 	}
 	bus := events.NewBus(events.Options{QueueSize: cfg.EventQueueSize})
-	var watcher *policy.Watcher
-	if cfg.PolicyFile != "" {
-		w, err := policy.NewWatcher(policy.WatcherOptions{Path: cfg.PolicyFile, Debounce: cfg.PolicyDebounce,
-			Clock: cfg.Clock, Logger: cfg.Logger, Events: bus})
-		if err != nil {
-			bus.Close()
-			return nil, fmt.Errorf("orchestrator: %w", err)
-		}
-		watcher = w
-		cfg.Policy = w.Policy()
+	keep := &layered{}
+	watcher, err := loadPolicy(&cfg, bus, keep)
+	if err != nil {
+		bus.Close()
+		return nil, fmt.Errorf("orchestrator: %w", err)
 	}
 	cleanup := func() {
 		if watcher != nil {
@@ -204,7 +221,7 @@ func New(cfg Config) (*Orchestrator, error) {
 			return nil, fmt.Errorf("orchestrator: %w", err)
 		}
 	}
-	o := &Orchestrator{cfg: cfg, clk: cfg.Clock, log: cfg.Logger.Named("lifeline")}
+	o := &Orchestrator{cfg: cfg, clk: cfg.Clock, log: cfg.Logger.Named("lifeline"), layers: keep}
 	o.policy.Store(cfg.Policy)
 	o.bus = bus
 	if watcher != nil {
