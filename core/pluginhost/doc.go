@@ -57,8 +57,12 @@
 // a call is recovered by the sdk and reported as that call's error; the
 // process keeps running.
 //
-// Meanwhile the plugin's health checks fail with the reason as their
-// message ("plugin \"db\" not running: restarting after: exit status 3"),
+// The call the process died in fails with the reason too ("plugin \"db\"
+// check ping: the plugin exited during the call: exit status 3 (last output:
+// ...)"): a broken connection waits briefly (real time, at most 250ms) for
+// the exit to be reaped. Meanwhile the plugin's health checks fail with the
+// reason as their message ("plugin \"db\" not running: restarting after:
+// exit status 3"),
 // and its actions and strategies return errors wrapping ErrNotRunning and
 // publish ERROR_OCCURRED, so the engines skip them visibly and retry later.
 //

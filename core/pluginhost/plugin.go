@@ -729,6 +729,9 @@ func (m *managed) call(ctx context.Context, what string, fn func(ctx context.Con
 	case errors.Is(err, context.Canceled):
 		return fmt.Errorf("plugin %q %s: %w", name, what, err)
 	}
+	if why := proc.exitDuringCall(ctx, err); why != "" {
+		return fmt.Errorf("plugin %q %s: the plugin exited during the call: %s: %w", name, what, why, err)
+	}
 	return fmt.Errorf("plugin %q %s: %w", name, what, err)
 }
 
