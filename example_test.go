@@ -82,3 +82,39 @@ func Example_degradation() {
 	// essential message sent: true
 	// music: true leaderboard: true sent: true
 }
+
+// Configuration comes in layers, each overriding the ones before: the
+// built-in defaults, a preset by bot size, the policy file, environment
+// variables, then settings in code. Configuration says where each value
+// came from.
+func Example_configuration() {
+	env := map[string]string{"DISCORD_TOKEN": "never printed", "DISCORD_MAX_RECONNECT_ATTEMPTS": "20"}
+	bot, err := lifeline.New(lifeline.Config{},
+		lifeline.WithPreset("medium"),
+		lifeline.WithEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }),
+		lifeline.WithSetting("health.interval", 15*time.Second))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer bot.Stop(context.Background())
+	p, cfg := bot.Policy(), bot.Configuration()
+	for _, s := range []struct {
+		key   string
+		value any
+	}{
+		{"connection.max_reconnect_attempts", p.Connection.MaxReconnectAttempts},
+		{"health.interval", p.Health.Interval},
+		{"health.enabled", p.Health.Enabled},
+	} {
+		src, _ := cfg.Source(s.key)
+		fmt.Printf("%-34s %-5v from %s\n", s.key, s.value, src)
+	}
+	src, _ := cfg.Source("circuit_breaker.open_timeout")
+	fmt.Println("circuit_breaker.open_timeout from", src.Kind, src.Name)
+	// Output:
+	// connection.max_reconnect_attempts  20    from env DISCORD_MAX_RECONNECT_ATTEMPTS
+	// health.interval                    15s   from option Set("health.interval")
+	// health.enabled                     true  from default
+	// circuit_breaker.open_timeout from preset medium
+}

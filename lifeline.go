@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/lifeline-bot/lifeline/core/clock"
+	"github.com/lifeline-bot/lifeline/core/config"
 	"github.com/lifeline-bot/lifeline/core/degrade"
 	"github.com/lifeline-bot/lifeline/core/events"
 	"github.com/lifeline-bot/lifeline/core/orchestrator"
@@ -101,17 +102,27 @@ type Lifeline struct {
 // An Option adjusts the Config given to New.
 type Option func(*Config) error
 
-// New builds lifeline from cfg and opts (applied in order). When
-// cfg.Token is empty it is read from DISCORD_TOKEN. Nothing connects
-// until Start.
+// New builds lifeline from cfg and opts (applied in order). The policy is
+// layered (see Config.Policy): the built-in defaults, a preset
+// (WithPreset), the policy file (WithPolicyFile), environment variables
+// (docs/configuration.md's table, read through WithEnv's lookup or the
+// process environment) and settings (WithSetting), each overriding the
+// ones before. When cfg.Token is empty it is read from the variable the
+// policy names (DISCORD_TOKEN by default). Nothing connects until Start.
 func New(cfg Config, opts ...Option) (*Lifeline, error) {
 	for _, opt := range opts {
 		if err := opt(&cfg); err != nil {
 			return nil, fmt.Errorf("lifeline: %w", err)
 		}
 	}
-	if cfg.Token == "" {
-		cfg.Token = os.Getenv("DISCORD_TOKEN")
+	if cfg.Token == "" && cfg.Policy != nil && cfg.PolicyFile == "" {
+		// A policy given as a value is not layered, so the orchestrator
+		// reads no environment for it: DISCORD_TOKEN is read here.
+		lookup := cfg.Env
+		if lookup == nil {
+			lookup = os.LookupEnv
+		}
+		cfg.Token, _ = lookup("DISCORD_TOKEN")
 	}
 	o, err := orchestrator.New(cfg)
 	if err != nil {
@@ -131,6 +142,30 @@ func WithPolicy(p *policy.Policy) Option {
 // stays. A broken file makes New fail with its diagnostics (file:line:col).
 func WithPolicyFile(path string) Option {
 	return func(c *Config) error { c.PolicyFile = path; return nil }
+}
+
+// WithPreset starts the policy from a preset by bot size: "small",
+// "medium" or "large" (policies/NAME.hcl); the policy file, environment
+// variables and settings override its values.
+func WithPreset(name string) Option {
+	return func(c *Config) error { c.Preset = name; return nil }
+}
+
+// WithEnv reads environment variables (the token, the settings of
+// docs/configuration.md's table, the policy's env() calls) through lookup
+// instead of the process environment.
+func WithEnv(lookup func(name string) (value string, ok bool)) Option {
+	return func(c *Config) error { c.Env = lookup; return nil }
+}
+
+// WithSetting sets one setting by key ("health.interval",
+// "connection.max_reconnect_attempts"; `lifeline config export` shows
+// them all), the last layer: it wins over the preset, the file and the
+// environment. value is a Go value of the setting's kind (a
+// time.Duration, an int, a bool, ...) or a string read like the
+// environment variable. An unknown key or a bad value fails New.
+func WithSetting(key string, value any) Option {
+	return func(c *Config) error { c.Settings = append(c.Settings, config.Set(key, value)); return nil }
 }
 
 // WithIntents sets the gateway intents by name ("Guilds",

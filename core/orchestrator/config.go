@@ -35,7 +35,11 @@ func loadPolicy(cfg *Config, bus *events.Bus, keep *layered) (*policy.Watcher, e
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
-	opts := []config.Option{config.WithEnv(lookup), config.WithToken(cfg.Token)}
+	opts := []config.Option{config.WithEnv(lookup)}
+	if cfg.Token != "" {
+		// Known to the loader so that no diagnostic repeats it.
+		opts = append(opts, config.WithToken(cfg.Token))
+	}
 	if cfg.Preset != "" {
 		opts = append(opts, config.WithPreset(cfg.Preset))
 	}

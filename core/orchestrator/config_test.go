@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lifeline-bot/lifeline/core/config"
+	"github.com/lifeline-bot/lifeline/core/conn"
 	"github.com/lifeline-bot/lifeline/core/orchestrator"
 	"github.com/lifeline-bot/lifeline/core/policy"
 )
@@ -129,5 +130,31 @@ func TestLayeredConfigurationErrors(t *testing.T) {
 				t.Errorf("error %v is not ErrPolicyAndLayers", err)
 			}
 		})
+	}
+}
+
+// TestTokenFromEnvironment: without Config.Token, New reads the variable
+// the policy names through Env, and fails with ErrNoToken when it is
+// unset.
+func TestTokenFromEnvironment(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bot.hcl")
+	if err := os.WriteFile(path, []byte("connection {\n  token = env(\"MY_BOT_TOKEN\")\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"MY_BOT_TOKEN": "from-my-variable", "DISCORD_TOKEN": "not-this-one"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	var seen string
+	o, err := orchestrator.New(orchestrator.Config{PolicyFile: path, Env: lookup,
+		Tune: func(c *conn.Config) { seen = c.Token }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Stop(t.Context())
+	if seen != "from-my-variable" {
+		t.Errorf("the connection got token %q; want MY_BOT_TOKEN's", seen)
+	}
+	delete(env, "MY_BOT_TOKEN")
+	if _, err := orchestrator.New(orchestrator.Config{PolicyFile: path, Env: lookup}); !errors.Is(err, orchestrator.ErrNoToken) {
+		t.Errorf("New without the named variable: %v; want ErrNoToken", err)
 	}
 }

@@ -40,7 +40,9 @@ var ErrAlreadyStarted = errors.New("already started")
 // has a default stated in its comment.
 type Config struct {
 	// Token is the bot token, without "Bot ". It is a secret: lifeline
-	// never logs, prints or exports it.
+	// never logs, prints or exports it. Default: the environment variable
+	// the policy names (token = env("NAME"); DISCORD_TOKEN unless it says
+	// otherwise), read through Env; New fails with ErrNoToken without one.
 	Token string
 	// Policy supplies the connection, health, breaker, degradation and
 	// recovery settings as they are: no preset, environment variable or
@@ -170,9 +172,6 @@ const (
 
 // New builds the system; nothing connects until Start.
 func New(cfg Config) (*Orchestrator, error) {
-	if cfg.Token == "" {
-		return nil, fmt.Errorf("orchestrator: %w", ErrNoToken)
-	}
 	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
@@ -183,6 +182,20 @@ func New(cfg Config) (*Orchestrator, error) {
 	if err != nil {
 		bus.Close()
 		return nil, fmt.Errorf("orchestrator: %w", err)
+	}
+	if cfg.Token == "" {
+		// The variable the policy names (token = env("NAME"), DISCORD_TOKEN
+		// by default), read through Env.
+		if c := keep.last.Load(); c != nil {
+			cfg.Token = c.Token.Reveal()
+		}
+	}
+	if cfg.Token == "" {
+		if watcher != nil {
+			watcher.Close()
+		}
+		bus.Close()
+		return nil, fmt.Errorf("orchestrator: %w", ErrNoToken)
 	}
 	cleanup := func() {
 		if watcher != nil {
