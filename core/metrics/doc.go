@@ -64,6 +64,16 @@
 //   - Anything else the caller reports with OperationSucceeded and
 //     OperationFailed, such as connection attempts.
 //
+// # Many shards: a process Recorder
+//
+// A process running many shards gives each shard its own Recorder and
+// makes one process Recorder their Options.Parent: every operation a shard
+// counts is counted in the parent too, as it happens, so the parent's
+// Errors (rate, in_window, consecutive, total) are the whole process's,
+// REST requests (which the parent observes itself) included. Nothing else
+// is shared. Snapshot.Shards, the summary of the shards, is filled by the
+// shard manager (core/shard) in the process Snapshot it builds.
+//
 // # Latency
 //
 // Latency.Heartbeat is the last heartbeat round trip (HeartbeatSent to

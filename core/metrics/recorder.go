@@ -43,6 +43,15 @@ type Options struct {
 	ShardID int
 	// ShardCount is the bot's number of shards. Default: 1.
 	ShardCount int
+	// Parent, when set, also counts every operation this Recorder counts
+	// (REST requests, heartbeats, OperationSucceeded and OperationFailed),
+	// in the same order, in its own Errors figures: a process Recorder
+	// given as the Parent of each shard's Recorder pools the failures of
+	// the whole process with its own REST requests, so its
+	// Errors.Consecutive is the failures since the last success anywhere.
+	// Only the error figures are shared; everything else stays in this
+	// Recorder. A Recorder must not be its own ancestor. Default: nil.
+	Parent *Recorder
 }
 
 // Recorder collects observations about one connection and builds
@@ -56,6 +65,7 @@ type Recorder struct {
 	res    time.Duration
 	window time.Duration
 	shard  ShardInfo
+	parent *Recorder
 
 	// Plain counters that no window or lock needs.
 	dispatches atomic.Uint64
@@ -112,6 +122,7 @@ func NewRecorder(o Options) *Recorder {
 		res:    res,
 		window: res * time.Duration(n),
 		shard:  ShardInfo{ID: o.ShardID, Count: count},
+		parent: o.Parent,
 		w:      newWindow(n),
 	}
 }
@@ -143,16 +154,22 @@ func (r *Recorder) bucket(t time.Time) int64 {
 	return int64(d / r.res)
 }
 
-// operationLocked counts one operation in slot s. r.mu must be held.
+// operationLocked counts one operation in slot s, and in the parent's
+// figures. r.mu must be held; the parent's lock is taken after it (a
+// parent never calls into its children, so the order is always child
+// then parent).
 func (r *Recorder) operationLocked(s *slot, failed bool) {
 	r.w.add(s, cOperations, 1)
 	if failed {
 		r.w.add(s, cFailures, 1)
 		r.consecutive++
 		r.totalFailures++
-		return
+	} else {
+		r.consecutive = 0
 	}
-	r.consecutive = 0
+	if r.parent != nil {
+		r.parent.operation(failed)
+	}
 }
 
 // ObserveREST records one finished REST request: how long it took, the HTTP

@@ -20,6 +20,10 @@ type Snapshot struct {
 	Breaker     BreakerView     `json:"breaker"`
 	Health      HealthView      `json:"health"`
 	Degradation DegradationView `json:"degradation"`
+	// Shards summarises the shards of the process: the process Snapshot
+	// of a lifeline running a shard manager has it; a single shard's own
+	// Snapshot leaves it zero.
+	Shards Shards `json:"shards"`
 }
 
 // ShardInfo says which shard a Snapshot describes.
@@ -109,4 +113,48 @@ type HealthView struct {
 type DegradationView struct {
 	Level string    `json:"level"` // NONE, MINIMAL, MODERATE, SEVERE, CRITICAL
 	Since time.Time `json:"since"`
+}
+
+// Shards summarises the shards one process runs, so a policy can act on
+// the process from the share of its shards in trouble (for instance:
+// degrade when more than 20% of shards are unhealthy). Counts are of the
+// process's shards (Total of them); ratios are fractions in [0, 1] of
+// Total, 0 when Total is 0. core/shard's Classify says what makes a shard
+// starting, healthy, degraded or unhealthy.
+type Shards struct {
+	// Total is how many shards this process runs (the bot's count is
+	// Snapshot.Shard.Count).
+	Total int `json:"total"`
+	// Ready counts the shards whose connection is READY now.
+	Ready int `json:"ready"`
+	// Starting, Healthy, Degraded and Unhealthy count the shards in each
+	// condition; they add up to Total.
+	Starting  int `json:"starting"`
+	Healthy   int `json:"healthy"`
+	Degraded  int `json:"degraded"`
+	Unhealthy int `json:"unhealthy"`
+	// Reconnecting counts shards that were READY and are recovering now;
+	// Failed counts shards stopped for good. Both are also Unhealthy.
+	Reconnecting int `json:"reconnecting"`
+	Failed       int `json:"failed"`
+	// BreakersOpen counts shards whose circuit breaker is OPEN.
+	BreakersOpen int `json:"breakers_open"`
+	// ReadyRatio is Ready/Total; UnhealthyRatio is Unhealthy/Total;
+	// DegradedRatio is (Degraded+Unhealthy)/Total: the shards doing worse
+	// than healthy (starting shards count in none of them).
+	ReadyRatio     float64 `json:"ready_ratio"`
+	UnhealthyRatio float64 `json:"unhealthy_ratio"`
+	DegradedRatio  float64 `json:"degraded_ratio"`
+	// WorstAckAge is the longest time since a HEARTBEAT_ACK among the
+	// connected shards; 0 when none is connected.
+	WorstAckAge time.Duration `json:"worst_ack_age"`
+	// WorstLatency is the slowest last heartbeat round trip of a shard and
+	// MeanLatency the mean over the shards that have one.
+	WorstLatency time.Duration `json:"worst_latency"`
+	MeanLatency  time.Duration `json:"mean_latency"`
+	// MaxErrorRate is the worst single shard's error rate over the window.
+	MaxErrorRate float64 `json:"max_error_rate"`
+	// MinHealthScore is the lowest health score among shards with a
+	// verdict; 100 when none has one (and 0 when Total is 0).
+	MinHealthScore float64 `json:"min_health_score"`
 }

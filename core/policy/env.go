@@ -37,8 +37,10 @@ type Env struct {
 	// Degradation holds the `degradation.*` variables.
 	Degradation DegradationVars `expr:"degradation"`
 	// Shard holds the `shard.*` variables.
-	Shard  ShardVars `expr:"shard"`
-	Uptime float64   `expr:"uptime" unit:"ms" doc:"time since the metrics recorder started"`
+	Shard ShardVars `expr:"shard"`
+	// Shards holds the `shards.*` variables: the process's shards.
+	Shards ShardsVars `expr:"shards"`
+	Uptime float64    `expr:"uptime" unit:"ms" doc:"time since the metrics recorder started"`
 	// Error is only visible to recovery rules; a degradation condition
 	// that names it is a compile error.
 	Error ErrorInfo `expr:"error"`
@@ -110,6 +112,29 @@ type ShardVars struct {
 	Count int `expr:"count" unit:"count" doc:"total shards"`
 }
 
+// ShardsVars are the `shards.*` variables: the shards this process runs,
+// counted by condition (see core/shard's Classify), for policies that act
+// on the whole process. Without a shard manager they are all 0.
+type ShardsVars struct {
+	Total          int     `expr:"total" unit:"count" doc:"shards this process runs"`
+	Ready          int     `expr:"ready" unit:"count" doc:"shards READY now"`
+	Starting       int     `expr:"starting" unit:"count" doc:"shards never READY yet"`
+	Healthy        int     `expr:"healthy" unit:"count" doc:"shards in good health"`
+	Degraded       int     `expr:"degraded" unit:"count" doc:"shards whose health is DEGRADED or breaker HALF_OPEN"`
+	Unhealthy      int     `expr:"unhealthy" unit:"count" doc:"shards FAILED, reconnecting after READY, breaker OPEN, or health UNHEALTHY/CRITICAL"`
+	Reconnecting   int     `expr:"reconnecting" unit:"count" doc:"shards that were READY and are recovering"`
+	Failed         int     `expr:"failed" unit:"count" doc:"shards stopped for good"`
+	BreakersOpen   int     `expr:"breakers_open" unit:"count" doc:"shards whose circuit breaker is OPEN"`
+	ReadyRatio     float64 `expr:"ready_ratio" unit:"fraction" doc:"ready / total, 0 to 1"`
+	UnhealthyRatio float64 `expr:"unhealthy_ratio" unit:"fraction" doc:"unhealthy / total, 0 to 1"`
+	DegradedRatio  float64 `expr:"degraded_ratio" unit:"fraction" doc:"(degraded + unhealthy) / total, 0 to 1"`
+	WorstAckAge    float64 `expr:"worst_ack_age" unit:"ms" doc:"longest time since a HEARTBEAT_ACK among connected shards"`
+	WorstLatency   float64 `expr:"worst_latency" unit:"ms" doc:"slowest last heartbeat round trip of a shard"`
+	MeanLatency    float64 `expr:"mean_latency" unit:"ms" doc:"mean last heartbeat round trip over the shards"`
+	MaxErrorRate   float64 `expr:"max_error_rate" unit:"fraction" doc:"worst single shard's error rate over the window"`
+	MinHealthScore float64 `expr:"min_health_score" unit:"0-100" doc:"lowest health score of a shard; 100 when none has a verdict"`
+}
+
 // ErrorInfo is the error that triggered recovery: the `error.*`
 // variables of recovery rules.
 type ErrorInfo struct {
@@ -152,13 +177,14 @@ const (
 	gHealth
 	gDegradation
 	gShard
+	gShards
 	gUptime
-	gAll = gLatency | gErrors | gGateway | gREST | gBreaker | gHealth | gDegradation | gShard | gUptime
+	gAll = gLatency | gErrors | gGateway | gREST | gBreaker | gHealth | gDegradation | gShard | gShards | gUptime
 )
 
 var groupByName = map[string]group{
 	"latency": gLatency, "errors": gErrors, "gateway": gGateway, "rest": gREST, "breaker": gBreaker,
-	"health": gHealth, "degradation": gDegradation, "shard": gShard, "uptime": gUptime,
+	"health": gHealth, "degradation": gDegradation, "shard": gShard, "shards": gShards, "uptime": gUptime,
 }
 
 func (e *Env) fill(s *metrics.Snapshot, g group) {
@@ -197,6 +223,21 @@ func (e *Env) fill(s *metrics.Snapshot, g group) {
 	}
 	if g&gShard != 0 {
 		e.Shard = ShardVars{ID: s.Shard.ID, Count: s.Shard.Count}
+	}
+	if g&gShards != 0 {
+		e.fillShards(s)
+	}
+}
+
+func (e *Env) fillShards(s *metrics.Snapshot) {
+	h := &s.Shards
+	e.Shards = ShardsVars{
+		Total: h.Total, Ready: h.Ready,
+		Starting: h.Starting, Healthy: h.Healthy, Degraded: h.Degraded, Unhealthy: h.Unhealthy,
+		Reconnecting: h.Reconnecting, Failed: h.Failed, BreakersOpen: h.BreakersOpen,
+		ReadyRatio: h.ReadyRatio, UnhealthyRatio: h.UnhealthyRatio, DegradedRatio: h.DegradedRatio,
+		WorstAckAge: ms(h.WorstAckAge), WorstLatency: ms(h.WorstLatency), MeanLatency: ms(h.MeanLatency),
+		MaxErrorRate: h.MaxErrorRate, MinHealthScore: h.MinHealthScore,
 	}
 }
 
