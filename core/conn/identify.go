@@ -60,7 +60,9 @@ type IdentifyQueueOptions struct {
 	// Window/20 (250ms for Discord's 5s), at least 10ms (a scaled-down
 	// window in tests meets a loaded machine's scheduling delays).
 	Margin time.Duration
-	// Day is how long a budget lasts once reset. Default: 24h.
+	// Day is how long a budget lasts once reset: after the reset Discord
+	// reported (SessionStartLimit.ResetAfter), the budget is whole again
+	// every Day. Default: 24h.
 	Day time.Duration
 	// OnLow is called (outside the queue's lock) each time a start leaves
 	// fewer than WarnBelow starts. Default: nothing.
@@ -121,10 +123,7 @@ func (q *LocalIdentifyQueue) Wait(ctx context.Context, shard int) error {
 	clk := q.opts.Clock
 	q.mu.Lock()
 	now := clk.Now()
-	if !now.Before(q.reset) && q.limit.Remaining < q.limit.Total {
-		q.limit.Remaining = q.limit.Total
-		q.reset = now.Add(q.opts.Day)
-	}
+	q.rollLocked(now)
 	if q.limit.Remaining <= 0 {
 		err := &SessionStartLimitError{Total: q.limit.Total, ResetAt: q.reset}
 		q.mu.Unlock()
@@ -156,19 +155,41 @@ func (q *LocalIdentifyQueue) Wait(ctx context.Context, shard int) error {
 	case <-t.C():
 		return nil
 	case <-ctx.Done():
-		// The start was not used: give it back. The bucket's slot stays
-		// taken, which only makes the queue more careful.
+		// The start was not used: give it back to the budget it came from.
+		// If that budget has been replaced by a new day's in the meantime,
+		// the new one never counted it and stays as it is. The bucket's
+		// slot stays taken, which only makes the queue more careful.
 		q.mu.Lock()
-		q.limit.Remaining++
+		q.rollLocked(clk.Now())
+		if q.reset.Equal(resetAt) && q.limit.Remaining < q.limit.Total {
+			q.limit.Remaining++
+		}
 		q.mu.Unlock()
 		return ctx.Err()
 	}
 }
 
-// Remaining returns the starts left and when the budget resets.
+// rollLocked starts a new day's budget when the reset time has passed:
+// Remaining goes back to Total and the reset time moves on by whole Days
+// from the old one (not from now), so the budget's schedule does not depend
+// on when it happens to be read. Every method that reads or spends the
+// budget calls it first. q.mu must be held.
+func (q *LocalIdentifyQueue) rollLocked(now time.Time) {
+	if now.Before(q.reset) {
+		return
+	}
+	q.limit.Remaining = q.limit.Total
+	days := now.Sub(q.reset)/q.opts.Day + 1
+	q.reset = q.reset.Add(days * q.opts.Day)
+}
+
+// Remaining returns the starts left and when the budget resets. Once the
+// reset time has passed it reports the new day's budget, whether or not an
+// IDENTIFY has been queued since.
 func (q *LocalIdentifyQueue) Remaining() (int, time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.rollLocked(q.opts.Clock.Now())
 	return q.limit.Remaining, q.reset
 }
 
@@ -178,6 +199,7 @@ func (q *LocalIdentifyQueue) Remaining() (int, time.Time) {
 func (q *LocalIdentifyQueue) CheckBudget(n int) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.rollLocked(q.opts.Clock.Now())
 	if q.limit.Remaining < n {
 		return fmt.Errorf("conn: %d shards need %d session starts, %d left: %w",
 			n, n, q.limit.Remaining, &SessionStartLimitError{Total: q.limit.Total, ResetAt: q.reset})

@@ -96,3 +96,112 @@ func TestLocalIdentifyQueueCancelGivesStartBack(t *testing.T) {
 		t.Fatalf("remaining %d, want 4 (the cancelled start given back)", r)
 	}
 }
+
+// TestLocalIdentifyQueueRollsOverWithoutAWait: once the reset time has
+// passed, every reader of the budget (Remaining, CheckBudget, Wait) sees
+// the new day's budget, whether or not an IDENTIFY came in between, and the
+// reset schedule moves by whole days whoever reads it first and when.
+func TestLocalIdentifyQueueRollsOverWithoutAWait(t *testing.T) {
+	start := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	day := 24 * time.Hour
+	tests := []struct {
+		name      string
+		remaining int           // starts left when the queue is made (Total 10)
+		advance   time.Duration // from start, ResetAfter being 1h
+		read      string        // "remaining", "check" or "wait"
+		want      int           // starts left after the read
+		wantReset time.Time
+	}{
+		{"before the reset nothing changes", 2, 59*time.Minute + 30*time.Second, "remaining", 2, start.Add(time.Hour)},
+		{"Remaining at the reset", 2, time.Hour, "remaining", 10, start.Add(time.Hour + day)},
+		{"Remaining long after the reset", 0, 3 * time.Hour, "remaining", 10, start.Add(time.Hour + day)},
+		{"Remaining days later", 0, time.Hour + 2*day + time.Minute, "remaining", 10, start.Add(time.Hour + 3*day)},
+		{"CheckBudget after the reset", 0, 2 * time.Hour, "check", 10, start.Add(time.Hour + day)},
+		{"Wait after the reset spends from the new budget", 0, 2 * time.Hour, "wait", 9, start.Add(time.Hour + day)},
+		// A full budget at the reset still rolls: the first start of the
+		// new day counts against it (it used to be forgotten).
+		{"a full budget rolls too", 10, 2 * time.Hour, "wait", 9, start.Add(time.Hour + day)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := clock.NewFake(start)
+			q := NewLocalIdentifyQueue(SessionStartLimit{Total: 10, Remaining: tc.remaining, ResetAfter: time.Hour, MaxConcurrency: 1},
+				IdentifyQueueOptions{Clock: clk})
+			clk.Advance(tc.advance)
+			switch tc.read {
+			case "remaining":
+			case "check":
+				if err := q.CheckBudget(tc.want); err != nil {
+					t.Fatalf("CheckBudget(%d) after the reset: %v", tc.want, err)
+				}
+			case "wait":
+				if err := q.Wait(context.Background(), 0); err != nil {
+					t.Fatalf("Wait after the reset: %v", err)
+				}
+			}
+			got, reset := q.Remaining()
+			if got != tc.want || !reset.Equal(tc.wantReset) {
+				t.Fatalf("Remaining() = %d, reset %v; want %d, reset %v", got, reset, tc.want, tc.wantReset)
+			}
+			// Reading again a little later changes nothing.
+			clk.Advance(29 * time.Second)
+			if again, r2 := q.Remaining(); again != got || !r2.Equal(reset) {
+				t.Fatalf("a second read gave %d, %v after %d, %v", again, r2, got, reset)
+			}
+		})
+	}
+}
+
+// TestLocalIdentifyQueueSpentBudgetComesBackOnTime: a spent budget refuses
+// until the reset and is whole at the reset, for CheckBudget as for Wait,
+// and the error names the reset time.
+func TestLocalIdentifyQueueSpentBudgetComesBackOnTime(t *testing.T) {
+	start := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	clk := clock.NewFake(start)
+	q := NewLocalIdentifyQueue(SessionStartLimit{Total: 3, Remaining: 0, ResetAfter: 10 * time.Minute, MaxConcurrency: 1},
+		IdentifyQueueOptions{Clock: clk})
+	var se *SessionStartLimitError
+	if err := q.CheckBudget(1); !errors.As(err, &se) || !se.ResetAt.Equal(start.Add(10*time.Minute)) {
+		t.Fatalf("CheckBudget(1) with nothing left = %v", err)
+	}
+	clk.Advance(10*time.Minute - time.Nanosecond)
+	if err := q.Wait(context.Background(), 0); !errors.Is(err, ErrSessionStartLimit) {
+		t.Fatalf("Wait a nanosecond before the reset = %v", err)
+	}
+	clk.Advance(time.Nanosecond)
+	if err := q.CheckBudget(3); err != nil {
+		t.Fatalf("CheckBudget(3) at the reset: %v", err)
+	}
+	if r, _ := q.Remaining(); r != 3 {
+		t.Fatalf("remaining at the reset %d, want 3", r)
+	}
+}
+
+// TestLocalIdentifyQueueCancelAcrossTheResetKeepsTheNewBudget: a start
+// taken from yesterday's budget and given back (its Wait cancelled) after
+// the budget rolled over is not added to today's, which would exceed Total.
+func TestLocalIdentifyQueueCancelAcrossTheResetKeepsTheNewBudget(t *testing.T) {
+	clk := clock.NewFake(time.Time{})
+	q := NewLocalIdentifyQueue(SessionStartLimit{Total: 5, Remaining: 5, MaxConcurrency: 1, ResetAfter: time.Second},
+		IdentifyQueueOptions{Clock: clk, Window: 5 * time.Second})
+	if err := q.Wait(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- q.Wait(ctx, 0) }() // waits for the bucket's next slot
+	if !clk.BlockUntil(1, 5*time.Second) {
+		t.Fatal("second Wait is not waiting")
+	}
+	clk.Advance(2 * time.Second) // past the reset, before the slot
+	if r, _ := q.Remaining(); r != 5 {
+		t.Fatalf("remaining after the reset %d, want 5", r)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v", err)
+	}
+	if r, _ := q.Remaining(); r != 5 {
+		t.Fatalf("remaining after the cancelled start was given back %d, want 5 (Total)", r)
+	}
+}
