@@ -82,7 +82,9 @@
 // RESUMEs are served before waiting IDENTIFYs, each in arrival order. So a
 // blip on a few shards costs nothing, a mass disconnect of N shards is
 // spread over about (N − Burst) × Interval, and sessions that can still
-// resume are resumed first, before re-identifies spend the budget. The
+// resume are resumed first, before re-identifies spend the budget. A
+// manager running a single shard uses no gate (there is nothing to
+// spread), unless Config.ReconnectGate gives one. The
 // gate never turns a RESUME into an IDENTIFY: conn resumes every session
 // it still holds, and only a close code or op 9 that ends the session
 // makes it identify.
@@ -116,6 +118,21 @@
 //
 // Every event a shard's connection, breaker and monitor publish carries the
 // shard's ID.
+//
+// # The process Recorder and the process Snapshot
+//
+// The manager's own Recorder (Manager.Recorder) is the process's: the
+// shared REST transport reports to it, and it is the metrics Parent of
+// every shard's Recorder, so its errors pool REST and every shard's
+// operations in the order they happened. View.Snapshot merges it with the
+// shards into the Snapshot a process-wide policy evaluates: errors, REST,
+// health and degradation from the process Recorder; heartbeat latencies
+// averaged over the shards; gateway.connected only when every shard is;
+// the worst ACK age and the worst breaker state; the gateway state, close
+// code and sequence of the shard furthest from READY; counters added up;
+// and Snapshot.Shards from the Aggregate (the policy's `shards.*`). A
+// process running one shard gets exactly that shard's figures with REST
+// and the pooled errors: what a single connection reports.
 //
 // # Stop
 //

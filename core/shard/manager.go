@@ -115,6 +115,10 @@ type Config struct {
 	// RESTBaseURL sends requests aimed at discord.com to another base URL
 	// (the fake Discord). Default: "" (Discord itself).
 	RESTBaseURL string
+	// RESTObserver, when set, receives every REST result of the shared
+	// transport after the process Recorder has counted it (for telemetry).
+	// It runs on the request's goroutine and must not block. Default: nil.
+	RESTObserver conn.RESTObserver
 	// NewSession returns the discordgo Session for a shard, so a bot can
 	// set presence or state options per shard. The manager sets its
 	// shard, token, client, dialer and rate limiter, and adds the
@@ -138,25 +142,35 @@ type Config struct {
 	// start leaves less than a tenth of the budget. Default: a warning in
 	// the log.
 	OnBudgetLow func(remaining int, resetAt time.Time)
-	// Gate spreads the shards' reconnects (see Gate). Default: the zero
-	// GateSettings, with Clock from this Config.
+	// Gate spreads the shards' reconnects (see Gate). A manager running a
+	// single shard uses no gate: there is nothing to spread. Default: the
+	// zero GateSettings, with Clock from this Config.
 	Gate GateSettings
 	// ReconnectGate replaces the Gate entirely (for instance a fleet-wide
-	// one). Default: nil, a Gate from Gate.
+	// one), single shard included. Default: nil, a Gate from Gate.
 	ReconnectGate conn.ReconnectGate
 	// Breaker is the template of each shard's circuit breaker, which
 	// guards that shard's connection attempts. Name defaults to "gateway";
 	// Clock and Events are set by the manager (events carry the shard).
-	// Default: breaker defaults.
+	// SetBreakerSettings changes it live. Default: breaker defaults.
 	Breaker breaker.Settings
-	// Metrics is the template of each shard's Recorder (Window, Buckets).
-	// ShardID, ShardCount and Clock are set by the manager.
+	// NewBreaker, when set, returns the circuit breaker of a shard (for
+	// instance one made before Start, so the bot can hold it early); nil
+	// means one from the Breaker template. The manager never changes a
+	// breaker it did not make except through SetBreakerSettings. Its
+	// events should carry the shard. Default: nil.
+	NewBreaker func(shard int) *breaker.Breaker
+	// Metrics is the template of each shard's Recorder and of the process
+	// Recorder (Window, Buckets). ShardID, ShardCount, Clock and Parent are
+	// set by the manager.
 	Metrics metrics.Options
-	// NewMonitor, when set, builds a shard's health monitor. source
-	// returns the shard's Snapshot. The monitor should publish to the same
-	// Publisher with Shard set to the shard's ID. The manager never starts
-	// it: Tick runs its due checks. Default: nil, no monitor (a shard's
-	// condition then comes from its connection and breaker alone).
+	// NewMonitor, when set, builds a shard's health monitor (nil for
+	// none). source returns the shard's Snapshot. The monitor should
+	// publish to the same Publisher with Shard set to the shard's ID. The
+	// manager never starts it: Tick runs its due checks. Default: nil, no
+	// monitor (a shard's condition then comes from its connection and
+	// breaker alone, or from a health verdict its owner sets on the
+	// shard's Recorder).
 	NewMonitor func(shard int, source func() metrics.Snapshot) (*health.Monitor, error)
 	// TuneShard, when set, adjusts a shard's connection settings last,
 	// after the template and the manager's own: for per-shard parts such
@@ -187,7 +201,7 @@ type Manager struct {
 	log     hclog.Logger
 	pub     events.Publisher
 	rest    *conn.Transport
-	restRec *metrics.Recorder
+	procRec *metrics.Recorder
 	gate    *Gate // nil when Config.ReconnectGate replaces it
 	rgate   conn.ReconnectGate
 	limiter *discordgo.RateLimiter
@@ -257,13 +271,19 @@ func New(cfg Config) (*Manager, error) {
 		stopDone: make(chan struct{}),
 	}
 	m.life, m.lifeCancel = context.WithCancel(context.Background())
-	m.restRec = metrics.NewRecorder(metrics.Options{Clock: cfg.Clock, Window: cfg.Metrics.Window,
+	m.procRec = metrics.NewRecorder(metrics.Options{Clock: cfg.Clock, Window: cfg.Metrics.Window,
 		Buckets: cfg.Metrics.Buckets, ShardID: events.NoShard, ShardCount: cfg.ShardCount})
+	restObs := cfg.RESTObserver
 	rest, err := conn.NewTransport(conn.TransportSettings{
-		Base:     cfg.RESTTransport,
-		Observer: conn.RESTObserverFunc(func(r conn.RESTResult) { m.restRec.ObserveREST(r.Latency, r.Status, r.Err != nil) }),
-		Clock:    cfg.Clock,
-		BaseURL:  cfg.RESTBaseURL,
+		Base: cfg.RESTTransport,
+		Observer: conn.RESTObserverFunc(func(r conn.RESTResult) {
+			m.procRec.ObserveREST(r.Latency, r.Status, r.Err != nil)
+			if restObs != nil {
+				restObs.ObserveREST(r)
+			}
+		}),
+		Clock:   cfg.Clock,
+		BaseURL: cfg.RESTBaseURL,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("shard: REST transport: %w", err)
@@ -617,15 +637,18 @@ func (m *Manager) newShard(id, count int, gw *GatewayBot, queue conn.IdentifyQue
 
 	s := &Shard{id: id, count: count, pacer: pc, queue: &orderedQueue{inner: queue, pacer: pc}, onFailed: m.shardFailed}
 	mo := m.cfg.Metrics
-	mo.Clock, mo.ShardID, mo.ShardCount = m.clk, id, count
+	mo.Clock, mo.ShardID, mo.ShardCount, mo.Parent = m.clk, id, count, m.procRec
 	s.rec = metrics.NewRecorder(mo)
 	pub := shardEvents{sh: s, next: m.pub}
-	bs := m.cfg.Breaker
-	if bs.Name == "" {
-		bs.Name = "gateway"
+	if m.cfg.NewBreaker != nil {
+		s.brk = m.cfg.NewBreaker(id)
 	}
-	bs.Clock, bs.Events = m.clk, pub
-	s.brk = breaker.New(bs)
+	if s.brk == nil {
+		m.mu.Lock()
+		bs := m.cfg.Breaker
+		m.mu.Unlock()
+		s.brk = breaker.New(m.breakerSettings(bs, pub))
+	}
 
 	cc := m.cfg.Conn
 	cc.Token = m.cfg.Token
@@ -640,7 +663,9 @@ func (m *Manager) newShard(id, count int, gw *GatewayBot, queue conn.IdentifyQue
 		onIdentify: func(at time.Time) { pc.sent(id, at) }}
 	cc.Breaker = s.brk
 	cc.IdentifyQueue = s.queue
-	cc.ReconnectGate = m.rgate
+	if m.cfg.ReconnectGate != nil || m.Range().Len() > 1 {
+		cc.ReconnectGate = m.rgate
+	}
 	if m.cfg.TuneShard != nil {
 		m.cfg.TuneShard(id, &cc)
 	}
@@ -873,10 +898,36 @@ func (m *Manager) Gate() *Gate { return m.gate }
 // (lifeline's observing transport around Config.RESTTransport).
 func (m *Manager) REST() http.RoundTripper { return m.rest }
 
-// RESTRecorder returns the Recorder the shared REST transport reports to:
-// its Snapshots hold the process's REST figures (the shards' own
-// Recorders hold only their gateway figures).
-func (m *Manager) RESTRecorder() *metrics.Recorder { return m.restRec }
+// Recorder returns the process Recorder: the shared REST transport
+// reports to it, and it is the Parent of every shard's Recorder, so its
+// Snapshots hold the process's REST figures and its errors pooled over
+// REST and every shard (the shards' own Recorders hold their gateway
+// figures). Its owner may set the process's health and degradation on it
+// (View.Snapshot reads them).
+func (m *Manager) Recorder() *metrics.Recorder { return m.procRec }
+
+// breakerSettings completes a breaker template for one shard.
+func (m *Manager) breakerSettings(bs breaker.Settings, pub events.Publisher) breaker.Settings {
+	if bs.Name == "" {
+		bs.Name = "gateway"
+	}
+	bs.Clock, bs.Events = m.clk, pub
+	return bs
+}
+
+// SetBreakerSettings puts new breaker settings in force: the template of
+// the breakers made from now on (after a re-shard) and, live, every
+// running shard's breaker (breaker.Update: state and counters are kept;
+// Name, Clock and Events are not changed).
+func (m *Manager) SetBreakerSettings(bs breaker.Settings) {
+	m.mu.Lock()
+	m.cfg.Breaker = bs
+	shards := m.shards
+	m.mu.Unlock()
+	for _, s := range shards {
+		s.brk.Update(bs)
+	}
+}
 
 // Shard is one shard of a Manager: its connection, Session, breaker,
 // Recorder and optional health monitor.

@@ -218,9 +218,11 @@ type View struct {
 	Shards []ShardView `json:"shards"`
 	// Aggregate summarizes Shards.
 	Aggregate Aggregate `json:"aggregate"`
-	// REST is the Snapshot of the shared REST transport's Recorder (its
-	// REST and latency quantile figures; the gateway part is empty).
-	REST metrics.Snapshot `json:"rest"`
+	// Process is the Snapshot of the process Recorder (Manager.Recorder):
+	// the shared REST transport's figures and the errors of REST and every
+	// shard pooled; its gateway part is empty. Snapshot merges it with
+	// the shards.
+	Process metrics.Snapshot `json:"process"`
 	// Gate is the reconnect gate's counters (zero when replaced).
 	Gate GateStats `json:"gate"`
 	// SessionStartsRemaining is the identify budget left and
@@ -248,7 +250,7 @@ func (m *Manager) View() View {
 		v.Shards[i] = sv
 	}
 	v.Aggregate = Summarize(count, v.Shards)
-	v.REST = m.restRec.Build()
+	v.Process = m.procRec.Build()
 	if m.gate != nil {
 		v.Gate = m.gate.Stats()
 	}
@@ -291,4 +293,108 @@ func (m *Manager) Tick(ctx context.Context) View {
 	}
 	wg.Wait()
 	return m.View()
+}
+
+// Metrics returns the part of the aggregate a policy reads
+// (metrics.Snapshot.Shards, the `shards.*` variables).
+func (a Aggregate) Metrics() metrics.Shards {
+	m := metrics.Shards{
+		Total: a.Shards, Ready: a.Ready,
+		Starting: a.Starting, Healthy: a.Healthy, Degraded: a.Degraded, Unhealthy: a.Unhealthy,
+		Reconnecting: a.Reconnecting, Failed: a.Failed, BreakersOpen: a.BreakersOpen,
+		ReadyRatio: a.ReadyShare, UnhealthyRatio: a.UnhealthyShare, DegradedRatio: a.DegradedShare,
+		WorstAckAge: a.WorstAckAge, WorstLatency: a.WorstLatency, MeanLatency: a.MeanLatency,
+		MaxErrorRate: a.MaxErrorRate, MinHealthScore: a.MinHealthScore,
+	}
+	if a.Shards == 0 {
+		m.MinHealthScore = 0
+	}
+	return m
+}
+
+// breakerRank orders breaker states from best to worst.
+func breakerRank(state string) int {
+	switch state {
+	case "OPEN":
+		return 2
+	case "HALF_OPEN":
+		return 1
+	}
+	return 0
+}
+
+// Snapshot merges the view into the process Snapshot: what the policy of
+// a process running these shards evaluates, and what its health checks
+// judge. The rules (docs/policy.md states them for policy authors):
+//
+//   - Time, Uptime, Errors, REST, the REST latency quantiles, Health and
+//     Degradation are the process Recorder's (Process): errors pool REST
+//     and every shard, in the order they happened;
+//   - Shard is {ID: the range's first shard, Count: the bot's count};
+//   - Latency.Heartbeat and HeartbeatAvg are the means over the shards
+//     that have one;
+//   - Gateway.Connected holds when every shard is connected;
+//     Gateway.LastAckAge is the worst among connected shards; State,
+//     HeartbeatInterval, Sequence and LastCloseCode are those of the
+//     shard furthest from READY (the first shard not READY, else the
+//     first shard); the counters (reconnects, resumes, identifies,
+//     dispatches) are added up;
+//   - Breaker.State is the worst shard's (OPEN, then HALF_OPEN, then
+//     CLOSED), its failures and rejections added up;
+//   - Shards is Aggregate.Metrics().
+//
+// So a process running one shard gets that shard's figures, REST and the
+// pooled errors added: exactly what a single connection reports. With no
+// shard (before Start) the gateway and breaker parts are the process
+// Recorder's.
+func (v *View) Snapshot() metrics.Snapshot {
+	s := v.Process
+	s.Shard = metrics.ShardInfo{ID: v.Range.First, Count: max(v.Aggregate.Total, 1)}
+	s.Shards = v.Aggregate.Metrics()
+	if len(v.Shards) == 0 {
+		return s
+	}
+	rep := &v.Shards[0]
+	for i := range v.Shards {
+		if v.Shards[i].State != conn.Ready.String() {
+			rep = &v.Shards[i]
+			break
+		}
+	}
+	g := metrics.Gateway{
+		State:             rep.Snapshot.Gateway.State,
+		Connected:         true,
+		HeartbeatInterval: rep.Snapshot.Gateway.HeartbeatInterval,
+		LastAckAge:        v.Aggregate.WorstAckAge,
+		Sequence:          rep.Snapshot.Gateway.Sequence,
+		LastCloseCode:     rep.Snapshot.Gateway.LastCloseCode,
+	}
+	var br metrics.BreakerView
+	var avgSum time.Duration
+	var avgN int
+	for i := range v.Shards {
+		sh := &v.Shards[i].Snapshot
+		g.Connected = g.Connected && sh.Gateway.Connected
+		g.Reconnects += sh.Gateway.Reconnects
+		g.Resumes += sh.Gateway.Resumes
+		g.Identifies += sh.Gateway.Identifies
+		g.Dispatches += sh.Gateway.Dispatches
+		if i == 0 || breakerRank(sh.Breaker.State) > breakerRank(br.State) {
+			br.State = sh.Breaker.State
+		}
+		br.Failures += sh.Breaker.Failures
+		br.Rejections += sh.Breaker.Rejections
+		if a := sh.Latency.HeartbeatAvg; a > 0 {
+			avgSum += a
+			avgN++
+		}
+	}
+	s.Gateway = g
+	s.Breaker = br
+	s.Latency.Heartbeat = v.Aggregate.MeanLatency
+	s.Latency.HeartbeatAvg = 0
+	if avgN > 0 {
+		s.Latency.HeartbeatAvg = avgSum / time.Duration(avgN)
+	}
+	return s
 }

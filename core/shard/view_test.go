@@ -119,3 +119,83 @@ func TestSummarize(t *testing.T) {
 		})
 	}
 }
+
+// The process Snapshot: one shard gives that shard's figures with the
+// process's REST and pooled errors; many shards give means, sums, the
+// worst breaker and ACK age, and the state of the shard furthest from
+// READY.
+func TestViewSnapshot(t *testing.T) {
+	ms := time.Millisecond
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	process := metrics.Snapshot{Time: t0, Uptime: time.Minute, Shard: metrics.ShardInfo{ID: -1, Count: 1},
+		Errors:  metrics.Errors{Rate: 0.25, InWindow: 1, Operations: 4, Consecutive: 1, Total: 3},
+		REST:    metrics.REST{Requests: 7, ServerErrors: 1},
+		Latency: metrics.Latency{RESTP95: 80 * ms},
+		Health:  metrics.HealthView{Score: 90, Status: "DEGRADED"}, Degradation: metrics.DegradationView{Level: "MINIMAL"}}
+	sv := func(id int, state string, c shard.Condition, f func(*metrics.Snapshot)) shard.ShardView {
+		v := shard.ShardView{ID: id, State: state, Condition: c, WasReady: true}
+		v.Snapshot.Breaker.State = "CLOSED"
+		f(&v.Snapshot)
+		return v
+	}
+	ready := func(ack, lat time.Duration, seq int64) func(*metrics.Snapshot) {
+		return func(s *metrics.Snapshot) {
+			s.Gateway = metrics.Gateway{State: "READY", Connected: true, LastAckAge: ack, HeartbeatInterval: 400 * ms,
+				Sequence: seq, Identifies: 1, Resumes: 1, Reconnects: 1, Dispatches: 10, LastCloseCode: 4000}
+			s.Latency.Heartbeat, s.Latency.HeartbeatAvg = lat, lat
+		}
+	}
+	one := []shard.ShardView{sv(3, "READY", shard.Healthy, ready(100*ms, 30*ms, 42))}
+	v := shard.View{Range: shard.Range{First: 3, Last: 3}, Shards: one, Process: process}
+	v.Aggregate = shard.Summarize(8, v.Shards)
+	got := v.Snapshot()
+	want := process
+	want.Shard = metrics.ShardInfo{ID: 3, Count: 8}
+	want.Gateway = one[0].Snapshot.Gateway
+	want.Latency.Heartbeat, want.Latency.HeartbeatAvg = 30*ms, 30*ms
+	want.Breaker = metrics.BreakerView{State: "CLOSED"}
+	want.Shards = metrics.Shards{Total: 1, Ready: 1, Healthy: 1, ReadyRatio: 1, WorstAckAge: 100 * ms,
+		WorstLatency: 30 * ms, MeanLatency: 30 * ms, MinHealthScore: 100}
+	if got != want {
+		t.Fatalf("one shard:\n got %+v\nwant %+v", got, want)
+	}
+
+	many := []shard.ShardView{
+		sv(0, "READY", shard.Healthy, ready(100*ms, 20*ms, 5)),
+		sv(1, "RESUMING", shard.Unhealthy, func(s *metrics.Snapshot) {
+			s.Gateway = metrics.Gateway{State: "RESUMING", Sequence: 9, LastCloseCode: 1006, HeartbeatInterval: 400 * ms,
+				Identifies: 1, Reconnects: 2}
+			s.Breaker = metrics.BreakerView{State: "HALF_OPEN", Failures: 2}
+		}),
+		sv(2, "READY", shard.Unhealthy, func(s *metrics.Snapshot) {
+			ready(900*ms, 60*ms, 7)(s)
+			s.Breaker = metrics.BreakerView{State: "OPEN", Failures: 3, Rejections: 4}
+		}),
+		sv(3, "BACKING_OFF", shard.Unhealthy, func(s *metrics.Snapshot) { s.Gateway.State = "BACKING_OFF" }),
+	}
+	v = shard.View{Range: shard.Range{First: 0, Last: 3}, Shards: many, Process: process}
+	v.Aggregate = shard.Summarize(4, v.Shards)
+	got = v.Snapshot()
+	wantG := metrics.Gateway{State: "RESUMING", Connected: false, HeartbeatInterval: 400 * ms, LastAckAge: 900 * ms,
+		Sequence: 9, LastCloseCode: 1006, Reconnects: 4, Resumes: 2, Identifies: 3, Dispatches: 20}
+	if got.Gateway != wantG {
+		t.Errorf("gateway\n got %+v\nwant %+v", got.Gateway, wantG)
+	}
+	if b := (metrics.BreakerView{State: "OPEN", Failures: 5, Rejections: 4}); got.Breaker != b {
+		t.Errorf("breaker = %+v, want %+v", got.Breaker, b)
+	}
+	if got.Latency.Heartbeat != 40*ms || got.Latency.HeartbeatAvg != 40*ms || got.Latency.RESTP95 != 80*ms {
+		t.Errorf("latency = %+v, want means of 20ms and 60ms and the process's REST p95", got.Latency)
+	}
+	if got.Errors != process.Errors || got.REST != process.REST || got.Health != process.Health || got.Shard != (metrics.ShardInfo{ID: 0, Count: 4}) {
+		t.Errorf("process parts changed: %+v", got)
+	}
+	if s := got.Shards; s.Total != 4 || s.Unhealthy != 3 || s.UnhealthyRatio != 0.75 || s.Ready != 2 || s.BreakersOpen != 1 {
+		t.Errorf("shards = %+v", s)
+	}
+
+	empty := shard.View{Process: process}
+	if got := empty.Snapshot(); got.Gateway != process.Gateway || got.Shard != (metrics.ShardInfo{Count: 1}) || got.Shards != (metrics.Shards{}) {
+		t.Errorf("no shards: %+v", got)
+	}
+}
