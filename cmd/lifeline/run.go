@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/lifeline-bot/lifeline"
+	"github.com/lifeline-bot/lifeline/core/config"
 	"github.com/lifeline-bot/lifeline/core/events"
 	"github.com/lifeline-bot/lifeline/core/flight"
 	"github.com/lifeline-bot/lifeline/core/metrics"
@@ -33,13 +35,18 @@ func init() {
 	register(command{
 		Name:    "run",
 		Summary: "run a bot connection with a policy, serving metrics, health and a live dashboard over HTTP",
-		Usage: `[--policy FILE] [--fake [--fake-scale N] [--fake-scenario FILE|NAME]] [--http ADDR] [--log-level LEVEL] [--log-json]
+		Usage: `[--policy FILE] [--preset NAME] [--fake [--fake-scale N] [--fake-scenario FILE|NAME]] [--http ADDR] [--log-level LEVEL] [--log-json]
 
 Connects to Discord with the token in DISCORD_TOKEN, or with --fake to an
 embedded fake Discord on 127.0.0.1 (no token needed; it accepts DISCORD_TOKEN
-when set), and keeps the connection up with the policy's settings. The policy
-file is watched: a valid edit takes effect live, a broken one is reported with
-file:line:col and the running policy stays.
+when set), and keeps the connection up with the policy's settings. The settings
+come in layers, each overriding the ones before: the built-in defaults, the
+--preset (small, medium, large), the --policy file, then environment variables
+(DISCORD_INTENTS, DISCORD_MAX_RECONNECT_ATTEMPTS, ...; docs/configuration.md).
+Every problem is printed with its place (file:line:col, or the variable) before
+anything starts. The policy file is watched: a valid edit takes effect live
+with the same layers, a broken one is reported with file:line:col and the
+running policy stays.
 
 Once the HTTP server listens, the first line on stdout is machine-readable:
 
@@ -61,6 +68,7 @@ disallowed intents).`,
 // runOptions is what the run flags set.
 type runOptions struct {
 	policy       string
+	preset       string
 	fake         bool
 	fakeScale    float64
 	fakeScenario string
@@ -77,6 +85,7 @@ func runFlags(env *cliEnv) (*flag.FlagSet, *runOptions) {
 	fs := newFlagSet(env, "run")
 	c := &runOptions{}
 	fs.StringVar(&c.policy, "policy", "", "policy `file` (default: the built-in default policy, no reload)")
+	fs.StringVar(&c.preset, "preset", "", "start from the preset `name` (small, medium, large) under the policy file")
 	fs.BoolVar(&c.fake, "fake", false, "connect to an embedded fake Discord on 127.0.0.1 instead of Discord")
 	fs.Float64Var(&c.fakeScale, "fake-scale", 1, "divide the fake Discord's timings by `N` (20: a ~2s heartbeat)")
 	fs.StringVar(&c.fakeScenario, "fake-scenario", "", "play a scenario `file` or shipped scenario name against the fake Discord")
@@ -119,10 +128,19 @@ func runRun(ctx context.Context, env *cliEnv, args []string) int {
 	case c.shardCount < 1 || c.shard < 0 || c.shard >= c.shardCount:
 		return usageError(env, fs, "--shard %d of --shard-count %d: want 0 <= shard < count", c.shard, c.shardCount)
 	}
-	token := env.Getenv("DISCORD_TOKEN")
+	// The configuration's layers (defaults, --preset, --policy, the
+	// environment) are checked here first, so that every problem is
+	// printed with its place before anything starts; the orchestrator
+	// loads the same layers and re-applies them on each reload.
+	lookup := func(k string) (string, bool) { v := env.Getenv(k); return v, v != "" }
+	loaded, err := config.Load(runConfigOptions(c, lookup)...)
+	if err != nil {
+		return printConfigError(env, err)
+	}
+	token := loaded.Token.Reveal()
 	httpToken := env.Getenv("LIFELINE_HTTP_TOKEN")
 	if token == "" && !c.fake {
-		return usageError(env, fs, "no token: set DISCORD_TOKEN, or use --fake to run against the embedded fake Discord")
+		return usageError(env, fs, "no token: set %s, or use --fake to run against the embedded fake Discord", loaded.Policy.Connection.TokenEnv)
 	}
 	// Everything this command writes passes through the redactor, a second
 	// line of defence behind components that never log the token.
@@ -144,7 +162,7 @@ func runRun(ctx context.Context, env *cliEnv, args []string) int {
 			return 1
 		}
 	}
-	r := &runner{c: c, log: log, stdout: stdout, stderr: stderr, ln: ln}
+	r := &runner{c: c, log: log, stdout: stdout, stderr: stderr, ln: ln, env: lookup}
 	return r.run(ctx, token, httpToken)
 }
 
@@ -155,6 +173,7 @@ type runner struct {
 	stdout, stderr io.Writer
 	ln             net.Listener
 
+	env          func(string) (string, bool)
 	fake         *discordtest.Server
 	scenarioDone chan struct{}
 	bot          *lifeline.Lifeline
@@ -164,7 +183,7 @@ type runner struct {
 func (r *runner) run(ctx context.Context, token, httpToken string) int {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cfg := orchestrator.Config{Token: token, PolicyFile: r.c.policy, Logger: r.log,
+	cfg := orchestrator.Config{Token: token, PolicyFile: r.c.policy, Preset: r.c.preset, Env: r.env, Logger: r.log,
 		ShardID: r.c.shard, ShardCount: r.c.shardCount}
 	if r.c.fake {
 		if err := r.startFake(runCtx, token, &cfg); err != nil {
@@ -196,6 +215,7 @@ func (r *runner) run(ctx context.Context, token, httpToken string) int {
 	}
 	r.bot = bot
 	logPolicy(r.log, bot.Policy())
+	logSources(r.log, bot.Configuration())
 	failed := make(chan string, 1)
 	bot.AddEventListener(events.StateChanged, func(e events.Event) {
 		if d, ok := e.Data.(events.StateChange); ok && d.To == "FAILED" {
@@ -392,6 +412,38 @@ func logPolicy(log hclog.Logger, p *policy.Policy) {
 	}
 	for _, pl := range p.Plugins {
 		log.Debug("policy: plugin", "name", pl.Name, "path", pl.Path, "sha256_pinned", pl.SHA256 != "")
+	}
+}
+
+// runConfigOptions are the configuration layers `lifeline run` loads.
+func runConfigOptions(c *runOptions, lookup func(string) (string, bool)) []config.Option {
+	opts := []config.Option{config.WithEnv(lookup)}
+	if c.preset != "" {
+		opts = append(opts, config.WithPreset(c.preset))
+	}
+	if c.policy != "" {
+		opts = append(opts, config.WithPolicyFile(c.policy))
+	}
+	return opts
+}
+
+// logSources logs, at debug level, where each setting that is not a
+// built-in default came from (the preset's line, the policy file's, an
+// environment variable).
+func logSources(log hclog.Logger, cfg *config.Config) {
+	if !log.IsDebug() || cfg == nil {
+		return
+	}
+	srcs := cfg.Sources()
+	keys := make([]string, 0, len(srcs))
+	for k, src := range srcs {
+		if src.Kind != config.SourceDefault {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		log.Debug("config: setting", "key", k, "from", srcs[k].String())
 	}
 }
 

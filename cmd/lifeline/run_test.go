@@ -550,8 +550,13 @@ func TestRunUsage(t *testing.T) {
 		{"bad scale", []string{"--fake", "--fake-scale", "0"}, nil, 2, "--fake-scale 0"},
 		{"bad shard", []string{"--fake", "--shard", "2", "--shard-count", "2"}, nil, 2, "--shard 2 of --shard-count 2"},
 		{"extra argument", []string{"--fake", "now"}, nil, 2, `unexpected argument "now"`},
-		{"broken policy", []string{"--fake", "--http", "off", "--policy", broken}, nil, 1, "broken.hcl:2:"},
+		{"broken policy", []string{"--fake", "--http", "off", "--policy", broken}, nil, 1, "broken.hcl line 2"},
 		{"unknown scenario", []string{"--fake", "--http", "off", "--fake-scenario", "no-such"}, nil, 1, "no shipped scenario"},
+		{"malformed environment variable", []string{"--fake", "--http", "off"}, map[string]string{"DISCORD_MAX_RECONNECT_ATTEMPTS": "ten"}, 1,
+			`env DISCORD_MAX_RECONNECT_ATTEMPTS="ten": error: Invalid value`},
+		{"every problem at once", []string{"--fake", "--http", "off", "--policy", broken}, map[string]string{"DISCORD_AUTO_RECONNECT": "maybe"}, 1,
+			"(2 problems)"},
+		{"unknown preset", []string{"--fake", "--http", "off", "--preset", "huge"}, nil, 1, "Unknown preset"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -610,5 +615,42 @@ func TestRunRecordsAFlight(t *testing.T) {
 	env2 := &cliEnv{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}
 	if code := run(context.Background(), env2, []string{"policy", "test", "../../policies/default.hcl", "--trace", rec}); code != 0 {
 		t.Fatalf("policy test over the recording: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+}
+
+// TestRunLayers: `lifeline run` loads the preset, the policy file and the
+// environment in that order and says, at debug level, where each setting
+// came from.
+func TestRunLayers(t *testing.T) {
+	var stdout, stderr syncBuffer
+	vars := map[string]string{"DISCORD_MAX_RECONNECT_ATTEMPTS": "17"}
+	env := &cliEnv{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return vars[k] }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	policyPath := copyPolicy(t)
+	go func() {
+		done <- run(ctx, env, []string{"run", "--fake", "--fake-scale", "50", "--preset", "medium", "--policy", policyPath,
+			"--http", "off", "--log-level", "debug"})
+	}()
+	for deadline := time.Now().Add(processBound); !strings.Contains(stderr.String(), "lifeline: ready:"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("never READY\nstderr:\n%s", stderr.String())
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d\nstderr:\n%s", code, stderr.String())
+	}
+	out := stderr.String()
+	for _, want := range []string{
+		"max_reconnect_attempts=17",
+		`key=connection.max_reconnect_attempts from="env DISCORD_MAX_RECONNECT_ATTEMPTS"`,
+		`from="preset medium (policies/medium.hcl:`,
+		"from=" + policyPath + ":",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, out)
+		}
 	}
 }
