@@ -64,6 +64,8 @@ bench: ## The benchmark table: raw output in docs/benchmarks.txt, then docs/benc
 	@set -e; out=docs/benchmarks.txt.new; : > $$out; \
 	step() { echo "bench: $$*"; $(GO) test -run '^$$' -benchmem "$$@" >> $$out 2>&1 || { tail -40 $$out; exit 1; }; }; \
 	step -bench $(BENCH_MICRO) -count $(BENCHCOUNT) -benchtime $(BENCHTIME) ./core/breaker ./core/policy ./core/metrics; \
+	echo "bench: failsafe-go (bench/failsafe, a module of its own)"; \
+	$(GO) test -C bench/failsafe -run '^$$' -benchmem -bench . -count $(BENCHCOUNT) -benchtime $(BENCHTIME) . >> $$out 2>&1 || { tail -40 $$out; exit 1; }; \
 	step -bench 'PluginCheck|TenPluginChecks' -count 3 -benchtime 2000x ./core/pluginhost; \
 	step -bench 'BareGRPC|InProcessCheck' -count 3 -benchtime 2000x ./bench; \
 	step -bench PolicyReload -count 1 -benchtime 40x ./bench; \
@@ -74,6 +76,8 @@ bench: ## The benchmark table: raw output in docs/benchmarks.txt, then docs/benc
 .PHONY: bench-smoke
 bench-smoke: ## Every benchmark once (-benchtime 1x) so the harness cannot rot; asserts no timings.
 	$(GO) test -run '^$$' -bench . -benchtime 1x $(BENCH_PKGS) > /tmp/lifeline-bench-smoke.log 2>&1 \
+		|| { cat /tmp/lifeline-bench-smoke.log; exit 1; }
+	$(GO) test -C bench/failsafe -run '^$$' -bench . -benchtime 1x . > /tmp/lifeline-bench-smoke.log 2>&1 \
 		|| { cat /tmp/lifeline-bench-smoke.log; exit 1; }
 
 # The plugin protocol's Go code comes from sdk/proto/*.proto through a small

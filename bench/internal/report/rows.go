@@ -86,7 +86,7 @@ func verdict(ok bool, why string) string {
 // Rows computes the table from r, in the order.
 func Rows(r *Results) []Row {
 	return []Row{
-		breakerClosed(r), breakerOpen(r), breakerParallel(r), failsafeRow(),
+		breakerClosed(r), breakerOpen(r), breakerParallel(r), failsafeRow(r),
 		policyEval(r), policyReload(r), pluginCheck(r), pluginVsGRPC(r), pluginTen(r),
 		zombieRow(r), recoveryRow(r), outageRow(), idleRow(), recorderRow(r),
 	}
@@ -144,15 +144,44 @@ func breakerParallel(r *Results) Row {
 	return row
 }
 
-func failsafeRow() Row {
-	return Row{
-		What:     "breaker rows above, against failsafe-go's circuit breaker",
-		Compared: "failsafe-go",
-		Target:   "same targets as gobreaker",
-		Verdict: "not measured yet: every failsafe-go release the module proxy serves (v0.6.9 to v0.9.8) " +
-			"raises google.golang.org/grpc from v1.61.0 to v1.67.1 in go.mod, which the product's plugin " +
-			"protocol pins; a test-only comparison must not move the product's dependencies",
+// failsafe-go's figures come from bench/failsafe, a module of its own:
+// every failsafe-go release raises google.golang.org/grpc past the version
+// the product's plugin protocol pins.
+const (
+	keyClosedFS = "bench/failsafe BenchmarkExecuteClosedSuccess/failsafe"
+	keyOpenFS   = "bench/failsafe BenchmarkExecuteOpenRejection/failsafe"
+	keyParFS    = "bench/failsafe BenchmarkExecuteParallel/failsafe"
+)
+
+func failsafeRow(r *Results) Row {
+	row := Row{What: "breaker rows above, against failsafe-go v0.9.8's circuit breaker",
+		Target: "closed: 0 allocs/op and ≤ 0.25×; open: ≤ 0.5× (gobreaker's targets)", Verdict: notInRun}
+	ll, ok1 := r.Median(keyClosedLL, "ns/op")
+	fs, ok2 := r.Median(keyClosedFS, "ns/op")
+	open, ok3 := r.Median(keyOpenLL, "ns/op")
+	fsOpen, ok4 := r.Median(keyOpenFS, "ns/op")
+	par, ok5 := r.Median(keyParLL, "ns/op")
+	fsPar, ok6 := r.Median(keyParFS, "ns/op")
+	allocs, ok7 := r.Median(keyClosedLL, "allocs/op")
+	fsAllocs, _ := r.Median(keyClosedFS, "allocs/op")
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || !ok7 {
+		return row
 	}
+	row.Figure = fmt.Sprintf("closed %s/op (%.0f allocs), open %s/op, parallel %s/op", dur(ll), allocs, dur(open), dur(par))
+	row.Compared = fmt.Sprintf("failsafe-go: closed %s/op (%.0f allocs), open %s/op, parallel %s/op", dur(fs), fsAllocs, dur(fsOpen), dur(fsPar))
+	row.Ratio = fmt.Sprintf("closed %s, open %s, parallel %s", ratio(ll, fs), ratio(open, fsOpen), ratio(par, fsPar))
+	var why []string
+	if allocs != 0 {
+		why = append(why, fmt.Sprintf("%.0f allocs/op", allocs))
+	}
+	if ll > 0.25*fs {
+		why = append(why, fmt.Sprintf("closed %.2f× where 0.25× was the target", ll/fs))
+	}
+	if open > 0.5*fsOpen {
+		why = append(why, fmt.Sprintf("open %.2f× where 0.5× was the target", open/fsOpen))
+	}
+	row.Verdict = verdict(len(why) == 0, strings.Join(why, "; "))
+	return row
 }
 
 func policyEval(r *Results) Row {
