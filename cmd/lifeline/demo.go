@@ -18,12 +18,27 @@ func init() {
 		Usage: `[--duration 1m] [--json] [--verbose] [--http 127.0.0.1:8484|off] [--record FILE]
 Connects to a fake Discord on 127.0.0.1, then injects a zombie connection,
 a latency spike, a REST rate-limit storm, a REST error burst and an outage,
-printing every state change, health change, breaker transition, degradation
-level and recovery, and serving the live dashboard on --http. Exits 0 when
-every incident recovered, the level is back to NONE and no message was
-lost, 1 otherwise.`,
+then crashes a health-check plugin mid-call (the plugin is this binary,
+started by lifeline as a plugin process), printing every state change,
+health change, breaker transition, degradation level, plugin exit and start
+and recovery, and serving the live dashboard on --http. Exits 0 when every
+incident recovered, the level is back to NONE, the plugin was restarted
+while the bot stayed connected and no message was lost, 1 otherwise.`,
 		Run: runDemo,
 	})
+}
+
+// serveDemoPlugin serves the demo's plugin when the binary was started with
+// demo.PluginArg, and reports whether it did. The demo starts its own
+// executable that way as its plugin process, so `go run ./cmd/lifeline demo`
+// needs no prebuilt plugin. The argument is not a command: help does not
+// list it.
+func serveDemoPlugin(args []string) bool {
+	if len(args) == 0 || args[0] != demo.PluginArg {
+		return false
+	}
+	demo.ServePlugin()
+	return true
 }
 
 func runDemo(ctx context.Context, env *cliEnv, args []string) int {

@@ -1,7 +1,9 @@
 // Package demo plays lifeline's scripted story against the embedded fake
 // Discord: connect, a zombie connection, an outage, a rate-limit storm,
-// and recovery, printing every state change, health change, breaker
-// transition and recovery as it happens. `lifeline demo` (and `make demo`)
+// and recovery, then a health-check plugin whose process crashes mid-call
+// and is restarted while the bot stays connected, printing every state
+// change, health change, breaker transition, plugin start and exit and
+// recovery as it happens. `lifeline demo` (and `make demo`)
 // run it; its own test runs a shortened story and checks every incident
 // ended recovered with nothing lost.
 package demo
@@ -14,6 +16,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"text/template"
@@ -27,6 +31,7 @@ import (
 	"github.com/lifeline-bot/lifeline/core/events"
 	"github.com/lifeline-bot/lifeline/core/flight"
 	"github.com/lifeline-bot/lifeline/core/metrics"
+	"github.com/lifeline-bot/lifeline/core/pluginhost"
 	"github.com/lifeline-bot/lifeline/core/policy"
 	"github.com/lifeline-bot/lifeline/core/telemetry"
 	"github.com/lifeline-bot/lifeline/discordtest"
@@ -39,9 +44,18 @@ var policyTemplate string
 type policyValues struct {
 	ReconnectDelay, MaxReconnectDelay, OpenTimeout, MaxOpenTimeout, RecoveryDelay string
 	LatencyMs, LatencyHalfMs                                                      int64
+	// The demo plugin's binary, arguments, checksum and crash file, as
+	// quoted HCL strings.
+	PluginPath, PluginArg, PluginSHA256, CrashFile string
 }
 
-func demoPolicy(d, heartbeat time.Duration) ([]byte, error) {
+// demoPlugin is the plugin the story runs: its binary (with PluginArg) and
+// the file whose appearance makes it crash.
+type demoPlugin struct {
+	path, sha256, crashFile string
+}
+
+func demoPolicy(d, heartbeat time.Duration, plug demoPlugin) ([]byte, error) {
 	dur := func(x time.Duration) string { return x.Round(time.Millisecond).String() }
 	lat := (heartbeat / 8).Milliseconds()
 	v := policyValues{
@@ -49,6 +63,8 @@ func demoPolicy(d, heartbeat time.Duration) ([]byte, error) {
 		OpenTimeout: dur(d / 60), MaxOpenTimeout: dur(d / 15),
 		RecoveryDelay: dur(d / 60),
 		LatencyMs:     lat, LatencyHalfMs: lat / 2,
+		PluginPath: hclString(plug.path), PluginArg: hclString(PluginArg),
+		PluginSHA256: hclString(plug.sha256), CrashFile: hclString(plug.crashFile),
 	}
 	var b strings.Builder
 	if err := template.Must(template.New("policy").Parse(policyTemplate)).Execute(&b, v); err != nil {
@@ -112,6 +128,10 @@ type Result struct {
 	FinalLevel       string `json:"final_level"`
 	FinalState       string `json:"final_state"`
 	FinalHealth      string `json:"final_health"`
+
+	// PluginCrash is the plugin chapter: a plugin health check's process
+	// crashed mid-call and was restarted while the bot stayed connected.
+	PluginCrash PluginCrash `json:"plugin_crash"`
 }
 
 // OK reports whether every incident ended recovered, the bot is READY,
@@ -137,6 +157,10 @@ type story struct {
 	levels chan string
 	rec    *flight.Recorder
 	logger hclog.Logger
+	// pluginEvents carries PLUGIN_STARTED and PLUGIN_EXITED to the plugin
+	// chapter; crashFile is the demo plugin's cue to crash.
+	pluginEvents chan pluginEvent
+	crashFile    string
 
 	mu       sync.Mutex
 	levelLog []string
@@ -170,7 +194,23 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	}
 	defer srv.Close()
 
-	src, err := demoPolicy(opts.Duration, srv.HeartbeatInterval())
+	// The demo plugin is this very executable, started with PluginArg;
+	// its checksum is pinned, and its crash cue lives in a fresh directory.
+	exe, err := os.Executable()
+	if err != nil {
+		return Result{}, fmt.Errorf("demo: the plugin binary: %w", err)
+	}
+	sum, err := pluginhost.FileSHA256(exe)
+	if err != nil {
+		return Result{}, fmt.Errorf("demo: the plugin binary: %w", err)
+	}
+	cueDir, err := os.MkdirTemp("", "lifeline-demo-")
+	if err != nil {
+		return Result{}, fmt.Errorf("demo: %w", err)
+	}
+	defer os.RemoveAll(cueDir)
+	plug := demoPlugin{path: exe, sha256: sum, crashFile: filepath.Join(cueDir, "crash")}
+	src, err := demoPolicy(opts.Duration, srv.HeartbeatInterval(), plug)
 	if err != nil {
 		return Result{}, fmt.Errorf("demo: policy: %w", err)
 	}
@@ -205,7 +245,8 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		return Result{}, fmt.Errorf("demo: %w", err)
 	}
 	s := &story{opts: opts, start: time.Now(), srv: srv, bot: bot, logger: logger, rec: rec,
-		states: make(chan string, 1024), levels: make(chan string, 1024), received: map[string]bool{}}
+		states: make(chan string, 1024), levels: make(chan string, 1024), received: map[string]bool{},
+		pluginEvents: make(chan pluginEvent, 64), crashFile: plug.crashFile}
 	// What the bot registers so degradation has something to switch off.
 	bot.Features().Register("music", lifeline.Optional)
 	bot.Features().Register("usage-stats", lifeline.Analytics)
@@ -327,13 +368,18 @@ func (s *story) play(ctx context.Context) Result {
 		})
 	res.Incidents = append(res.Incidents, inc)
 
+	// Calm again: a plugin's process dies under lifeline, which must not
+	// care. Its timings are the plugin host's (real seconds, not scaled).
+	inc, res.PluginCrash = s.pluginCrash(ctx, 20*time.Second)
+	res.Incidents = append(res.Incidents, inc)
+
 	s.waitUntil(ctx, d*98/100)
 	stopEmit()
 	emitWG.Wait()
 	res.MessagesEmitted = emitted
 	res.MessagesSent = s.sentCount()
 	s.say("end", "faults over: waiting for every message to reach the bot")
-	s.waitFor(ctx, d+d/10, func() bool { return s.count() >= res.MessagesEmitted+res.MessagesSent })
+	s.waitFor(ctx, max(d+d/10, time.Since(s.start)+d/10), func() bool { return s.count() >= res.MessagesEmitted+res.MessagesSent })
 
 	res.MessagesReceived = s.count()
 	diag := s.bot.Diagnostics()
@@ -551,6 +597,12 @@ func (s *story) onEvent(e events.Event) {
 		default:
 		}
 	}
+	if d, ok := e.Data.(events.Plugin); ok {
+		select {
+		case s.pluginEvents <- pluginEvent{at: e.Time, d: d}:
+		default:
+		}
+	}
 	if d, ok := e.Data.(events.Degradation); ok && d.From != d.To {
 		s.mu.Lock()
 		s.levelLog = append(s.levelLog, d.To)
@@ -643,6 +695,10 @@ func (s *story) summary(r Result) {
 		r.Identifies, r.Resumes, r.DispatchesLost, r.REST429s)
 	fmt.Fprintf(w, "  degradation      %s (%d bot writes refused in read-only mode)\n",
 		strings.Join(append([]string{"NONE"}, r.Levels...), " -> "), r.ReadOnlyRefusals)
+	if pc := r.PluginCrash; pc.PIDAfter != 0 {
+		fmt.Fprintf(w, "  plugin           %s/%s: pid %d died (%s), restarted after %s as pid %d; connection stayed READY: %v\n",
+			pc.Plugin, pc.Check, pc.PIDBefore, pc.Exit, pc.RestartedAfter, pc.PIDAfter, pc.StayedReady)
+	}
 	if len(r.Violations) > 0 {
 		fmt.Fprintf(w, "  limit violations %v\n", r.Violations)
 	}

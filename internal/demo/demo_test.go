@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +19,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// The story starts this test binary as its plugin (see PluginArg).
+	if len(os.Args) > 1 && os.Args[1] == PluginArg {
+		ServePlugin()
+		os.Exit(0)
+	}
 	goleak.VerifyTestMain(m,
 		goleak.IgnoreTopFunction("time.Sleep"), // discordgo's Close sleeps in its own goroutine
 		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
@@ -43,7 +50,7 @@ func TestStoryRecoversFromEveryIncident(t *testing.T) {
 	for _, in := range res.Incidents {
 		names = append(names, in.Name)
 	}
-	if got := strings.Join(names, ","); got != "zombie,latency-spike,ratelimit-storm,error-burst,outage" {
+	if got := strings.Join(names, ","); got != "zombie,latency-spike,ratelimit-storm,error-burst,outage,plugin-crash" {
 		t.Fatalf("incidents = %s", got)
 	}
 	// The degradation story: the latency spike is MINIMAL and back; the
@@ -94,12 +101,43 @@ func TestStoryRecoversFromEveryIncident(t *testing.T) {
 	if res.REST429s == 0 {
 		t.Fatal("the rate-limit storm answered no 429")
 	}
+	checkPluginCrash(t, res.PluginCrash)
 	for _, want := range []string{"zombie", "outage", "ratelimit-storm", "STATE_CHANGED", "CIRCUIT_BREAKER_TRIGGERED",
+		"PLUGIN_STARTED", "PLUGIN_EXITED", "plugin-crash: the check fails, saying why: ", "meanwhile the bot is still connected: READY",
 		"DEGRADATION_ACTIVATED", "DEGRADATION_DEACTIVATED", "read-only on", "leaderboard stopped",
 		"RECOVERY_COMPLETED", "HEALTH_CHANGED", "OK: every incident recovered"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
 		}
+	}
+}
+
+// checkPluginCrash asserts the plugin chapter: the plugin process died in
+// the middle of a call, its check failed saying so, the connection stayed
+// READY, and the host restarted the plugin after its backoff into a new
+// process whose check passes.
+func checkPluginCrash(t *testing.T, pc PluginCrash) {
+	t.Helper()
+	if pc.Plugin != "demo" || pc.Check != "sidecar" || pc.PIDBefore == 0 || pc.PIDAfter == 0 || pc.PIDAfter == pc.PIDBefore {
+		t.Fatalf("plugin chapter: %+v", pc)
+	}
+	const reason = "exit status 3 (last output: crashing on purpose: the demo's cue)"
+	if !strings.Contains(pc.Exit, reason) {
+		t.Errorf("PLUGIN_EXITED reason %q, want %q", pc.Exit, reason)
+	}
+	if len(pc.Failures) == 0 || !strings.Contains(pc.Failures[0], `plugin "demo" check sidecar: the plugin exited during the call: `+reason) {
+		t.Errorf("the check's failures %q do not start with the crash and its reason", pc.Failures)
+	}
+	if !pc.StayedReady {
+		t.Error("the connection left READY while the plugin crashed")
+	}
+	// A lower bound, not a timing: the host waited out its restart backoff
+	// (1s) instead of restarting the plugin at once.
+	if pc.RestartedAfter < 500*time.Millisecond {
+		t.Errorf("restarted %s after the exit: no backoff", pc.RestartedAfter)
+	}
+	if !strings.Contains(pc.PassedAgain, fmt.Sprintf("pid %d,", pc.PIDAfter)) {
+		t.Errorf("the check after the restart says %q, not the new pid %d", pc.PassedAgain, pc.PIDAfter)
 	}
 }
 
@@ -125,7 +163,7 @@ func TestStoryJSONIsOneObjectPerLine(t *testing.T) {
 		}
 		levels[l.Level] = true
 	}
-	if len(rec.Lines) < 50 || !marks["zombie"] || !marks["outage"] || !levels["CRITICAL"] {
+	if len(rec.Lines) < 50 || !marks["zombie"] || !marks["outage"] || !marks["plugin-crash"] || !levels["CRITICAL"] {
 		t.Fatalf("recording: %d lines, marks %v, levels %v", len(rec.Lines), marks, levels)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -139,15 +177,21 @@ func TestStoryJSONIsOneObjectPerLine(t *testing.T) {
 		}
 		types[v.Type]++
 	}
-	if types["DEMO_SUMMARY"] != 1 || types["DEMO_STEP"] == 0 || types["STATE_CHANGED"] == 0 {
+	if types["DEMO_SUMMARY"] != 1 || types["DEMO_STEP"] == 0 || types["STATE_CHANGED"] == 0 ||
+		types["PLUGIN_EXITED"] == 0 || types["PLUGIN_STARTED"] < 2 {
 		t.Fatalf("types seen: %v", types)
 	}
 	var last struct {
-		OK bool `json:"ok"`
+		OK          bool        `json:"ok"`
+		PluginCrash PluginCrash `json:"plugin_crash"`
 	}
 	_ = json.Unmarshal([]byte(lines[len(lines)-1]), &last)
 	if last.OK != res.OK() {
 		t.Fatalf("summary ok = %v, result OK = %v", last.OK, res.OK())
+	}
+	// The summary carries the plugin chapter's record.
+	if last.PluginCrash.PIDAfter == 0 || last.PluginCrash.PIDAfter != res.PluginCrash.PIDAfter || !last.PluginCrash.StayedReady {
+		t.Fatalf("summary plugin_crash = %+v, result %+v", last.PluginCrash, res.PluginCrash)
 	}
 }
 
