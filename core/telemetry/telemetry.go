@@ -72,9 +72,7 @@ type Telemetry struct {
 	feeds *feeds
 
 	mu            sync.Mutex
-	pendingCause  string // why the last connection ended, for the next attempt
-	attemptCause  string // why the attempt in progress was made
-	attempts      int    // connection attempts seen
+	attempts      map[int]*attempt // per shard (events.Event.Shard)
 	breakerStates map[string]string
 	activeActions map[string]bool
 	lastSample    time.Time
@@ -136,6 +134,7 @@ func New(opts Options) *Telemetry {
 		opts: opts, src: opts.Source, clk: opts.Clock,
 		reg:           prometheus.NewRegistry(),
 		feeds:         newFeeds(opts.EventHistory, opts.SampleHistory),
+		attempts:      map[int]*attempt{},
 		breakerStates: map[string]string{},
 		activeActions: map[string]bool{},
 	}
@@ -185,6 +184,9 @@ func New(opts Options) *Telemetry {
 	t.m.restLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lifeline_rest_request_duration_seconds",
 		Help: "Discord REST request latency, request sent to response headers (requests that got a response).", Buckets: restBuckets})
 	r.MustRegister(t.m.actionActive, t.m.policyLastOK, t.m.heartbeatRTT, t.m.restLatency, &statusCollector{t: t})
+	// The per-shard families carry their own shard label, so they are not
+	// under the wrapper's constant one.
+	t.reg.MustRegister(&shardCollector{t: t})
 	return t
 }
 
@@ -202,7 +204,7 @@ func (t *Telemetry) ObserveEvent(e events.Event) {
 	switch d := e.Data.(type) {
 	case events.StateChange:
 		t.m.stateChanges.WithLabelValues(d.To).Inc()
-		t.observeState(d)
+		t.observeState(e.Shard, d)
 	case events.HealthChange:
 		t.m.healthChanges.WithLabelValues(d.To).Inc()
 	case events.BreakerTransition:
@@ -217,7 +219,7 @@ func (t *Telemetry) ObserveEvent(e events.Event) {
 		}
 		if d.Source == "conn" {
 			t.mu.Lock()
-			t.pendingCause = d.Kind
+			t.attemptOf(e.Shard).pendingCause = d.Kind
 			t.mu.Unlock()
 		}
 		if name, ok := strings.CutPrefix(d.Source, "plugin/"); ok {
@@ -254,43 +256,63 @@ func (t *Telemetry) ObserveEvent(e events.Event) {
 	t.feeds.addEvent(record(e))
 }
 
+// attempt is what observeState follows of one shard's connection.
+type attempt struct {
+	pendingCause string // why the last connection ended, for the next attempt
+	cause        string // why the attempt in progress was made
+	count        int    // connection attempts seen
+}
+
+// attemptOf returns shard's attempt state. t.mu must be held.
+func (t *Telemetry) attemptOf(shard int) *attempt {
+	a := t.attempts[shard]
+	if a == nil {
+		a = &attempt{}
+		t.attempts[shard] = a
+	}
+	return a
+}
+
 // observeState counts connection attempts, IDENTIFYs and RESUMEs from the
 // state machine, which enters CONNECTING for every attempt and IDENTIFYING
 // or RESUMING when it sends IDENTIFY or RESUME. The cause of an attempt is
-// the kind of the conn error that ended the previous connection, "start"
-// for the first attempt, and "requested" when no error preceded it (a
-// recovery asked for by a strategy, a plugin or an operator). Events of one
-// bus arrive in the order they were published, so the error is always seen
-// before the attempt it caused.
-func (t *Telemetry) observeState(d events.StateChange) {
+// the kind of the conn error that ended the previous connection of the
+// same shard, "start" for a shard's first attempt, and "requested" when no
+// error preceded it (a recovery asked for by a strategy, a plugin or an
+// operator). Events of one bus arrive in the order they were published, so
+// the error is always seen before the attempt it caused; each shard is
+// followed on its own, so many shards interleaving on one bus are counted
+// as they would be one by one.
+func (t *Telemetry) observeState(shard int, d events.StateChange) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	a := t.attemptOf(shard)
 	switch d.To {
 	case "CONNECTING":
-		cause := t.pendingCause
+		cause := a.pendingCause
 		switch {
-		case t.attempts == 0:
+		case a.count == 0:
 			cause = "start"
 		case cause == "":
 			cause = "requested"
 		}
-		t.pendingCause, t.attemptCause = "", cause
-		if t.attempts > 0 {
+		a.pendingCause, a.cause = "", cause
+		if a.count > 0 {
 			t.m.reconnects.WithLabelValues(cause).Inc()
 		}
-		t.attempts++
+		a.count++
 	case "IDENTIFYING":
-		t.m.identifies.WithLabelValues(t.attemptCauseLocked()).Inc()
+		t.m.identifies.WithLabelValues(a.causeOrStart()).Inc()
 	case "RESUMING":
-		t.m.resumes.WithLabelValues(t.attemptCauseLocked()).Inc()
+		t.m.resumes.WithLabelValues(a.causeOrStart()).Inc()
 	}
 }
 
-func (t *Telemetry) attemptCauseLocked() string {
-	if t.attemptCause == "" {
+func (a *attempt) causeOrStart() string {
+	if a.cause == "" {
 		return "start"
 	}
-	return t.attemptCause
+	return a.cause
 }
 
 // ObserveHeartbeatRTT records one heartbeat round trip.

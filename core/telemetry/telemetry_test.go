@@ -48,9 +48,18 @@ func TestMain(m *testing.M) {
 type stub struct {
 	mu      sync.Mutex
 	status  telemetry.Status
+	shards  []telemetry.ShardStatus
 	reload  telemetry.Reload
 	err     error
 	reloads int
+}
+
+// ShardStatuses makes the stub a ShardSource; with no shards set it
+// serves no lifeline_shard_* series.
+func (s *stub) ShardStatuses() []telemetry.ShardStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.shards
 }
 
 func (s *stub) Status() telemetry.Status {
@@ -732,7 +741,8 @@ func everyFamily(tel *telemetry.Telemetry) {
 // present, the exposition passes promlint, docs/operations.md documents
 // exactly these families, and the Grafana dashboard uses only them.
 func TestEveryFamilyLintedDocumentedAndOnTheDashboard(t *testing.T) {
-	src := &stub{status: healthy()}
+	src := &stub{status: healthy(), shards: []telemetry.ShardStatus{{ID: 0, State: "READY", Condition: "HEALTHY",
+		Connected: true, Breaker: "CLOSED", HealthScore: 100, Identifies: 1}}}
 	tel := newTelemetry(t, src, clock.NewFake(t0))
 	everyFamily(tel)
 	fams := scrape(t, newServer(t, tel))
