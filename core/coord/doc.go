@@ -1,0 +1,147 @@
+// Package coord is what the lifeline processes running one Discord bot
+// share: the identify queue with the daily session-start budget, shard
+// ownership, each shard's resume state, and the fleet's health. A
+// Coordinator bundles the four small interfaces (IdentifyQueue,
+// Ownership, ResumeStore, HealthBoard).
+//
+// Two implementations:
+//
+//   - Local, the default: one process runs its shards alone. The identify
+//     queue is a conn.LocalIdentifyQueue, ownership is fixed, the resume
+//     store and health board live in memory. No goroutine, no network, no
+//     new dependency: one-process users pay nothing.
+//   - Fleet: many processes (one per machine or pod) share a Store, a few
+//     key-value buckets with compare-and-swap and TTLs. core/coord/natscoord
+//     provides the Store on NATS JetStream KV; MemoryStore provides it in
+//     memory, timed by an injected clock, for tests and one-machine
+//     simulations (several Fleets on one MemoryStore behave like several
+//     processes on one NATS server).
+//
+// The Fleet logic is written once against the KV interface; natscoord only
+// maps KV calls to JetStream, and both stores pass the same conformance
+// suite (core/coord/coordtest).
+//
+// # Buckets and keys
+//
+//	members (TTL LeaseTTL)    proc.<id>     a process's heartbeat: instance nonce,
+//	                                        leaving flag, owned shards, health
+//	                          leader        the leader's ID
+//	slots (TTL Window+Margin) bucket.<n>    identify bucket n is taken this window
+//	state (no TTL)            plan          the leader's assignment, shard -> process
+//	                          owner.<shard> the process running the shard
+//	                          budget        the shared session-start budget
+//	resume (no TTL)           shard.<id>    the shard's ResumeState
+//
+// TTLs are per bucket (a value lives TTL after its last write): they are
+// measured by the store (the NATS server), so no clock is compared across
+// machines, and a bucket TTL has the store's precision, where NATS per-key
+// TTLs are whole seconds (Discord's 5 s window plus a 250 ms margin would
+// round up to 6 s).
+//
+// # Identify queue
+//
+// Discord allows max_concurrency IDENTIFYs per 5 s, one per bucket
+// (shard_id % max_concurrency), and a daily budget of session starts. The
+// fleet queue's Wait, for shard s in bucket b:
+//
+//  1. reads the budget (seeding it from Settings.Limit when the store has
+//     none; refilling it once its reset time has passed) and fails with a
+//     *conn.SessionStartLimitError wrapping conn.ErrSessionStartLimit when
+//     it is spent;
+//  2. creates slots/bucket.<b> (create-if-absent): one caller in the whole
+//     fleet wins, and the key expires Window + Margin later; the others
+//     poll every PollInterval (within a process, shards of one bucket queue
+//     locally first so only one polls);
+//  3. takes one start from the budget by compare-and-swap on its revision.
+//
+// So at most max_concurrency IDENTIFYs start per window fleet-wide and the
+// budget is never overspent. When the store is unreachable, Wait waits
+// (RetryInterval between tries): a process never IDENTIFYs without a slot.
+// The outage is reported once, as an ERROR_OCCURRED event (source "coord",
+// kind "unavailable"), a log line and Settings.OnUnavailable; Stats counts
+// it for metrics. While Ownership runs, Wait also waits while the process
+// does not hold the shard. Fleet.SyncBudget merges a fresh /gateway/bot
+// answer (Discord's count wins: the smaller Remaining is kept).
+//
+// # Ownership
+//
+// Every process heartbeats proc.<id> each Interval (Update refreshes the
+// TTL). Its lease is valid until the heartbeat's send time plus 90% of
+// LeaseTTL: the store starts the TTL on receipt, later than the send, so a
+// process always believes its lease gone before the others may act on it.
+//
+// The leader is whoever holds the leader key (create-if-absent, refreshed
+// by compare-and-swap each Interval; it expires LeaseTTL after a dead
+// leader's last refresh). The leader lists the live processes that are not
+// leaving and writes the plan: every process gets ShardCount/processes
+// shards (one more for the first ShardCount%processes); a shard stays with
+// its current process while that process is under its quota, so a join or
+// a leave moves only the shards it must. Plan writes are compare-and-swap:
+// two leaders at once cannot overwrite each other, and ownership never
+// depends on the plan alone.
+//
+// Ownership is the owner.<shard> key. Each process reconciles every
+// Interval:
+//
+//  1. a shard it runs whose owner key is no longer its own is stopped (it
+//     was taken after this process's lease expired);
+//  2. a shard it runs that the plan gives to another process is handed
+//     over: ShardHandler.StopShard (close 4000, save the resume state),
+//     then the owner key is deleted at its revision;
+//  3. a shard the plan gives it is taken when its owner key is free, or
+//     held by a process whose heartbeat key has expired (deleted at its
+//     revision, then created): create the owner key, then StartShard.
+//
+// A shard is started only after its owner key is created, and the key is
+// deleted only after the shard stopped, so no two live processes run a
+// shard at once. A graceful Leave marks the process leaving, hands every
+// shard over at once (step 2) and deletes its keys; the others take the
+// shards at their next reconcile. A process that dies loses its shards
+// LeaseTTL after its last heartbeat (plus one Interval).
+//
+// When the store is unreachable nothing moves: running shards keep running
+// (losing NATS does not stop the bot), no shard is taken or given, no
+// IDENTIFY happens. Holds reports false once the lease has expired, which
+// is what a reconnect gate consults so that a cut-off process does not
+// reconnect a shard another process may now run. Settings.StopOnLeaseLoss
+// stops the shards instead, trading availability during a store outage for
+// no double run when only this process is cut off.
+//
+// # Resume state
+//
+// ResumeStore keeps each shard's session_id, sequence and resume URL (never
+// the token). The process that stops a shard saves it; the next owner loads
+// it and RESUMEs instead of IDENTIFYing, so a rolling restart costs no
+// session start while the sessions are resumable.
+//
+// # Health
+//
+// HealthBoard.Publish sets what the next heartbeat carries; View lists the
+// members bucket: processes, the leader, shards owned and READY, and
+//
+//	UnhealthyRatio = min(Unhealthy + Shards - Owned, Shards) / Shards
+//
+// (a shard nobody owns counts as unhealthy), the worst ACK age, and the
+// processes degraded. A dead process's figures vanish with its lease.
+//
+// # Plugging into core/shard and the orchestrator
+//
+// core/coord imports core/conn (for its interfaces) and never core/shard
+// nor core/orchestrator, so those can import it. The intended wiring (not
+// done here):
+//
+//   - shard.Config.IdentifyQueue = coordinator.Identify() (the Manager
+//     already checks the budget through Remaining/CheckBudget);
+//   - shard.Config.ReconnectGate wraps the local Gate and, before each
+//     attempt, waits until Ownership().Holds(shard);
+//   - the Manager implements ShardHandler: StartShard adds one shard to a
+//     running Manager (with the ResumeStore's state as the first
+//     connection's session, so it RESUMEs: conn needs a Config field for
+//     that), StopShard closes it with 4000 and saves its session
+//     (conn.Stats has the session id and sequence; the resume URL comes from
+//     the READY observation) before returning;
+//   - the orchestrator runs Ownership().Run next to the Manager, calls
+//     Leave on shutdown, publishes ProcessHealth from shard.Aggregate every
+//     tick, and puts HealthBoard.View into the Snapshot's fleet view;
+//   - the policy's coordination "nats" block selects natscoord.
+package coord

@@ -1,0 +1,318 @@
+package coord
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lifeline-bot/lifeline/core/clock"
+	"github.com/lifeline-bot/lifeline/core/conn"
+)
+
+func connLimit(total, remaining, mc int) conn.SessionStartLimit {
+	return conn.SessionStartLimit{Total: total, Remaining: remaining, MaxConcurrency: mc, ResetAfter: time.Hour}
+}
+
+// slotWrites records every write of the slots bucket with its fake time.
+type slotWrites struct {
+	mu sync.Mutex
+	at map[string][]time.Time
+	n  int
+}
+
+func watchSlots(t *testing.T, store *MemoryStore) *slotWrites {
+	t.Helper()
+	sw := &slotWrites{at: map[string][]time.Time{}}
+	store.mu.Lock()
+	b := store.buckets[BucketSlots]
+	store.mu.Unlock()
+	if b == nil {
+		t.Fatal("no slots bucket")
+	}
+	b.mu.Lock()
+	b.onWrite = func(key string, at time.Time) {
+		sw.mu.Lock()
+		sw.at[key] = append(sw.at[key], at)
+		sw.n++
+		sw.mu.Unlock()
+	}
+	b.mu.Unlock()
+	return sw
+}
+
+func (sw *slotWrites) count() int {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return sw.n
+}
+
+// driveUntil advances the fake clock in small steps until done is closed,
+// bounded in steps and real time.
+func driveUntil(t *testing.T, fake *clock.Fake, step time.Duration, done <-chan struct{}) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not done after 30s of real time (fake time %v)", fake.Now())
+		}
+		fake.BlockUntil(1, 20*time.Millisecond)
+		fake.Advance(step)
+	}
+}
+
+func TestFleetIdentifyOneSlotPerBucketPerWindowFleetWide(t *testing.T) {
+	fake := clock.NewFake(time.Time{})
+	store := NewMemoryStore(fake)
+	var fs []*Fleet
+	for _, id := range []string{"a", "b", "c"} {
+		s := testSettings(id, 12, fake)
+		s.Limit = connLimit(1000, 1000, 2)
+		fs = append(fs, newTestFleet(t, store, s))
+	}
+	sw := watchSlots(t, store)
+	var wg sync.WaitGroup
+	errs := make(chan error, 12)
+	for shard := range 12 {
+		f := fs[shard%3] // every process identifies shards of both buckets
+		wg.Go(func() { errs <- f.Identify().Wait(context.Background(), shard) })
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	driveUntil(t, fake, 50*time.Millisecond, done)
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+	}
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if sw.n != 12 {
+		t.Fatalf("%d slots taken, want 12", sw.n)
+	}
+	gap := time.Second + 50*time.Millisecond
+	for key, at := range sw.at {
+		if len(at) != 6 {
+			t.Fatalf("%s taken %d times, want 6", key, len(at))
+		}
+		for i := 1; i < len(at); i++ {
+			if d := at[i].Sub(at[i-1]); d < gap {
+				t.Fatalf("%s taken twice %v apart, want at least %v", key, d, gap)
+			}
+		}
+	}
+	if rem, _ := fs[0].Identify().Remaining(); rem != 1000-12 {
+		t.Fatalf("Remaining = %d, want %d", rem, 1000-12)
+	}
+	var slots uint64
+	for _, f := range fs {
+		slots += f.Stats().IdentifySlots
+	}
+	if slots != 12 {
+		t.Fatalf("stats count %d slots, want 12", slots)
+	}
+}
+
+func TestFleetIdentifySharedBudget(t *testing.T) {
+	fake := clock.NewFake(time.Time{})
+	store := NewMemoryStore(fake)
+	sa := testSettings("a", 4, fake)
+	sa.Limit = connLimit(5, 3, 1)
+	a := newTestFleet(t, store, sa)
+	b := newTestFleet(t, store, testSettings("b", 4, fake)) // its Limit (1000) is not used: a seeded first
+	wait := func(f *Fleet, shard int) error {
+		t.Helper()
+		errc := make(chan error, 1)
+		done := make(chan struct{})
+		go func() { errc <- f.Identify().Wait(context.Background(), shard); close(done) }()
+		driveUntil(t, fake, 50*time.Millisecond, done)
+		return <-errc
+	}
+	for i, f := range []*Fleet{a, b, a} {
+		if err := wait(f, i); err != nil {
+			t.Fatalf("start %d: %v", i, err)
+		}
+	}
+	err := wait(b, 3)
+	var sle *conn.SessionStartLimitError
+	if !errors.Is(err, conn.ErrSessionStartLimit) || !errors.As(err, &sle) || sle.Total != 5 {
+		t.Fatalf("fourth start: err = %v, want a SessionStartLimitError of 5", err)
+	}
+	if err := b.Identify().CheckBudget(1); !errors.Is(err, conn.ErrSessionStartLimit) {
+		t.Fatalf("CheckBudget(1) with none left: %v", err)
+	}
+	// The budget resets after ResetAfter (1h): the fleet has 5 again.
+	fake.Advance(time.Hour)
+	if err := wait(b, 3); err != nil {
+		t.Fatalf("after the reset: %v", err)
+	}
+	if rem, reset := a.Identify().Remaining(); rem != 4 || !reset.After(fake.Now().Add(23*time.Hour)) {
+		t.Fatalf("Remaining = %d, %v; want 4 and a reset a day away", rem, reset)
+	}
+	if err := a.Identify().CheckBudget(4); err != nil {
+		t.Fatalf("CheckBudget(4) with 4 left: %v", err)
+	}
+}
+
+func TestFleetIdentifyWaitsWhileStoreUnreachable(t *testing.T) {
+	fake := clock.NewFake(time.Time{})
+	store := NewMemoryStore(fake)
+	rec := &recorder{}
+	s := testSettings("a", 1, fake)
+	s.Events = rec
+	var downs int
+	var mu sync.Mutex
+	s.OnUnavailable = func(error) { mu.Lock(); downs++; mu.Unlock() }
+	a := newTestFleet(t, store, s)
+	sw := watchSlots(t, store)
+	store.SetAvailable(false)
+	errc := make(chan error, 1)
+	go func() { errc <- a.Identify().Wait(context.Background(), 0) }()
+	for range 50 {
+		fake.BlockUntil(1, 20*time.Millisecond)
+		fake.Advance(testInterval)
+	}
+	select {
+	case err := <-errc:
+		t.Fatalf("Wait returned %v with the store down", err)
+	default:
+	}
+	if sw.count() != 0 {
+		t.Fatalf("a slot was written with the store down")
+	}
+	if st := a.Stats(); !st.Unavailable || st.IdentifyWaiting != 1 || st.Outages != 1 {
+		t.Fatalf("stats during the outage: %+v", st)
+	}
+	store.SetAvailable(true)
+	done := make(chan struct{})
+	go func() {
+		if err := <-errc; err != nil {
+			t.Errorf("Wait after the store came back: %v", err)
+		}
+		close(done)
+	}()
+	driveUntil(t, fake, testInterval, done)
+	if sw.count() != 1 {
+		t.Fatalf("%d slots taken, want 1", sw.count())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if downs != 1 {
+		t.Fatalf("OnUnavailable called %d times, want 1", downs)
+	}
+	if k := rec.kinds(); len(k) != 1 || k[0] != "unavailable" {
+		t.Fatalf("events = %v", k)
+	}
+}
+
+func TestFleetIdentifyCancelWhileBucketTaken(t *testing.T) {
+	fake := clock.NewFake(time.Time{})
+	store := NewMemoryStore(fake)
+	a := newTestFleet(t, store, testSettings("a", 2, fake))
+	b := newTestFleet(t, store, testSettings("b", 2, fake))
+	if err := a.Identify().Wait(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- b.Identify().Wait(ctx, 1) }()
+	fake.BlockUntil(1, time.Second) // b polls the taken bucket
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait after cancel = %v", err)
+	}
+	if rem, _ := b.Identify().Remaining(); rem != 999 {
+		t.Fatalf("Remaining = %d, want 999: a cancelled wait must not spend a start", rem)
+	}
+	if err := b.Identify().Wait(context.Background(), -1); err == nil {
+		t.Fatalf("negative shard accepted")
+	}
+}
+
+func TestFleetIdentifyWaitsForOwnership(t *testing.T) {
+	fake := clock.NewFake(time.Time{})
+	store := NewMemoryStore(fake)
+	w := newWorld()
+	a := newTestFleet(t, store, testSettings("a", 2, fake))
+	attach(a, w.handler("a")) // Ownership "runs" but holds nothing yet
+	errc := make(chan error, 1)
+	go func() { errc <- a.Identify().Wait(context.Background(), 1) }()
+	for range 5 {
+		fake.BlockUntil(1, 20*time.Millisecond)
+		fake.Advance(50 * time.Millisecond)
+	}
+	select {
+	case err := <-errc:
+		t.Fatalf("Wait returned %v for a shard the process does not hold", err)
+	default:
+	}
+	done := make(chan struct{})
+	go func() {
+		if err := <-errc; err != nil {
+			t.Errorf("Wait: %v", err)
+		}
+		close(done)
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case <-done:
+			if !a.Ownership().Holds(1) {
+				t.Fatalf("Wait returned for shard 1 before the process held it")
+			}
+			return
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Wait never returned after the shard was taken")
+		}
+		step(a)
+		fake.BlockUntil(1, 20*time.Millisecond)
+		fake.Advance(50 * time.Millisecond)
+	}
+}
+
+func TestSyncBudget(t *testing.T) {
+	tests := []struct {
+		name       string
+		stored     conn.SessionStartLimit // seeded first (nil Remaining: no seed)
+		fresh      conn.SessionStartLimit
+		wantRem    int
+		wantResetH float64 // hours from now
+	}{
+		{"nothing stored", conn.SessionStartLimit{}, conn.SessionStartLimit{Total: 1000, Remaining: 950, ResetAfter: 5 * time.Hour}, 950, 5},
+		{"the smaller count wins", conn.SessionStartLimit{Total: 1000, Remaining: 900, ResetAfter: 10 * time.Hour},
+			conn.SessionStartLimit{Total: 1000, Remaining: 950, ResetAfter: 10 * time.Hour}, 900, 10},
+		{"Discord counted more", conn.SessionStartLimit{Total: 1000, Remaining: 900, ResetAfter: 10 * time.Hour},
+			conn.SessionStartLimit{Total: 1000, Remaining: 800, ResetAfter: 10 * time.Hour}, 800, 10},
+		{"Discord reset the budget", conn.SessionStartLimit{Total: 1000, Remaining: 3, ResetAfter: time.Hour},
+			conn.SessionStartLimit{Total: 1000, Remaining: 1000, ResetAfter: 24 * time.Hour}, 1000, 24},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := clock.NewFake(time.Time{})
+			store := NewMemoryStore(fake)
+			a := newTestFleet(t, store, testSettings("a", 1, fake))
+			ctx := context.Background()
+			if tt.stored.Total != 0 {
+				if err := a.SyncBudget(ctx, tt.stored); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := a.SyncBudget(ctx, tt.fresh); err != nil {
+				t.Fatal(err)
+			}
+			rem, reset := a.Identify().Remaining()
+			if rem != tt.wantRem || reset.Sub(fake.Now()) != time.Duration(tt.wantResetH*float64(time.Hour)) {
+				t.Fatalf("Remaining = %d, reset in %v; want %d in %vh", rem, reset.Sub(fake.Now()), tt.wantRem, tt.wantResetH)
+			}
+		})
+	}
+}
