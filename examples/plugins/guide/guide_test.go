@@ -1,23 +1,35 @@
 // Package guide_test checks that docs/plugins.md shows the code samples in
-// this directory exactly as they are. The samples themselves are ordinary
-// packages, built, vetted and tested with the rest of the repository, so the
-// guide's code is known to compile and work.
+// this directory exactly as they are, and that its policies decode and fit
+// the samples they name. The samples themselves are ordinary packages,
+// built, vetted and tested with the rest of the repository, so the guide's
+// code is known to compile and work.
 package guide_test
 
 import (
 	"bufio"
+	"context"
+	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/lifeline-bot/lifeline/core/pluginhost"
+	"github.com/lifeline-bot/lifeline/core/policy"
 )
 
 const repoRoot = "../../.."
 
 // goBlocks returns the ```go blocks of a markdown file.
 func goBlocks(t *testing.T, path string) []string {
+	return fencedBlocks(t, path, "go")
+}
+
+// fencedBlocks returns the ```lang blocks of a markdown file.
+func fencedBlocks(t *testing.T, path, lang string) []string {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -30,7 +42,7 @@ func goBlocks(t *testing.T, path string) []string {
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
-		case cur == nil && line == "```go":
+		case cur == nil && line == "```"+lang:
 			cur = &strings.Builder{}
 		case cur != nil && line == "```":
 			blocks = append(blocks, cur.String())
@@ -43,7 +55,7 @@ func goBlocks(t *testing.T, path string) []string {
 		t.Fatal(err)
 	}
 	if cur != nil {
-		t.Fatalf("%s: unterminated ```go block", path)
+		t.Fatalf("%s: unterminated ```%s block", path, lang)
 	}
 	return blocks
 }
@@ -88,5 +100,55 @@ func TestGuideShowsTheSamplesUnchanged(t *testing.T) {
 	sort.Strings(missing)
 	if len(missing) > 0 {
 		t.Errorf("samples not shown in docs/plugins.md: %v", missing)
+	}
+}
+
+// The guide's policies are valid, and the samples serve what they name: each
+// ```hcl block of docs/plugins.md decodes, and every plugin it declares is a
+// sample of this directory that, built and started by lifeline's plugin
+// host, accepts the block's uses and config (the host refuses a plugin that
+// does not serve a named check, action or strategy, or whose config does not
+// fit). The guide's sha256 pins are illustrations and are not checked.
+func TestGuidePoliciesFitTheSamples(t *testing.T) {
+	blocks := fencedBlocks(t, filepath.Join(repoRoot, "docs", "plugins.md"), "hcl")
+	if len(blocks) == 0 {
+		t.Fatal("docs/plugins.md has no policy")
+	}
+	bin := t.TempDir()
+	built := map[string]bool{}
+	seen := 0
+	for i, b := range blocks {
+		p, err := policy.LoadSource(fmt.Sprintf("docs/plugins.md hcl block %d", i+1), []byte(b), policy.Options{
+			LookupEnv: func(string) (string, bool) { return "", false }})
+		if err != nil {
+			t.Errorf("hcl block %d: %v", i+1, err)
+			continue
+		}
+		specs := pluginhost.SpecsFromPolicy(p)
+		for j := range specs {
+			name := specs[j].Name
+			if specs[j].Path != "./bin/"+name {
+				t.Errorf("hcl block %d: plugin %q has path %q, want ./bin/%s", i+1, name, specs[j].Path, name)
+				continue
+			}
+			if !built[name] {
+				out, err := exec.Command("go", "build", "-o", filepath.Join(bin, "bin", name), "./"+name).CombinedOutput()
+				if err != nil {
+					t.Fatalf("hcl block %d: plugin %q is not a sample of examples/plugins/guide: %v\n%s", i+1, name, err, out)
+				}
+				built[name] = true
+			}
+			specs[j].SHA256 = ""
+			seen++
+		}
+		h := pluginhost.New(pluginhost.Options{BaseDir: bin})
+		err = h.Reconcile(context.Background(), specs)
+		h.Stop()
+		if err != nil {
+			t.Errorf("hcl block %d: %v", i+1, err)
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no policy of the guide declares a plugin")
 	}
 }
