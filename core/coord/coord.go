@@ -11,8 +11,11 @@ import (
 // ErrNotStarted is returned by Ownership.Leave when Run was never called.
 var ErrNotStarted = errors.New("coord: ownership not started")
 
-// ErrDuplicateProcess is returned by Ownership.Run when another live
-// process of the fleet already uses this process's ID.
+// ErrDuplicateProcess is what a Fleet reports (ERROR_OCCURRED kind
+// "duplicate_process", and the log) while another live process of the
+// fleet uses this process's ID; Ownership.Run then waits, joining once that
+// process's lease expires (a restarted StatefulSet pod with the same name
+// waits out its predecessor's lease; a second copy is a hot standby).
 var ErrDuplicateProcess = errors.New("coord: another live process has this process ID")
 
 // Coordinator is everything one lifeline process shares with the other

@@ -604,18 +604,47 @@ func TestOwnershipStoreOutageChangesNothing(t *testing.T) {
 	}
 }
 
-func TestOwnershipDuplicateProcessID(t *testing.T) {
+func TestOwnershipDuplicateProcessIDWaits(t *testing.T) {
 	fake := clock.NewFake(time.Time{})
 	store := NewMemoryStore(fake)
 	w := newWorld()
 	a := newTestFleet(t, store, testSettings("a", 2, fake))
 	attach(a, w.handler("a"))
-	step(a)
-	twin := newTestFleet(t, store, testSettings("a", 2, fake))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	rounds(fake, 6, a)
+	if got := a.member.Owned(); len(got) != 2 {
+		t.Fatalf("a owns %v", got)
+	}
+	// A second process with a's ID (a restarted pod whose predecessor
+	// still heartbeats): it waits, it does not join.
+	rec := &recorder{}
+	st := testSettings("a", 2, fake)
+	st.Events = rec
+	twin := newTestFleet(t, store, st)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := twin.Ownership().Run(ctx, w.handler("a2")); !errorsIsAny(err, ErrDuplicateProcess) {
-		t.Fatalf("Run with a live process's ID: err = %v, want ErrDuplicateProcess", err)
+	errc := make(chan error, 1)
+	go func() { errc <- twin.Ownership().Run(ctx, w.handler("twin")) }()
+	for range 5 {
+		fake.BlockUntil(1, 50*time.Millisecond)
+		rounds(fake, 1, a)
+	}
+	if twin.Stats().LeaseValid || !slices.Equal(rec.kinds(), []string{"duplicate_process"}) {
+		t.Fatalf("twin joined while a lives (stats %+v, events %v)", twin.Stats(), rec.kinds())
+	}
+	// a dies: the twin joins after a's lease and takes its shards over.
+	w.kill("a")
+	deadline := time.Now().Add(20 * time.Second)
+	for len(twin.member.Owned()) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("twin owns %v after a died", twin.member.Owned())
+		}
+		fake.BlockUntil(1, 20*time.Millisecond)
+		fake.Advance(testInterval)
+	}
+	w.checkExactlyOnce(t, 2)
+	cancel()
+	if err := <-errc; !errorsIsAny(err, context.Canceled) {
+		t.Fatalf("Run = %v", err)
 	}
 }
 

@@ -128,11 +128,17 @@ func (m *member) Run(ctx context.Context, h ShardHandler) error {
 
 func (m *member) run(ctx context.Context) error {
 	f := m.f
-	// Join: a valid lease first.
+	// Join: a valid lease first. While another live process has our ID,
+	// wait for its lease to expire.
+	reported := false
 	for {
 		err := m.heartbeat(ctx)
-		if errors.Is(err, ErrDuplicateProcess) {
-			return err
+		if errors.Is(err, ErrDuplicateProcess) && !reported {
+			reported = true
+			f.log.Warn("another live process has this process ID; waiting for its lease to expire", "process", f.s.Process)
+			f.pub.Publish(events.New(f.clk.Now(), events.Error{
+				Source: "coord", Kind: "duplicate_process", Message: err.Error(),
+			}))
 		}
 		if m.leaseValid() {
 			break
