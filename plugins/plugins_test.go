@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -82,6 +83,38 @@ func TestEveryBuiltinPluginBuildsAndServes(t *testing.T) {
 			}
 		}},
 	}
+	// Every plugin directory is in the table above and has its README (name
+	// and description, configuration, example), so a new plugin cannot
+	// ship untested or undocumented. (examples/plugins/guide checks that
+	// the READMEs' example policies fit the plugins.)
+	dirs, err := filepath.Glob("*/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tested := map[string]bool{}
+	for _, tt := range tests {
+		tested[tt.name] = true
+	}
+	for _, m := range dirs {
+		name := filepath.Dir(m)
+		if !tested[name] {
+			t.Errorf("plugins/%s is not exercised by this test: add it to the table", name)
+		}
+		readme, err := os.ReadFile(filepath.Join(name, "README.md"))
+		if err != nil {
+			t.Errorf("plugins/%s: %v", name, err)
+			continue
+		}
+		for _, want := range []string{"# " + name + " — ", "## Configuration", "## Example", "```hcl"} {
+			if !strings.Contains(string(readme), want) {
+				t.Errorf("plugins/%s/README.md lacks %q", name, want)
+			}
+		}
+	}
+	if len(dirs) != len(tests) {
+		t.Errorf("%d plugin directories, %d plugins tested", len(dirs), len(tests))
+	}
+
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := sdktest.Exec(t, filepath.Join(bin, tt.name), sdktest.Options{Name: tt.name, Config: tt.cfg})

@@ -1,6 +1,6 @@
 // Package guide_test checks that docs/plugins.md shows the code samples in
-// this directory exactly as they are, and that its policies decode and fit
-// the samples they name. The samples themselves are ordinary packages,
+// this directory exactly as they are, and that its policies (and those of
+// the built-in plugins' READMEs) decode and fit the plugins they name. The samples themselves are ordinary packages,
 // built, vetted and tested with the rest of the repository, so the guide's
 // code is known to compile and work.
 package guide_test
@@ -150,5 +150,52 @@ func TestGuidePoliciesFitTheSamples(t *testing.T) {
 	}
 	if seen == 0 {
 		t.Fatal("no policy of the guide declares a plugin")
+	}
+}
+
+// The built-in plugins' READMEs: each one's example policy decodes, names
+// its plugin as ./bin/NAME, and the plugin host starts the built binary
+// with it (it refuses a plugin that does not serve what the policy uses or
+// whose config does not fit its declared keys).
+func TestBuiltinPluginReadmePoliciesFit(t *testing.T) {
+	base := t.TempDir()
+	bin := filepath.Join(base, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-o", bin+string(filepath.Separator), "./plugins/...")
+	build.Dir = repoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./plugins/...: %v\n%s", err, out)
+	}
+	readmes, err := filepath.Glob(filepath.Join(repoRoot, "plugins", "*", "README.md"))
+	if err != nil || len(readmes) == 0 {
+		t.Fatalf("no plugin READMEs (%v)", err)
+	}
+	for _, readme := range readmes {
+		name := filepath.Base(filepath.Dir(readme))
+		blocks := fencedBlocks(t, readme, "hcl")
+		if len(blocks) != 1 {
+			t.Errorf("plugins/%s/README.md has %d hcl examples, want 1", name, len(blocks))
+			continue
+		}
+		p, err := policy.LoadSource("plugins/"+name+"/README.md", []byte(blocks[0]), policy.Options{
+			LookupEnv: func(string) (string, bool) { return "http://127.0.0.1:1/example", true }})
+		if err != nil {
+			t.Errorf("plugins/%s/README.md example: %v", name, err)
+			continue
+		}
+		specs := pluginhost.SpecsFromPolicy(p)
+		if len(specs) != 1 || specs[0].Name != name || specs[0].Path != "./bin/"+name ||
+			len(specs[0].Checks)+len(specs[0].Actions)+len(specs[0].Strategies) == 0 {
+			t.Errorf("plugins/%s/README.md example: want one plugin %q at ./bin/%s that the policy uses; got %+v", name, name, name, specs)
+			continue
+		}
+		h := pluginhost.New(pluginhost.Options{BaseDir: base})
+		err = h.Reconcile(context.Background(), specs)
+		h.Stop()
+		if err != nil {
+			t.Errorf("plugins/%s/README.md example: %v", name, err)
+		}
 	}
 }
