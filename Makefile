@@ -22,6 +22,10 @@ build: ## Compile every package; the lifeline binary and the built-in plugins in
 demo: ## The whole system against the embedded fake Discord: a one-minute recovery story, no token.
 	$(GO) run ./cmd/lifeline demo $(DEMOFLAGS)
 
+.PHONY: incidents
+incidents: ## Re-record testdata/incidents live with policies/medium.hcl (real time, about ten minutes) and check their assertions.
+	$(GO) run ./internal/cmd/record-incidents -out testdata/incidents
+
 .PHONY: vet
 vet: ## go vet on every package.
 	$(GO) vet ./...
@@ -50,6 +54,19 @@ fuzz: ## A short run of every parser's fuzz target (FUZZTIME each, default 5s).
 		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./$$pkg > /tmp/lifeline-fuzz.log 2>&1 \
 			|| { cat /tmp/lifeline-fuzz.log; exit 1; }; \
 	done
+
+# make soak DURATION=30m runs the chaos soak of internal/chaos for that long
+# (a new seed each time, printed), under the race detector at low priority,
+# and writes its figures to SOAKREPORT (Markdown, and JSON beside it);
+# docs/reliability.md says what it checks. SOAKSHARDS sets the shard count.
+DURATION           ?= 30m
+SOAKSHARDS         ?= 1
+SOAKREPORT         ?= /tmp/lifeline-soak-report.md
+
+.PHONY: soak
+soak: ## The long chaos soak: DURATION (default 30m) of every fault with every invariant checked; figures in SOAKREPORT.
+	nice $(GO) test -race -count=1 -timeout 0 -run '^TestSoak$$' -v ./internal/chaos \
+		-chaos.duration=$(DURATION) -chaos.shards=$(SOAKSHARDS) -chaos.report=$(SOAKREPORT)
 
 # make bench runs the benchmarks of docs/benchmarks.md's table (BENCHCOUNT
 # repetitions of BENCHTIME for the micro-benchmarks, fixed iteration counts

@@ -1,0 +1,188 @@
+package chaos
+
+import (
+	"bytes"
+	"math"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// goroutineDump returns every goroutine's stack, as a panic would print
+// them.
+func goroutineDump() string {
+	var b bytes.Buffer
+	if p := pprof.Lookup("goroutine"); p != nil {
+		_ = p.WriteTo(&b, 2)
+	}
+	return b.String()
+}
+
+// openFDs counts this process's open file descriptors (-1 where /proc is
+// missing).
+func openFDs() int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return len(ents)
+}
+
+// heapSample is the live heap at one moment, split by who allocated it.
+type heapSample struct {
+	At time.Duration // since the start of the run
+	// System is the bytes in use allocated outside the fake Discord and
+	// this harness: lifeline, discordgo, the plugin host, the runtime.
+	System int64
+	// Harness is the bytes the fake Discord (its ledger keeps every frame
+	// by design) and the harness (its own bookkeeping) hold.
+	Harness    int64
+	Goroutines int
+}
+
+// heapProfiler attributes the heap in use to its allocation sites, so the
+// memory check can follow lifeline's part alone: the fake Discord's ledger
+// grows with the traffic on purpose and would hide a leak, or fake one.
+type heapProfiler struct {
+	mu    sync.Mutex
+	owner map[uintptr]bool // PC -> the frame belongs to the harness side
+	recs  []runtime.MemProfileRecord
+}
+
+// harnessFrame reports whether a function belongs to the fake Discord or
+// to this package.
+func harnessFrame(fn string) bool {
+	return strings.Contains(fn, "/discordtest.") || strings.Contains(fn, "/internal/chaos.")
+}
+
+// sample runs a garbage collection and reads the heap profile. Its
+// precision follows runtime.MemProfileRate (the chaos tests lower it).
+func (h *heapProfiler) sample() (system, harness int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.owner == nil {
+		h.owner = map[uintptr]bool{}
+	}
+	runtime.GC()
+	n, _ := runtime.MemProfile(nil, true)
+	for {
+		if cap(h.recs) < n+64 {
+			h.recs = make([]runtime.MemProfileRecord, n+64)
+		}
+		var ok bool
+		n, ok = runtime.MemProfile(h.recs[:cap(h.recs)], true)
+		if ok {
+			break
+		}
+	}
+	rate := int64(runtime.MemProfileRate)
+	for _, r := range h.recs[:n] {
+		bytes := scaleHeap(r.InUseObjects(), r.InUseBytes(), rate)
+		if bytes == 0 {
+			continue
+		}
+		if h.isHarness(r.Stack()) {
+			harness += bytes
+		} else {
+			system += bytes
+		}
+	}
+	return system, harness
+}
+
+func (h *heapProfiler) isHarness(stk []uintptr) bool {
+	for _, pc := range stk {
+		v, ok := h.owner[pc]
+		if !ok {
+			fn := runtime.FuncForPC(pc - 1)
+			v = fn != nil && harnessFrame(fn.Name())
+			h.owner[pc] = v
+		}
+		if v {
+			return true
+		}
+	}
+	return false
+}
+
+// scaleHeap undoes the heap profile's sampling, as pprof does: a sampled
+// allocation of average size s stands for 1/(1-exp(-s/rate)) of them.
+func scaleHeap(count, size, rate int64) int64 {
+	if count <= 0 || size <= 0 {
+		return 0
+	}
+	if rate <= 1 {
+		return size
+	}
+	avg := float64(size) / float64(count)
+	scale := 1 / (1 - math.Exp(-avg/float64(rate)))
+	return int64(float64(size) * scale)
+}
+
+// HeapFigures summarise the heap samples of the chaos phase.
+type HeapFigures struct {
+	Samples int `json:"samples"`
+	// FirstMB and LastMB are the medians of the first and the last third
+	// of the samples taken after the warm-up, lifeline's side only.
+	FirstMB float64 `json:"first_mb"`
+	LastMB  float64 `json:"last_mb"`
+	// MaxMB is the largest sample, lifeline's side only.
+	MaxMB float64 `json:"max_mb"`
+	// HarnessLastMB is what the fake Discord and the harness held at the
+	// end (the ledger keeps every frame).
+	HarnessLastMB float64 `json:"harness_last_mb"`
+	// GoroutinesFirst and GoroutinesLast are the medians of the same
+	// thirds; GoroutinesMax the largest count.
+	GoroutinesFirst int `json:"goroutines_first"`
+	GoroutinesLast  int `json:"goroutines_last"`
+	GoroutinesMax   int `json:"goroutines_max"`
+}
+
+const mb = 1 << 20
+
+// summariseHeap computes the figures over the samples taken after warmup.
+func summariseHeap(all []heapSample, warmup time.Duration) HeapFigures {
+	var s []heapSample
+	for _, x := range all {
+		if x.At >= warmup {
+			s = append(s, x)
+		}
+	}
+	f := HeapFigures{Samples: len(s)}
+	if len(s) == 0 {
+		return f
+	}
+	third := max(1, len(s)/3)
+	med := func(xs []heapSample, get func(heapSample) float64) float64 {
+		v := make([]float64, len(xs))
+		for i, x := range xs {
+			v[i] = get(x)
+		}
+		sort.Float64s(v)
+		return v[len(v)/2]
+	}
+	sys := func(x heapSample) float64 { return float64(x.System) / mb }
+	gor := func(x heapSample) float64 { return float64(x.Goroutines) }
+	f.FirstMB, f.LastMB = med(s[:third], sys), med(s[len(s)-third:], sys)
+	f.GoroutinesFirst, f.GoroutinesLast = int(med(s[:third], gor)), int(med(s[len(s)-third:], gor))
+	for _, x := range s {
+		f.MaxMB = math.Max(f.MaxMB, sys(x))
+		f.GoroutinesMax = max(f.GoroutinesMax, x.Goroutines)
+	}
+	f.HarnessLastMB = float64(s[len(s)-1].Harness) / mb
+	return f
+}
+
+// flat reports whether the heap and the goroutine count stayed flat: the
+// last third's median within 50% plus slackMB of the first third's, and the
+// goroutines' within 50% plus 20.
+func (f HeapFigures) flat(slackMB float64) bool {
+	if f.Samples < 3 {
+		return true
+	}
+	return f.LastMB <= 1.5*f.FirstMB+slackMB && f.GoroutinesLast <= f.GoroutinesFirst*3/2+20
+}
