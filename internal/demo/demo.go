@@ -250,6 +250,9 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	// What the bot registers so degradation has something to switch off.
 	bot.Features().Register("music", lifeline.Optional)
 	bot.Features().Register("usage-stats", lifeline.Analytics)
+	// Critical: no built-in action switches it off; the demo plugin's
+	// action does, by name, through the host API.
+	bot.Features().Register(welcomeFeature, lifeline.Critical)
 	_ = bot.Services().Register(ctx, "leaderboard", lifeline.Background(func(ctx context.Context) { <-ctx.Done() }), false)
 	bot.AddEventListener(lifeline.All, s.onEvent)
 	if rec != nil {
@@ -645,10 +648,11 @@ func (s *story) effects() string {
 	if st.ConcurrencyLimit > 0 {
 		limit = fmt.Sprint(st.ConcurrencyLimit)
 	}
-	return fmt.Sprintf("log level %s, usage-stats %s, music %s, leaderboard %s, REST cache %s, REST limit %s, timeouts x%g, read-only %s",
+	return fmt.Sprintf("log level %s, usage-stats %s, music %s, leaderboard %s, REST cache %s, REST limit %s, timeouts x%g, read-only %s, %s %s",
 		s.logger.GetLevel(), onOff(k.Features.Enabled("usage-stats")), onOff(k.Features.Enabled("music")),
 		map[bool]string{true: "running", false: "stopped"}[k.Services.Running("leaderboard")],
-		onOff(st.Caching), limit, k.Timeouts.Multiplier(), onOff(st.ReadOnly))
+		onOff(st.Caching), limit, k.Timeouts.Multiplier(), onOff(st.ReadOnly),
+		welcomeFeature, onOff(k.Features.Enabled(welcomeFeature)))
 }
 
 // say prints a line of the story's narration.

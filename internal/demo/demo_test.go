@@ -74,7 +74,7 @@ func TestStoryRecoversFromEveryIncident(t *testing.T) {
 		t.Fatalf("latency spike steps %q", st[:2])
 	}
 	wantTail := []string{
-		"CRITICAL->SEVERE [enable_read_only_mode]",
+		"CRITICAL->SEVERE [enable_read_only_mode demo.hold_welcomes]",
 		"SEVERE->MODERATE [increase_timeouts shutdown_non_essential_services reduce_concurrent_requests]",
 		"MODERATE->MINIMAL [enable_aggressive_caching disable_non_critical_features]",
 		"MINIMAL->NONE [reduce_logging_level disable_analytics]",
@@ -85,11 +85,11 @@ func TestStoryRecoversFromEveryIncident(t *testing.T) {
 	if got := st[len(st)-len(wantTail):]; strings.Join(got, "\n") != strings.Join(wantTail, "\n") {
 		t.Fatalf("outage steps:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantTail, "\n"))
 	}
-	// The climb into CRITICAL applied read-only mode last (the climb may
-	// pass through a lower level first if errors pile up before the
-	// breaker opens).
+	// The climb into CRITICAL applied the demo plugin's action, then
+	// read-only mode last (the climb may pass through a lower level first
+	// if errors pile up before the breaker opens).
 	climb := st[len(st)-len(wantTail)-1]
-	if !strings.Contains(climb, "->CRITICAL [") || !strings.HasSuffix(climb, "enable_read_only_mode]") {
+	if !strings.Contains(climb, "->CRITICAL [") || !strings.HasSuffix(climb, "demo.hold_welcomes enable_read_only_mode]") {
 		t.Fatalf("climb into CRITICAL: %q", climb)
 	}
 	if res.ReadOnlyRefusals == 0 {
@@ -105,6 +105,8 @@ func TestStoryRecoversFromEveryIncident(t *testing.T) {
 	for _, want := range []string{"zombie", "outage", "ratelimit-storm", "STATE_CHANGED", "CIRCUIT_BREAKER_TRIGGERED",
 		"PLUGIN_STARTED", "PLUGIN_EXITED", "plugin-crash: the check fails, saying why: ", "meanwhile the bot is still connected: READY",
 		"DEGRADATION_ACTIVATED", "DEGRADATION_DEACTIVATED", "read-only on", "leaderboard stopped",
+		"read-only on, welcome-dm off", // the plugin's action, through the host API
+		"read-only off, welcome-dm on",
 		"RECOVERY_COMPLETED", "HEALTH_CHANGED", "OK: every incident recovered"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)

@@ -22,23 +22,44 @@ import (
 // TestMain. It is not a command and no help lists it.
 const PluginArg = "__demo-plugin"
 
-// The demo policy's plugin block and the check block its health check runs
-// under.
+// The demo policy's plugin block, the check block its health check runs
+// under, its degradation action, and the bot feature that action holds.
 const (
-	pluginName = "demo"
-	checkName  = "sidecar"
+	pluginName     = "demo"
+	checkName      = "sidecar"
+	actionName     = "hold_welcomes"
+	welcomeFeature = "welcome-dm"
 )
 
 // ServePlugin serves the demo's plugin in this process, as a plugin
-// binary's main does with sdk.Serve: one health check, "sidecar", that
-// passes with its process id, its uptime and the gateway state it is shown,
-// and that exits with status 3 in the middle of a call when the file named
-// by its crash_file setting exists (removing the file first, so the
-// restarted process passes again). Started by hand rather than by lifeline,
-// it says it is a plugin and exits with status 1.
+// binary's main does with sdk.Serve. It serves two plugins:
+//
+//   - the health check "sidecar", which passes with its process id, its
+//     uptime and the gateway state it is shown, and exits with status 3 in
+//     the middle of a call when the file named by its crash_file setting
+//     exists (removing the file first, so the restarted process passes
+//     again);
+//   - the degradation action "hold_welcomes", which switches the bot's
+//     "welcome-dm" feature off through the host API while its level is
+//     active, and back on when the level ends.
+//
+// Started by hand rather than by lifeline, it says it is a plugin and exits
+// with status 1.
 func ServePlugin() {
 	started := time.Now()
-	sdk.Serve(sdk.Plugins{HealthChecks: []sdk.HealthCheck{sdk.NewHealthCheck(sdk.Info{
+	hold := func(on bool) func(ctx context.Context, req sdk.ActionRequest) error {
+		return func(ctx context.Context, req sdk.ActionRequest) error {
+			if err := req.Host.SetFeature(ctx, welcomeFeature, on); err != nil {
+				return err
+			}
+			return req.Host.Log(ctx, sdk.LogInfo, "welcome DMs switched", "on", on, "level", req.Level)
+		}
+	}
+	sdk.Serve(sdk.Plugins{DegradationActions: []sdk.DegradationAction{sdk.NewDegradationAction(sdk.Info{
+		Name:        actionName,
+		Version:     "1.0.0",
+		Description: "holds the bot's welcome DMs (feature welcome-dm) while its level is active, through the host API",
+	}, hold(false), hold(true))}, HealthChecks: []sdk.HealthCheck{sdk.NewHealthCheck(sdk.Info{
 		Name:        checkName,
 		Version:     "1.0.0",
 		Description: "the demo's out-of-process health check: reports its own process and the gateway it is shown; crashes mid-call on the demo's cue",
