@@ -19,7 +19,8 @@ func init() {
 Connects to a fake Discord on 127.0.0.1, then injects a zombie connection,
 a latency spike, a REST rate-limit storm, a REST error burst and an outage,
 then crashes a health-check plugin mid-call (the plugin is this binary,
-started by lifeline as a plugin process), printing every state change,
+started by lifeline as a plugin process; its degradation action holds the
+bot's welcome DMs during the outage), printing every state change,
 health change, breaker transition, degradation level, plugin exit and start
 and recovery, and serving the live dashboard on --http. Exits 0 when every
 incident recovered, the level is back to NONE, the plugin was restarted
