@@ -19,11 +19,13 @@ type Diagnostics struct {
 	Time time.Time `json:"time"`
 	// Uptime is the time since Start.
 	Uptime time.Duration `json:"uptime"`
-	// State is the connection state machine's state.
+	// State is the connection state machine's state: with several shards,
+	// that of the first shard not READY ("READY" when all are).
 	State string `json:"state"`
-	// Error is the error that made the connection FAILED, if any.
+	// Error is the error that made a shard FAILED (the first), if any.
 	Error string `json:"error,omitempty"`
-	// Connection holds the session id, sequence and dropped-send counters.
+	// Connection holds the first shard's session id, sequence and
+	// dropped-send counters.
 	Connection conn.Stats `json:"connection"`
 	// Gateway is what /gateway/bot said at Start (nil when skipped).
 	Gateway *GatewayBot `json:"gateway,omitempty"`
@@ -35,7 +37,9 @@ type Diagnostics struct {
 	Snapshot metrics.Snapshot `json:"snapshot"`
 	// Health is the monitor's checks, score and trend.
 	Health health.Diagnostics `json:"health"`
-	// Breaker is the circuit breaker's counters.
+	// Breaker is the gateway circuit breaker's counters: with several
+	// shards, the worst state among the shards' breakers and their
+	// counters added up.
 	Breaker breaker.Metrics `json:"breaker"`
 	// Degradation is the level the policy asks for and why.
 	Degradation DecisionView `json:"degradation"`
@@ -46,6 +50,11 @@ type Diagnostics struct {
 	Events events.Stats `json:"events"`
 	// Ticks counts the ticks since Start.
 	Ticks uint64 `json:"ticks"`
+	// Shards is every shard as of the last tick: its state, condition,
+	// connection, latency, last close code, resumes, identifies, breaker
+	// and health, with the aggregate, the shared REST figures, the
+	// reconnect gate and the identify budget. Nil before Start.
+	Shards *ShardView `json:"shards,omitempty"`
 }
 
 // DecisionView is the policy's last Decision, for display.
@@ -60,32 +69,46 @@ type DecisionView struct {
 // Diagnostics returns the system's state now.
 func (o *Orchestrator) Diagnostics() Diagnostics {
 	o.mu.Lock()
-	c, gb, q, ticks, started := o.conn, o.gwBot, o.queue, o.ticks, o.started
+	ticks, started := o.ticks, o.started
 	o.mu.Unlock()
 	now := o.clk.Now()
 	d := Diagnostics{
 		Time:                   now,
 		State:                  conn.Disconnected.String(),
-		Gateway:                gb,
 		SessionStartsRemaining: -1,
 		Snapshot:               o.Snapshot(),
 		Health:                 o.mon.Diagnostics(),
-		Breaker:                o.brk.Metrics(),
+		Breaker:                o.breakerMetrics(),
 		Events:                 o.bus.Stats(),
 		Ticks:                  ticks,
+	}
+	if !o.cfg.SkipGatewayBot {
+		d.Gateway = o.mgr.Gateway()
 	}
 	if !started.IsZero() {
 		d.Uptime = now.Sub(started)
 	}
-	if c != nil {
-		d.State = c.State().String()
-		if err := c.Err(); err != nil {
-			d.Error = err.Error()
+	if shards := o.mgr.Shards(); len(shards) > 0 {
+		d.State = shards[0].State().String()
+		for _, s := range shards {
+			if st := s.State(); st != conn.Ready {
+				d.State = st.String()
+				break
+			}
 		}
-		d.Connection = c.Stats()
+		for _, s := range shards {
+			if err := s.Connection().Err(); err != nil {
+				d.Error = err.Error()
+				break
+			}
+		}
+		d.Connection = shards[0].Connection().Stats()
+		if v := o.view.Load(); v != nil {
+			d.Shards = v
+		}
 	}
-	if q != nil {
-		d.SessionStartsRemaining, d.SessionStartsResetAt = q.Remaining()
+	if rem, reset, ok := o.mgr.SessionStarts(); ok {
+		d.SessionStartsRemaining, d.SessionStartsResetAt = rem, reset
 	}
 	d.DegradationState = o.eng.deg.Diagnostics()
 	dec := o.Decision()
@@ -94,4 +117,33 @@ func (o *Orchestrator) Diagnostics() Diagnostics {
 		d.Degradation.Error = dec.Err.Error()
 	}
 	return d
+}
+
+// breakerMetrics is the gateway breaker as one: the first shard's with one
+// shard; with several, the worst state of their breakers (OPEN, then
+// HALF_OPEN, then CLOSED; Since and the round's figures are that
+// breaker's) and their counters added up.
+func (o *Orchestrator) breakerMetrics() breaker.Metrics {
+	shards := o.mgr.Shards()
+	if len(shards) <= 1 {
+		return o.brk.Metrics()
+	}
+	rank := map[breaker.State]int{breaker.StateClosed: 0, breaker.StateHalfOpen: 1, breaker.StateOpen: 2}
+	var out breaker.Metrics
+	for i, s := range shards {
+		m := s.Breaker().Metrics()
+		if i == 0 || rank[m.State] > rank[out.State] {
+			calls, succ, fail, ign, rej, changes, win := out.Calls, out.Successes, out.Failures, out.Ignored, out.Rejections, out.StateChanges, out.FailuresInWindow
+			out = m
+			out.Calls, out.Successes, out.Failures, out.Ignored, out.Rejections, out.StateChanges, out.FailuresInWindow = calls, succ, fail, ign, rej, changes, win
+		}
+		out.Calls += m.Calls
+		out.Successes += m.Successes
+		out.Failures += m.Failures
+		out.Ignored += m.Ignored
+		out.Rejections += m.Rejections
+		out.StateChanges += m.StateChanges
+		out.FailuresInWindow += m.FailuresInWindow
+	}
+	return out
 }

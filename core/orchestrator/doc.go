@@ -14,6 +14,23 @@
 // the tick only builds the Snapshot, feeds the breaker's, the monitor's and
 // the degradation view back into it, and asks the policy for a Decision.
 //
+// # Shards
+//
+// The connections are a core/shard Manager's: one shard by default (the
+// count /gateway/bot recommends, 1 for most bots), or Config.ShardCount
+// shards, or Config.ShardRange of them. The Manager owns each shard's
+// connection, breaker, Recorder and (with several shards) health monitor
+// with the policy's built-in checks; its process Recorder takes REST and
+// pools every shard's errors. Each tick the orchestrator sets the process
+// health verdict and degradation level on the process Recorder, has the
+// Manager run the shards' due checks and build its View, and evaluates the
+// policy on View.Snapshot: the process Snapshot, with the shards.*
+// aggregate (a process of one shard gets exactly that shard's figures).
+// The degradation engine acts for the process; the recovery engine plans
+// each shard's recoveries (ConnPlanner per shard), its rules reading that
+// shard's own figures when there are several. Events carry their shard;
+// the process's (degradation, policy, plugins) carry events.NoShard.
+//
 // The root package lifeline is the bot author's front door; it wraps an
 // Orchestrator. Nothing under core/ imports this package (a test in the
 // repository root enforces the direction).

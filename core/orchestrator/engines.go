@@ -3,8 +3,8 @@ package orchestrator
 import (
 	"context"
 	"fmt"
+	"net/http"
 
-	"github.com/lifeline-bot/lifeline/core/conn"
 	"github.com/lifeline-bot/lifeline/core/degrade"
 	"github.com/lifeline-bot/lifeline/core/metrics"
 	"github.com/lifeline-bot/lifeline/core/policy"
@@ -20,17 +20,14 @@ type engines struct {
 	recov *recovery.Engine
 }
 
-// buildEngines creates the engines and points the connection's
-// configuration at them: the Session's REST calls go through the degrade
-// Transport (read-only mode, cache, concurrency limit, scaled timeouts)
-// before lifeline's observing transport, the handshake deadline follows
-// increase_timeouts, and the recovery engine plans every recovery. The
-// recovery engine gets its policy after the plugins' strategies are
-// registered (setEnginePolicy).
-func (o *Orchestrator) buildEngines(cc *conn.Config) error {
+// buildEngines creates the engines; next is the shared observing REST
+// transport the degrade Transport sends to. tuneShard (shards.go) points
+// every shard's connection at them. The recovery engine gets its policy
+// after the plugins' strategies are registered (setEnginePolicy).
+func (o *Orchestrator) buildEngines(next http.RoundTripper) error {
 	o.eng.kit = degrade.NewKit(degrade.KitSettings{
 		Logger:    o.cfg.Logger,
-		Transport: degrade.TransportSettings{Next: cc.RESTTransport, Clock: o.clk},
+		Transport: degrade.TransportSettings{Next: next, Clock: o.clk},
 	})
 	deg, err := degrade.New(degrade.Settings{
 		Clock:   o.clk,
@@ -44,24 +41,33 @@ func (o *Orchestrator) buildEngines(cc *conn.Config) error {
 	}
 	o.eng.deg = deg
 	o.eng.recov = recovery.New(recovery.Settings{
-		Clock:  o.clk,
-		Events: o.bus,
-		Logger: o.cfg.Logger.Named("recovery"),
-		Snapshot: func(int) *metrics.Snapshot {
-			s := o.Snapshot()
-			return &s
-		},
+		Clock:    o.clk,
+		Events:   o.bus,
+		Logger:   o.cfg.Logger.Named("recovery"),
+		Snapshot: o.recoverySnapshot,
 	})
-	cc.RESTTransport = o.eng.kit.Transport
-	cc.RESTTimeout = -1 // the degrade Transport bounds each call, scaled by increase_timeouts
-	cc.TimeoutScale = o.eng.kit.Timeouts.Scale
-	cc.Planner = o.eng.recov.ConnPlanner(o.cfg.ShardID)
 	return nil
 }
 
-// degradeTick feeds the engine's level into the Recorder (before the
-// Snapshot is built) — see tick.
-func (o *Orchestrator) degradeView() { o.rec.SetDegradation(o.eng.deg.View()) }
+// recoverySnapshot is what a shard's recovery rules read besides error.*:
+// the process Snapshot of the last tick, and, when the process runs
+// several shards, the failing shard's own latency, errors, gateway,
+// breaker and health in place of the process's summary of them.
+func (o *Orchestrator) recoverySnapshot(id int) *metrics.Snapshot {
+	s := o.Snapshot()
+	if o.multi() {
+		if sh := o.mgr.Shard(id); sh != nil {
+			own := sh.Snapshot()
+			s.Shard, s.Gateway, s.Breaker = own.Shard, own.Gateway, own.Breaker
+			s.Latency.Heartbeat, s.Latency.HeartbeatAvg = own.Latency.Heartbeat, own.Latency.HeartbeatAvg
+			s.Errors = own.Errors
+			if own.Health.Status != "" {
+				s.Health = own.Health
+			}
+		}
+	}
+	return &s
+}
 
 // applyDecision lets the degradation engine act on the tick's Decision.
 func (o *Orchestrator) applyDecision(ctx context.Context, p *policy.Policy, d policy.Decision) {

@@ -8,7 +8,3 @@ type GatewayBot = shard.GatewayBot
 // ErrUnauthorized is returned (wrapped) by Start when Discord refuses the
 // token (HTTP 401 on /gateway/bot).
 var ErrUnauthorized = shard.ErrUnauthorized
-
-// fetchGatewayBot is core/shard's request, shared so one process and one
-// shard manager ask Discord the same way.
-var fetchGatewayBot = shard.FetchGatewayBot

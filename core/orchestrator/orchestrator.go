@@ -22,6 +22,7 @@ import (
 	"github.com/lifeline-bot/lifeline/core/metrics"
 	"github.com/lifeline-bot/lifeline/core/pluginhost"
 	"github.com/lifeline-bot/lifeline/core/policy"
+	"github.com/lifeline-bot/lifeline/core/shard"
 	"github.com/lifeline-bot/lifeline/core/telemetry"
 )
 
@@ -79,12 +80,35 @@ type Config struct {
 	// Intents overrides the policy's intents by name ("Guilds",
 	// "GuildMessages", ...; see conn.ParseIntents). Default: the policy's.
 	Intents []string
-	// ShardID and ShardCount say which shard this process runs.
-	// Default: 0 of 1.
-	ShardID, ShardCount int
-	// Session is the discordgo Session the bot adds handlers to. Default:
-	// a new one. lifeline owns its connection: do not call Open or Close.
+	// ShardCount is the bot's total number of shards. Default: 0
+	// (shard.Auto): the policy's connection.shards when it names a
+	// number, else what GET /gateway/bot recommends (1 with
+	// SkipGatewayBot). With Auto and no ShardRange, close code 4011
+	// (sharding required) makes lifeline re-shard.
+	ShardCount int
+	// ShardRange is the shards this process runs, First to Last
+	// inclusive, out of ShardCount ("shards 0 to 15 of 64": other
+	// processes run the rest). Default: nil, every shard; or, when
+	// ShardID is not 0, that one shard.
+	ShardRange *ShardRange
+	// ShardID, with ShardRange nil, makes this process run the one shard
+	// ShardID of ShardCount (as ShardRange {ShardID, ShardID} does). Set
+	// ShardRange for shard 0 alone. Default: 0 (see ShardRange).
+	ShardID int
+	// OnShardProgress, when set, is called on Start's goroutine each time
+	// one more shard is READY during Start ("5 of 8 shards READY").
+	// Default: nil.
+	OnShardProgress func(ShardProgress)
+	// Session is the discordgo Session of the first shard this process
+	// runs: the one Session() returns, that the bot adds handlers to
+	// (AddHandler reaches every shard's). Default: a new one. lifeline
+	// owns its connection: do not call Open or Close.
 	Session *discordgo.Session
+	// NewSession returns the Session of every other shard (and of the
+	// first after a re-shard), for bots that set options per Session;
+	// lifeline sets its token, client, dialer and rate limiter. Default:
+	// discordgo.New.
+	NewSession func(shard int) (*discordgo.Session, error)
 	// RESTTransport sends REST requests (wrapped by lifeline's observing
 	// transport). Default: a clone of http.DefaultTransport.
 	RESTTransport http.RoundTripper
@@ -117,8 +141,12 @@ type Config struct {
 	// EventQueueSize bounds each event subscriber's queue.
 	// Default: events.DefaultQueueSize.
 	EventQueueSize int
-	// Tune, when set, adjusts the connection's configuration last, after
-	// the policy and the fields above: for tests and advanced embedding.
+	// Tune, when set, adjusts the shards' connection configuration, once,
+	// in New, after the policy and the fields above: for tests and
+	// advanced embedding (timeouts, backoff, zombie factor). The shard
+	// manager then sets each shard's own parts (ID, Session, identify
+	// queue, reconnect gate, breaker, events, observers) and lifeline its
+	// REST transport and recovery planner.
 	Tune func(*conn.Config)
 	// OnTick, when set, is called at the end of every tick with the
 	// tick's Snapshot, the policy's Decision and the degradation level
@@ -127,17 +155,18 @@ type Config struct {
 	OnTick func(metrics.Snapshot, policy.Decision, policy.Level)
 }
 
-// Orchestrator is one running lifeline system for one shard.
+// Orchestrator is one running lifeline system: the shards of one process
+// (one shard by default) with their process-wide policy, health,
+// degradation, recovery, plugins and telemetry.
 type Orchestrator struct {
 	cfg     Config
 	log     hclog.Logger
 	clk     clock.Clock
 	bus     *events.Bus
-	rec     *metrics.Recorder
-	brk     *breaker.Breaker
-	mon     *health.Monitor
-	rest    *conn.Transport
-	conn    *conn.Connection
+	plan    shardPlan
+	mgr     *shard.Manager
+	brk     *breaker.Breaker // the first shard's, made here so it exists before Start
+	mon     *health.Monitor  // the process's
 	tel     *telemetry.Telemetry
 	eng     engines
 	tickMu  sync.Mutex
@@ -148,17 +177,17 @@ type Orchestrator struct {
 	layers   *layered
 	snapshot atomic.Pointer[metrics.Snapshot]
 	decision atomic.Pointer[policy.Decision]
+	view     atomic.Pointer[shard.View]
+	// firstSession is set once the first shard has taken Config.Session.
+	firstSession atomic.Bool
 
 	mu       sync.Mutex
 	state    runState
 	cancel   context.CancelFunc
 	loops    sync.WaitGroup
 	subs     []*events.Subscription
-	queue    *conn.LocalIdentifyQueue
-	gwBot    *GatewayBot
 	ticks    uint64
 	watcher  *policy.Watcher
-	connCfg  conn.Config // completed by Start from /gateway/bot
 	stopOnce sync.Once
 }
 
@@ -206,12 +235,10 @@ func New(cfg Config) (*Orchestrator, error) {
 	if cfg.Policy == nil {
 		cfg.Policy = policy.Default()
 	}
-	if cfg.ShardCount <= 0 {
-		cfg.ShardCount = 1
-	}
-	if cfg.ShardID < 0 || cfg.ShardID >= cfg.ShardCount {
+	plan, err := planShards(&cfg)
+	if err != nil {
 		cleanup()
-		return nil, fmt.Errorf("orchestrator: shard %d out of range [0, %d)", cfg.ShardID, cfg.ShardCount)
+		return nil, fmt.Errorf("orchestrator: %w", err)
 	}
 	if cfg.TickInterval <= 0 {
 		cfg.TickInterval = DefaultTickInterval
@@ -234,7 +261,7 @@ func New(cfg Config) (*Orchestrator, error) {
 			return nil, fmt.Errorf("orchestrator: %w", err)
 		}
 	}
-	o := &Orchestrator{cfg: cfg, clk: cfg.Clock, log: cfg.Logger.Named("lifeline"), layers: keep}
+	o := &Orchestrator{cfg: cfg, clk: cfg.Clock, log: cfg.Logger.Named("lifeline"), layers: keep, plan: plan}
 	o.policy.Store(cfg.Policy)
 	o.bus = bus
 	if watcher != nil {
@@ -247,13 +274,12 @@ func New(cfg Config) (*Orchestrator, error) {
 			}
 		})
 	}
-	o.rec = metrics.NewRecorder(metrics.Options{Clock: cfg.Clock, ShardID: cfg.ShardID, ShardCount: cfg.ShardCount, Window: cfg.MetricsWindow})
 	o.tel = newTelemetry(o)
-	o.brk = breaker.New(breakerSettings(cfg.Policy.CircuitBreaker, cfg.Clock, o.bus))
+	o.brk = breaker.New(breakerSettings(cfg.Policy.CircuitBreaker, cfg.Clock, stampShard{next: o.bus, shard: plan.first}))
 	o.mon = health.NewMonitor(health.Options{
 		Clock:    cfg.Clock,
-		Events:   o.bus,
-		Shard:    cfg.ShardID,
+		Events:   processEvents{o},
+		Shard:    plan.first,
 		Source:   o.Snapshot,
 		Interval: cfg.Policy.Health.Interval,
 		Timeout:  cfg.Policy.Health.Timeout,
@@ -266,31 +292,11 @@ func New(cfg Config) (*Orchestrator, error) {
 		cleanup()
 		return nil, err
 	}
-	o.rest, err = conn.NewTransport(conn.TransportSettings{
-		Base:     cfg.RESTTransport,
-		Observer: restObserver{rec: o.rec, tel: o.tel},
-		Clock:    cfg.Clock,
-		BaseURL:  cfg.RESTBaseURL,
-	})
-	if err != nil {
+	if err := o.newManager(mask); err != nil {
 		cleanup()
-		return nil, fmt.Errorf("orchestrator: REST transport: %w", err)
+		return nil, err
 	}
-
-	cc := connConfig(cfg.Policy.Connection)
-	cc.Token = cfg.Token
-	cc.Intents = mask
-	cc.ShardID, cc.ShardCount = cfg.ShardID, cfg.ShardCount
-	cc.GatewayURL = cfg.GatewayURL
-	cc.Session = cfg.Session
-	cc.RESTTransport = o.rest
-	cc.GatewayDialer = cfg.GatewayDialer
-	cc.Clock = cfg.Clock
-	cc.Events = o.bus
-	cc.Logger = cfg.Logger
-	cc.Observer = wireObserver{rec: o.rec, tel: o.tel, onAck: probeOnAck(o.brk)}
-	cc.Breaker = o.brk
-	if err := o.buildEngines(&cc); err != nil {
+	if err := o.buildEngines(o.mgr.REST()); err != nil {
 		cleanup()
 		return nil, err
 	}
@@ -302,25 +308,17 @@ func New(cfg Config) (*Orchestrator, error) {
 		cleanup()
 		return nil, err
 	}
-	if cfg.Tune != nil {
-		cfg.Tune(&cc)
-	}
-	o.cfg.Tune = nil
-	o.connCfg = cc
-	o.subs = append(o.subs, o.bus.SubscribeAll(o.record), o.bus.SubscribeAll(o.tel.ObserveEvent))
+	o.subs = append(o.subs, o.bus.SubscribeAll(o.tel.ObserveEvent))
 	return o, nil
 }
 
-func (o *Orchestrator) setConn(c *conn.Connection) {
-	o.mu.Lock()
-	o.conn = c
-	o.mu.Unlock()
-}
-
-// Start asks /gateway/bot for the gateway and the session-start budget,
-// connects, and returns once the Session has received READY (or with the
-// error that stopped it, or ctx's error). The system keeps running and
-// recovering after Start returns, until Stop.
+// Start asks /gateway/bot for the gateway, the shard count and the
+// session-start budget, refuses to start more shards than the budget
+// allows (before any IDENTIFY, with the reset time), brings the shards up
+// in identify order (Config.OnShardProgress hears of each), and returns
+// once every shard is READY (or with the error that stopped one, or ctx's
+// error). The system keeps running and recovering after Start returns,
+// until Stop.
 func (o *Orchestrator) Start(ctx context.Context) error {
 	o.mu.Lock()
 	if o.state != idle {
@@ -330,48 +328,6 @@ func (o *Orchestrator) Start(ctx context.Context) error {
 	o.state = running
 	o.started = o.clk.Now()
 	o.mu.Unlock()
-
-	cc := o.connCfg
-	limit := conn.SessionStartLimit{Total: 1000, Remaining: 1000, ResetAfter: 24 * time.Hour, MaxConcurrency: 1}
-	if !o.cfg.SkipGatewayBot {
-		gb, err := fetchGatewayBot(ctx, &http.Client{Transport: o.rest, Timeout: 20 * time.Second}, o.cfg.Token)
-		if err != nil {
-			return fmt.Errorf("orchestrator: %w", err)
-		}
-		o.mu.Lock()
-		o.gwBot = gb
-		o.mu.Unlock()
-		limit = gb.Limit
-		if cc.GatewayURL == "" {
-			cc.GatewayURL = gb.URL
-		}
-		o.log.Info("gateway", "url", gb.URL, "recommended_shards", gb.Shards,
-			"session_starts_remaining", gb.Limit.Remaining, "max_concurrency", gb.Limit.MaxConcurrency)
-	}
-	if cc.IdentifyQueue == nil {
-		q := conn.NewLocalIdentifyQueue(limit, conn.IdentifyQueueOptions{
-			Clock:  o.clk,
-			Window: o.cfg.IdentifyWindow,
-			OnLow: func(remaining int, resetAt time.Time) {
-				o.log.Warn("the daily session-start budget is running out: each new IDENTIFY spends one",
-					"remaining", remaining, "resets_at", resetAt.UTC().Format(time.RFC3339))
-				o.bus.Publish(events.ForShard(o.clk.Now(), o.cfg.ShardID, events.Error{Source: "identify", Kind: "budget_low",
-					Message: fmt.Sprintf("%d session starts left until %s", remaining, resetAt.UTC().Format(time.RFC3339))}))
-			},
-		})
-		if err := q.CheckBudget(1); err != nil {
-			return fmt.Errorf("orchestrator: %w", err)
-		}
-		o.mu.Lock() // Diagnostics reads it, from an HTTP handler during Start
-		o.queue = q
-		o.mu.Unlock()
-		cc.IdentifyQueue = q
-	}
-	c, err := conn.New(cc)
-	if err != nil {
-		return fmt.Errorf("orchestrator: %w", err)
-	}
-	o.setConn(c)
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	o.mu.Lock()
@@ -387,7 +343,7 @@ func (o *Orchestrator) Start(ctx context.Context) error {
 	o.tick(runCtx) // a first Snapshot before anything connects
 	o.loops.Add(1)
 	go o.tickLoop(runCtx)
-	if err := c.Start(ctx); err != nil {
+	if err := o.mgr.Start(ctx); err != nil {
 		return fmt.Errorf("orchestrator: %w", err)
 	}
 	o.startServices(ctx)
@@ -403,14 +359,15 @@ func (o *Orchestrator) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop closes the gateway connection resumably (close code 4000), stops the
-// monitor and the tick, closes the event bus after delivering what is
-// queued, and waits for every goroutine lifeline started, or for ctx.
+// Stop closes every shard's gateway connection resumably (close code
+// 4000), stops the monitors and the tick, closes the event bus after
+// delivering what is queued, and waits for every goroutine lifeline
+// started, or for ctx.
 func (o *Orchestrator) Stop(ctx context.Context) error {
 	var err error
 	o.stopOnce.Do(func() {
 		o.mu.Lock()
-		c, cancel := o.conn, o.cancel
+		cancel := o.cancel
 		o.state = stopped
 		o.mu.Unlock()
 		// The tick and the monitor stop first, so a connection going
@@ -422,9 +379,7 @@ func (o *Orchestrator) Stop(ctx context.Context) error {
 		if o.watcher != nil {
 			o.watcher.Close()
 		}
-		if c != nil {
-			err = c.Stop(ctx)
-		}
+		err = o.mgr.Stop(ctx)
 		done := make(chan struct{})
 		go func() { o.loops.Wait(); close(done) }()
 		select {
@@ -443,24 +398,27 @@ func (o *Orchestrator) Stop(ctx context.Context) error {
 	return err
 }
 
-// Session returns the discordgo Session the bot adds handlers to and calls
-// REST with. It stays the same Session for the system's life: recoveries
-// happen underneath it. It exists from New on, so handlers added before
-// Start see READY.
+// Session returns the discordgo Session of the first shard this process
+// runs (shard 0 by default): the one the bot adds handlers to and calls
+// REST with (REST is shared by every shard). It stays the same Session for
+// the shard's life: recoveries happen underneath it (a re-shard after
+// close code 4011 gives the shards new Sessions; handlers added with
+// AddHandler follow them). It exists from New on, so handlers added before
+// Start see READY. Shard(id).Session() is another shard's.
 func (o *Orchestrator) Session() *discordgo.Session {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.conn != nil {
-		return o.conn.Session()
+	if s := o.firstShard(); s != nil {
+		return s.Session()
 	}
 	return o.cfg.Session
 }
 
-// Connection returns the managed connection, nil before Start.
+// Connection returns the first shard's managed connection, nil before
+// Start; Shard(id).Connection() is another shard's.
 func (o *Orchestrator) Connection() *conn.Connection {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.conn
+	if s := o.firstShard(); s != nil {
+		return s.Connection()
+	}
+	return nil
 }
 
 // Events returns the event bus: subscribe to one type or to all.
@@ -479,25 +437,35 @@ func (o *Orchestrator) AddEventListener(t events.Type, fn func(events.Event)) (r
 	return s.Unsubscribe
 }
 
-// HealthMonitor returns the health monitor, to add or reconfigure checks.
+// HealthMonitor returns the process's health monitor, to add or
+// reconfigure checks: it judges the process Snapshot with the policy's
+// checks and the plugins'. With several shards each shard also has a
+// monitor of its own with the built-in checks (Shard(id).Monitor()).
 func (o *Orchestrator) HealthMonitor() *health.Monitor { return o.mon }
 
-// CircuitBreaker returns the breaker that guards connection attempts.
+// CircuitBreaker returns the breaker that guards the first shard's
+// connection attempts (Shard(id).Breaker() is another shard's). It exists
+// from New on.
 func (o *Orchestrator) CircuitBreaker() *breaker.Breaker { return o.brk }
 
-// Recorder returns the metrics Recorder the Snapshots are built from.
-func (o *Orchestrator) Recorder() *metrics.Recorder { return o.rec }
+// Recorder returns the process metrics Recorder: REST requests, and the
+// errors of REST and every shard pooled. Each shard's own Recorder
+// (gateway, heartbeats) is Shard(id).Recorder(); Snapshot merges them.
+func (o *Orchestrator) Recorder() *metrics.Recorder { return o.mgr.Recorder() }
 
 // Policy returns the policy in force.
 func (o *Orchestrator) Policy() *policy.Policy { return o.policy.Load() }
 
-// Snapshot returns the Snapshot of the last tick (a fresh one before the
-// first tick).
+// Snapshot returns the process Snapshot of the last tick (a fresh one
+// before the first tick): with one shard, that shard's figures with REST;
+// with several, their summary (shard.View.Snapshot says how) with the
+// shards.* aggregate.
 func (o *Orchestrator) Snapshot() metrics.Snapshot {
 	if s := o.snapshot.Load(); s != nil {
 		return *s
 	}
-	return o.rec.Build()
+	v := o.mgr.View()
+	return o.processSnapshot(&v)
 }
 
 // Decision returns the policy's Decision at the last tick.
@@ -508,38 +476,18 @@ func (o *Orchestrator) Decision() policy.Decision {
 	return policy.Decision{}
 }
 
-// SetPolicy puts a new policy in force without losing any state: the
-// breaker takes its new settings live (breaker.Update), the monitor its
-// new schedule, and the next tick evaluates the new conditions. Connection
-// settings (intents, backoff) apply to the next Start.
+// SetPolicy puts a new policy in force without losing any state: every
+// shard's breaker takes its new settings live (breaker.Update), the
+// monitors their new schedule and checks, and the next tick evaluates the
+// new conditions. Connection settings (intents, backoff, shard count)
+// apply to the next Start.
 func (o *Orchestrator) SetPolicy(p *policy.Policy) error {
 	if p == nil {
 		return errors.New("orchestrator: SetPolicy: nil policy")
 	}
 	o.brk.Update(breakerSettings(p.CircuitBreaker, o.clk, o.bus))
-	for _, c := range p.Health.Checks {
-		if c.Type == "" {
-			continue
-		}
-		cfg := health.CheckConfig{Interval: p.Health.Interval, Timeout: p.Health.Timeout,
-			Retries: retries(p.Health.Retries), Critical: c.Critical}
-		if err := o.mon.Configure(c.Name, cfg); err != nil {
-			chk, cerr := builtinCheck(c)
-			if cerr != nil {
-				return fmt.Errorf("orchestrator: check %q: %w", c.Name, cerr)
-			}
-			if err := o.mon.Add(c.Name, chk, cfg); err != nil {
-				return fmt.Errorf("orchestrator: check %q: %w", c.Name, err)
-			}
-			continue
-		}
-		chk, err := builtinCheck(c)
-		if err != nil {
-			return fmt.Errorf("orchestrator: check %q: %w", c.Name, err)
-		}
-		if err := o.mon.Replace(c.Name, chk); err != nil {
-			return fmt.Errorf("orchestrator: check %q: %w", c.Name, err)
-		}
+	if err := configureBuiltinChecks(o.mon, p); err != nil {
+		return err
 	}
 	if err := o.registerPlugins(p); err != nil {
 		return err
@@ -547,7 +495,10 @@ func (o *Orchestrator) SetPolicy(p *policy.Policy) error {
 	if err := o.setEnginePolicy(p); err != nil {
 		return err
 	}
-	o.dropUnusedChecks(p)
+	dropUnusedChecks(o.mon, p)
+	if err := o.setShardPolicy(p); err != nil {
+		return fmt.Errorf("orchestrator: %w", err)
+	}
 	o.policy.Store(p)
 	o.mu.Lock()
 	live := o.state == running
@@ -591,14 +542,13 @@ func (o *Orchestrator) tick(ctx context.Context) {
 	// Start ticks once itself while the loop runs: ticks never overlap.
 	o.tickMu.Lock()
 	defer o.tickMu.Unlock()
-	m := o.brk.Metrics()
-	o.rec.SetBreaker(metrics.BreakerView{State: m.State.String(), Failures: m.FailuresInWindow, Rejections: m.Rejections})
-	o.rec.SetHealth(o.mon.View())
-	o.degradeView()
-	s := o.rec.Build()
+	o.feedProcess()
+	v := o.mgr.Tick(ctx) // the shards' due health checks, then their view
+	s := o.processSnapshot(&v)
 	p := o.policy.Load()
 	d := p.Evaluate(&s)
 	o.applyDecision(ctx, p, d)
+	o.view.Store(&v)
 	o.snapshot.Store(&s)
 	o.decision.Store(&d)
 	o.mu.Lock()
@@ -607,26 +557,6 @@ func (o *Orchestrator) tick(ctx context.Context) {
 	o.tel.Sample()
 	if o.cfg.OnTick != nil {
 		o.cfg.OnTick(s, d, o.eng.deg.Level())
-	}
-}
-
-// record feeds events into the Recorder: the state machine's state,
-// failed connection attempts, close codes and reconnects.
-func (o *Orchestrator) record(e events.Event) {
-	switch d := e.Data.(type) {
-	case events.StateChange:
-		o.rec.SetGatewayState(d.To, d.To == conn.Ready.String())
-	case events.Error:
-		if d.Source == "conn" {
-			o.rec.OperationFailed()
-		}
-		if d.CloseCode != 0 {
-			o.rec.CloseCode(d.CloseCode)
-		}
-	case events.Recovery:
-		if !d.Completed {
-			o.rec.ReconnectStarted()
-		}
 	}
 }
 

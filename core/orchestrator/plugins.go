@@ -99,9 +99,12 @@ type hostServices struct{ o *Orchestrator }
 
 func (h hostServices) Snapshot() metrics.Snapshot { return h.o.Snapshot() }
 
+// RequestRecovery asks every shard of the process to recover (a plugin
+// sees the process, not one shard); the reconnect gate spreads the
+// shards' attempts.
 func (h hostServices) RequestRecovery(_ context.Context, mode, reason string) error {
-	c := h.o.Connection()
-	if c == nil {
+	shards := h.o.Shards()
+	if len(shards) == 0 {
 		return errors.New("lifeline: not connected yet")
 	}
 	var m conn.RecoverMode
@@ -117,7 +120,13 @@ func (h hostServices) RequestRecovery(_ context.Context, mode, reason string) er
 	default:
 		return fmt.Errorf("lifeline: unknown recovery mode %q (want resume, reconnect, reidentify or restart_client)", mode)
 	}
-	return c.Recover(m, reason)
+	var errs []error
+	for _, s := range shards {
+		if err := s.Connection().Recover(m, reason); err != nil {
+			errs = append(errs, fmt.Errorf("shard %d: %w", s.ID(), err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (h hostServices) SetFeature(name string, on bool) error {
@@ -128,16 +137,16 @@ func (h hostServices) SetFeature(name string, on bool) error {
 	return nil
 }
 
-// dropUnusedChecks removes from the monitor the checks a new policy no
-// longer declares (a reload that removed a check block).
-func (o *Orchestrator) dropUnusedChecks(p *policy.Policy) {
+// dropUnusedChecks removes from mon the checks a new policy no longer
+// declares (a reload that removed a check block).
+func dropUnusedChecks(mon *health.Monitor, p *policy.Policy) {
 	keep := map[string]bool{}
 	for _, c := range p.Health.Checks {
 		keep[c.Name] = true
 	}
-	for _, st := range o.mon.Diagnostics().Checks {
+	for _, st := range mon.Diagnostics().Checks {
 		if !keep[st.Name] {
-			_ = o.mon.Remove(st.Name)
+			_ = mon.Remove(st.Name)
 		}
 	}
 }

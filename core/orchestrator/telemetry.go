@@ -20,7 +20,7 @@ func newTelemetry(o *Orchestrator) *telemetry.Telemetry {
 	o.subs = append(o.subs, o.bus.SubscribeAll(o.logEvent))
 	return telemetry.New(telemetry.Options{
 		Source:         telemetrySource{o},
-		Shard:          o.cfg.ShardID,
+		Shard:          o.plan.first,
 		Clock:          o.clk,
 		SampleInterval: max(o.cfg.TickInterval, minSampleInterval),
 		StaleAfter:     max(telemetry.DefaultStaleAfter, 10*o.cfg.TickInterval),
@@ -56,8 +56,8 @@ func (s telemetrySource) Status() telemetry.Status {
 	return telemetry.Status{
 		Time:                   d.Time,
 		Uptime:                 d.Uptime,
-		Shard:                  o.cfg.ShardID,
-		ShardCount:             o.cfg.ShardCount,
+		Shard:                  o.plan.first,
+		ShardCount:             max(o.mgr.Count(), 1),
 		State:                  d.State,
 		Error:                  d.Error,
 		SessionStartsRemaining: d.SessionStartsRemaining,
@@ -87,6 +87,16 @@ func (s telemetrySource) policy() telemetry.PolicyInfo {
 // Diagnostics implements telemetry.Source.
 func (s telemetrySource) Diagnostics() any { return s.o.Diagnostics() }
 
+// ShardStatuses implements telemetry.ShardSource: every shard as of the
+// last tick, for the lifeline_shard_* families.
+func (s telemetrySource) ShardStatuses() []telemetry.ShardStatus {
+	v := s.o.view.Load()
+	if v == nil {
+		return nil
+	}
+	return shardStatuses(v)
+}
+
 // ReloadPolicy implements telemetry.Source: what ReloadPolicy does, with
 // the generations before and after.
 func (s telemetrySource) ReloadPolicy() (telemetry.Reload, error) {
@@ -106,6 +116,9 @@ func (s telemetrySource) ReloadPolicy() (telemetry.Reload, error) {
 
 // logEvent logs what no other component logs: breaker transitions (its
 // actions), health status changes, and at debug level every error event.
+// With several shards, a shard's own health changes are logged at debug
+// level (the process's health and the shards' share are what matter; a
+// thousand shards must not flood the log) and every line names its shard.
 // State changes (core/conn), degradation (core/degrade), recoveries
 // (core/recovery), reloads (core/policy) and plugins (core/pluginhost) are
 // logged where they happen.
@@ -113,6 +126,9 @@ func (o *Orchestrator) logEvent(e events.Event) {
 	switch d := e.Data.(type) {
 	case events.BreakerTransition:
 		args := []any{"breaker", d.Breaker, "from", d.From, "to", d.To, "reason", d.Reason}
+		if o.multi() && e.Shard != events.NoShard {
+			args = append(args, "shard", e.Shard)
+		}
 		if d.OpenTimeout > 0 {
 			args = append(args, "open_for", d.OpenTimeout)
 		}
@@ -125,6 +141,10 @@ func (o *Orchestrator) logEvent(e events.Event) {
 		args := []any{"from", d.From, "to", d.To, "score", d.Score}
 		if len(d.Failing) > 0 {
 			args = append(args, "failing", d.Failing)
+		}
+		if o.multi() && e.Shard != events.NoShard {
+			o.log.Debug("shard health", append(args, "shard", e.Shard)...)
+			return
 		}
 		if d.To == health.Healthy.String() {
 			o.log.Info("health", args...)

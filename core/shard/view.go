@@ -263,8 +263,10 @@ func (m *Manager) View() View {
 // tickParallelism bounds how many shards' health checks Tick runs at once.
 const tickParallelism = 32
 
-// Tick runs the health checks that are due on every shard's monitor (at
-// most tickParallelism shards at a time), then builds the View. The
+// Tick runs the health checks that are due on the monitor of every shard
+// that has been READY (at most tickParallelism shards at a time), then
+// builds the View. A shard still starting is not judged: its checks would
+// fail on the handshake and the verdict last a whole interval. The
 // owner's tick loop calls it (the orchestrator's, once per tick); the
 // manager has no loop of its own.
 func (m *Manager) Tick(ctx context.Context) View {
@@ -272,7 +274,7 @@ func (m *Manager) Tick(ctx context.Context) View {
 	sem := make(chan struct{}, tickParallelism)
 	var wg sync.WaitGroup
 	for _, s := range shards {
-		if s.mon == nil {
+		if s.mon == nil || !(s.everReady.Load() || s.conn.State() == conn.Ready) {
 			continue
 		}
 		select {
