@@ -183,7 +183,7 @@ func (s *story) pluginCrash(ctx context.Context, budget time.Duration) (Incident
 			case !e.d.Exited && !exitedAt.IsZero() && restartedAt.IsZero():
 				restartedAt, pc.PIDAfter = e.at, e.d.PID
 				pc.RestartedAfter = restartedAt.Sub(exitedAt).Round(time.Millisecond)
-				s.say(name, "the host restarted the plugin %s after it died (its restart backoff): pid %d",
+				s.say(name, "the host restarted the plugin %s after it died (its restart backoff, then a fresh start and handshake): pid %d",
 					pc.RestartedAfter, pc.PIDAfter)
 			}
 		case <-tick.C:
