@@ -26,6 +26,9 @@ type Config = orchestrator.Config
 // Diagnostics is the whole system's state in one JSON-ready value.
 type Diagnostics = orchestrator.Diagnostics
 
+// ShardProgress reports one more shard READY during Start.
+type ShardProgress = orchestrator.ShardProgress
+
 // HandlerOptions configures Handler, the operator's HTTP surface (/metrics,
 // /health, /livez, /readyz, /debug/lifeline, the dashboard) for mounting
 // in a bot's own server.
@@ -90,11 +93,13 @@ func Essential(ctx context.Context) context.Context { return degrade.Essential(c
 func Background(run func(ctx context.Context)) degrade.Service { return degrade.Background(run) }
 
 // Lifeline is a running connection manager: a discordgo Session kept
-// connected, with its health, breaker, policy and events. All the methods
-// of orchestrator.Orchestrator are available on it: Start, Stop, Session,
-// Events, AddEventListener, Diagnostics, HealthMonitor, CircuitBreaker,
-// Snapshot, Decision, SetPolicy, ReloadPolicy, Degradation, Features,
-// Services, Recovery, Handler.
+// connected (one per shard when the bot shards), with its health, breaker,
+// policy and events. All the methods of orchestrator.Orchestrator are
+// available on it: Start, Stop, Session, AddHandler, Events,
+// AddEventListener, Diagnostics, HealthMonitor, CircuitBreaker, Snapshot,
+// Decision, SetPolicy, ReloadPolicy, Degradation, Features, Services,
+// Recovery, Handler, and for shards Shards, Shard, ShardForGuild,
+// ShardView and ShardManager.
 type Lifeline struct {
 	*orchestrator.Orchestrator
 }
@@ -184,9 +189,43 @@ func WithClock(clk clock.Clock) Option {
 	return func(c *Config) error { c.Clock = clk; return nil }
 }
 
-// WithShard runs shard id of count.
+// WithShard runs the one shard id of count in this process (other
+// processes run the others).
 func WithShard(id, count int) Option {
-	return func(c *Config) error { c.ShardID, c.ShardCount = id, count; return nil }
+	return WithShardRange(id, id, count)
+}
+
+// WithShards runs every shard of count in this process; 0 (the default)
+// takes the policy's connection.shards, else the count Discord recommends
+// (GET /gateway/bot), and re-shards when Discord asks for more (close
+// code 4011).
+func WithShards(count int) Option {
+	return func(c *Config) error {
+		if count < 0 {
+			return fmt.Errorf("WithShards(%d): negative shard count", count)
+		}
+		c.ShardCount, c.ShardRange, c.ShardID = count, nil, 0
+		return nil
+	}
+}
+
+// WithShardRange runs shards first to last (inclusive) of count in this
+// process ("shards 0 to 15 of 64"); other processes run the rest. count
+// 0 takes Discord's recommendation.
+func WithShardRange(first, last, count int) Option {
+	return func(c *Config) error {
+		if first < 0 || last < first || (count > 0 && last >= count) || count < 0 {
+			return fmt.Errorf("WithShardRange(%d, %d, %d): want 0 <= first <= last < count", first, last, count)
+		}
+		c.ShardCount, c.ShardRange, c.ShardID = count, &orchestrator.ShardRange{First: first, Last: last}, 0
+		return nil
+	}
+}
+
+// WithShardProgress calls fn during Start each time one more shard is
+// READY (ShardProgress.String() reads "5 of 8 shards READY").
+func WithShardProgress(fn func(ShardProgress)) Option {
+	return func(c *Config) error { c.OnShardProgress = fn; return nil }
 }
 
 // WithNetwork sends REST requests through rest and dials the gateway with
