@@ -22,6 +22,10 @@ build: ## Compile every package; the lifeline binary and the built-in plugins in
 demo: ## The whole system against the embedded fake Discord: a one-minute recovery story, no token.
 	$(GO) run ./cmd/lifeline demo $(DEMOFLAGS)
 
+.PHONY: incidents
+incidents: ## Re-record testdata/incidents live with policies/medium.hcl (real time, about ten minutes) and check their assertions.
+	$(GO) run ./internal/cmd/record-incidents -out testdata/incidents
+
 .PHONY: vet
 vet: ## go vet on every package.
 	$(GO) vet ./...
