@@ -82,10 +82,14 @@ degradation {
     when    = "errors.rate > 0.3 || breaker.state == 'OPEN' || rest.server_errors >= 20"
     actions = ["reduce_concurrent_requests", "enable_aggressive_caching"]
   }
-  # The gateway is gone for two intervals or most calls fail: keep the
-  # essential commands, refuse writes that would fail anyway.
+  # Most calls fail, or the gateway has been gone for a while: keep the
+  # essential commands, refuse writes that would fail anyway. "Gone" is
+  # disconnected with six failed connection attempts in the breaker's 5m
+  # window: from 3s doubling with full jitter, about 45s of trying and at
+  # most ~90s (two heartbeat intervals). Once there, the level holds while
+  # the gateway stays down, however few failures remain in the window.
   level "critical" {
-    when    = "errors.rate > 0.6 || (!gateway.connected && gateway.last_ack_age > 2 * gateway.heartbeat_interval)"
+    when    = "errors.rate > 0.6 || (!gateway.connected && (breaker.failures >= 6 || degradation.level == 'CRITICAL'))"
     actions = ["enable_read_only_mode", "shutdown_non_essential_services"]
   }
 

@@ -1,154 +1,87 @@
 package flightlive_test
 
 import (
-	"context"
-	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
-	"time"
 
-	"github.com/lifeline-bot/lifeline/core/events"
 	"github.com/lifeline-bot/lifeline/core/flight"
-	"github.com/lifeline-bot/lifeline/core/metrics"
-	"github.com/lifeline-bot/lifeline/core/orchestrator"
 	"github.com/lifeline-bot/lifeline/core/policy"
-	"github.com/lifeline-bot/lifeline/discordtest"
 )
 
-var recordIncidents = flag.String("record-incidents", "", "record the shipped incidents into this directory (real time, about 4 minutes); skipped when empty")
-
-// incidentScript injects one incident's faults at offsets from the start of
-// the recording; each step says when it runs and what it does.
-type incidentStep struct {
-	at   time.Duration
-	mark string
-	do   func(*discordtest.Server) error
+// shippedIncidents pins what each incident under testdata/incidents/ must
+// show when replayed with policies/medium.hcl, the policy it was recorded
+// with (go run ./internal/cmd/record-incidents records them): the highest
+// level the replay reaches. A re-recording or a policy edit that changes
+// one of these is a change in behaviour to look at, not noise.
+var shippedIncidents = map[string]policy.Level{
+	// 100s of refused connections: six failed reconnects while down make
+	// CRITICAL (read-only), held until the gateway is back.
+	"rolling-outage": policy.Critical,
+	// Stalled ACKs are caught as zombies and resumed at once: the gateway
+	// is never down long enough to degrade.
+	"zombie-storm": policy.None,
+	// 40s of 429s: load shed at MODERATE, never further.
+	"rate-limit-storm": policy.Moderate,
+	// Half the REST requests failing: SEVERE, then a slow way down.
+	"slow-recovery": policy.Severe,
 }
 
-var incidentScripts = map[string][]incidentStep{
-	"rolling-outage": {
-		{20 * time.Second, "fault", func(s *discordtest.Server) error {
-			if err := s.Outage(discordtest.OutageRefuse, 40*time.Second); err != nil {
-				return err
-			}
-			return s.DropConnections()
-		}},
-		{60 * time.Second, "fault cleared", nil},
-	},
-	"zombie-storm": {
-		{20 * time.Second, "fault", func(s *discordtest.Server) error { return s.StallACKs(15 * time.Second) }},
-		{45 * time.Second, "", func(s *discordtest.Server) error { return s.StallACKs(15 * time.Second) }},
-		{70 * time.Second, "", func(s *discordtest.Server) error { return s.StallACKs(15 * time.Second) }},
-		{85 * time.Second, "fault cleared", nil},
-	},
-	"rate-limit-storm": {
-		{20 * time.Second, "fault", func(s *discordtest.Server) error {
-			return s.RESTRateLimitStorm(false, 2*time.Second, 40*time.Second)
-		}},
-		{60 * time.Second, "fault cleared", nil},
-	},
-	"slow-recovery": {
-		{20 * time.Second, "fault", func(s *discordtest.Server) error { return s.RESTErrors(0.5, 500, 30*time.Second) }},
-		{50 * time.Second, "", func(s *discordtest.Server) error {
-			if err := s.RESTErrors(0.1, 503, 60*time.Second); err != nil {
-				return err
-			}
-			return s.RESTLatency(1500*time.Millisecond, 60*time.Second)
-		}},
-		{110 * time.Second, "fault cleared", nil},
-	},
-}
-
-// TestRecordIncidents records the incidents shipped under
-// testdata/incidents/: lifeline with policies/medium.hcl, one tick a second,
-// against the fake Discord (Scale 10) with a bot sending a message every
-// 250ms, while the script injects its faults. It is a generator, run by
-// hand: go test ./internal/flightlive -run RecordIncidents -record-incidents ../../testdata/incidents
-func TestRecordIncidents(t *testing.T) {
-	if *recordIncidents == "" {
-		t.Skip("generator: pass -record-incidents DIR")
+// TestShippedIncidentsMeetTheirExpectations replays every incident with
+// medium.hcl: it reaches the level pinned above and no higher, ends at
+// NONE, and passes the assertions of the NAME.test.hcl beside it (the
+// file `lifeline policy test --tests` reads; record-incidents checks it
+// too when it records).
+func TestShippedIncidentsMeetTheirExpectations(t *testing.T) {
+	files, err := filepath.Glob("../../testdata/incidents/*.jsonl")
+	if err != nil || len(files) != len(shippedIncidents) {
+		t.Fatalf("incidents %q (%v): want one per entry of shippedIncidents", files, err)
 	}
 	p, err := policy.Load("../../policies/medium.hcl", policy.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, script := range incidentScripts {
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".jsonl")
 		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			recordIncident(t, p, filepath.Join(*recordIncidents, name+".jsonl"), script, 4*time.Minute)
+			want, ok := shippedIncidents[name]
+			if !ok {
+				t.Fatalf("%s is not in shippedIncidents", f)
+			}
+			rec, err := flight.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tl, err := flight.Replay(rec, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var top policy.Level
+			for _, tk := range tl.Ticks {
+				top = max(top, tk.Level)
+			}
+			if top != want {
+				t.Errorf("replay reaches %v, want %v", top, want)
+			}
+			if last := tl.Ticks[len(tl.Ticks)-1].Level; last != policy.None {
+				t.Errorf("replay ends at %v, want NONE", last)
+			}
+			testFile := strings.TrimSuffix(f, ".jsonl") + ".test.hcl"
+			src, err := os.ReadFile(testFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			as, err := flight.DecodeTests(testFile, src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(as) == 0 {
+				t.Fatalf("%s has no assertions", testFile)
+			}
+			for _, fail := range flight.Check(tl, as) {
+				t.Errorf("%s", fail)
+			}
 		})
 	}
-}
-
-func recordIncident(t *testing.T, p *policy.Policy, path string, script []incidentStep, length time.Duration) {
-	srv, err := discordtest.NewServer(discordtest.Options{Scale: 10, Guilds: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	old, _ := filepath.Glob(path + "*")
-	for _, f := range old {
-		os.Remove(f)
-	}
-	rec, err := flight.Open(flight.Settings{Path: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err := orchestrator.New(orchestrator.Config{
-		Token:          srv.Token(),
-		Policy:         p,
-		RESTTransport:  srv.Transport(),
-		GatewayDialer:  srv.Dialer(),
-		IdentifyWindow: srv.IdentifyWindow(),
-		OnTick: func(s metrics.Snapshot, d policy.Decision, l policy.Level) {
-			if err := rec.Tick(s, d, l); err != nil {
-				t.Errorf("record: %v", err)
-			}
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.AddEventListener(events.All, rec.Event)
-	ctx, cancel := context.WithTimeout(context.Background(), length+time.Minute)
-	defer cancel()
-	if err := o.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	load, stopLoad := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ch := srv.Guilds()[0].ChannelID
-		for load.Err() == nil {
-			o.Session().ChannelMessageSend(ch, "ping") //nolint:errcheck // failures are what is recorded
-			select {
-			case <-load.Done():
-			case <-time.After(250 * time.Millisecond):
-			}
-		}
-	}()
-	for _, st := range script {
-		time.Sleep(time.Until(start.Add(st.at)))
-		if st.mark != "" {
-			rec.Mark(st.mark)
-		}
-		if st.do != nil {
-			if err := st.do(srv); err != nil {
-				t.Errorf("%s at %s: %v", path, st.at, err)
-			}
-		}
-	}
-	time.Sleep(time.Until(start.Add(length)))
-	stopLoad()
-	<-done
-	if err := o.Stop(ctx); err != nil {
-		t.Errorf("Stop: %v", err)
-	}
-	if err := rec.Close(); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%s: %+v", path, rec.Stats())
 }

@@ -70,7 +70,7 @@ degradation {
   }
 
   level "critical" {
-    when    = "errors.rate > 0.5 || (!gateway.connected && gateway.last_ack_age > 3 * gateway.heartbeat_interval)"
+    when    = "errors.rate > 0.5 || (!gateway.connected && (breaker.failures >= 5 || degradation.level == 'CRITICAL'))"
     actions = ["enable_read_only_mode", "shutdown_non_essential_services"]
   }
 
@@ -79,7 +79,7 @@ degradation {
   }
 }
 
-# recovery: preset large (policies/large.hcl:101:1)
+# recovery: preset large (policies/large.hcl:106:1)
 recovery "resume" {
   priority     = 10
   when         = "!error.fatal && error.close_code not in [1000, 1001, 4004, 4007, 4009, 4010, 4011, 4012, 4013, 4014] && error.kind != 'invalid_session'"

@@ -84,7 +84,7 @@ degradation {
   }
 
   level "critical" {
-    when    = "errors.rate > 0.5 || (!gateway.connected && gateway.last_ack_age > 3 * gateway.heartbeat_interval)"
+    when    = "errors.rate > 0.5 || (!gateway.connected && (breaker.failures >= 5 || degradation.level == 'CRITICAL'))"
     actions = ["enable_read_only_mode", "shutdown_non_essential_services"]
   }
 
