@@ -82,13 +82,13 @@ degradation {
     when    = "errors.rate > 0.25 || breaker.state == 'OPEN' || rest.server_errors >= 100"
     actions = ["reduce_concurrent_requests", "enable_aggressive_caching"]
   }
-  # Half the requests failing, or this shard's gateway gone for a while:
-  # keep only what still works, read-only. "Gone" is disconnected with five
-  # failed connection attempts in the breaker's 1m window: from 1s growing
-  # 2.5x with full jitter, about 13s of trying and at most ~25s, all inside
-  # the window (a sixth can come after the first has left it). Once there,
-  # the level holds while the shard stays down, as the widening gaps let old
-  # failures leave the window.
+  # Half the requests failing, or the gateway gone for a while: keep only
+  # what still works, read-only. "Gone" is a shard disconnected with five
+  # failed connection attempts in the breakers' 1m windows (added up over
+  # the process's shards): for one shard, from 1s growing 2.5x with full
+  # jitter, about 13s of trying and at most ~25s, all inside the window.
+  # Once there, the level holds while a shard stays down, as the widening
+  # gaps let old failures leave the window.
   level "critical" {
     when    = "errors.rate > 0.5 || (!gateway.connected && (breaker.failures >= 5 || degradation.level == 'CRITICAL'))"
     actions = ["enable_read_only_mode", "shutdown_non_essential_services"]
