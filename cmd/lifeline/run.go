@@ -35,7 +35,7 @@ func init() {
 	register(command{
 		Name:    "run",
 		Summary: "run a bot connection with a policy, serving metrics, health and a live dashboard over HTTP",
-		Usage: `[--policy FILE] [--preset NAME] [--fake [--fake-scale N] [--fake-scenario FILE|NAME]] [--http ADDR] [--log-level LEVEL] [--log-json]
+		Usage: `[--policy FILE] [--preset NAME] [--fake [--fake-scale N] [--fake-scenario FILE|NAME]] [--http ADDR] [--log-level LEVEL] [--log-json] [--shard-count N [--shard ID]]
 
 Connects to Discord with the token in DISCORD_TOKEN, or with --fake to an
 embedded fake Discord on 127.0.0.1 (no token needed; it accepts DISCORD_TOKEN
@@ -47,6 +47,10 @@ Every problem is printed with its place (file:line:col, or the variable) before
 anything starts. The policy file is watched: a valid edit takes effect live
 with the same layers, a broken one is reported with file:line:col and the
 running policy stays.
+
+--shard-count N runs all N shards in this process, in identify order,
+logging "5 of 8 shards READY" as they come up; with --shard ID it runs only
+that one (other processes run the rest).
 
 Once the HTTP server listens, the first line on stdout is machine-readable:
 
@@ -76,6 +80,7 @@ type runOptions struct {
 	logLevel     string
 	logJSON      bool
 	shard        int
+	shardSet     bool // --shard was given: run that one shard, not all of --shard-count
 	shardCount   int
 	record       string
 }
@@ -117,6 +122,7 @@ func runRun(ctx context.Context, env *cliEnv, args []string) int {
 	if fs.NArg() > 0 {
 		return usageError(env, fs, "unexpected argument %q", fs.Arg(0))
 	}
+	fs.Visit(func(f *flag.Flag) { c.shardSet = c.shardSet || f.Name == "shard" })
 	level := hclog.LevelFromString(c.logLevel)
 	switch {
 	case level == hclog.NoLevel:
@@ -184,7 +190,10 @@ func (r *runner) run(ctx context.Context, token, httpToken string) int {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cfg := orchestrator.Config{Token: token, PolicyFile: r.c.policy, Preset: r.c.preset, Env: r.env, Logger: r.log,
-		ShardID: r.c.shard, ShardCount: r.c.shardCount}
+		ShardCount: r.c.shardCount, OnShardProgress: r.progress}
+	if r.c.shardSet {
+		cfg.ShardRange = &orchestrator.ShardRange{First: r.c.shard, Last: r.c.shard}
+	}
 	if r.c.fake {
 		if err := r.startFake(runCtx, token, &cfg); err != nil {
 			r.log.Error("the fake Discord did not start", "error", err)
@@ -347,9 +356,10 @@ func (r *runner) shutdown() int {
 			r.log.Error("stop", "error", err)
 			code = 1
 		}
-		g := r.bot.Recorder().Build().Gateway
+		v := r.bot.ShardManager().View()
+		g := v.Snapshot().Gateway // every shard's counters; the close code of the first
 		r.log.Info("gateway connection closed", "close_code", g.LastCloseCode, "resumable", g.LastCloseCode == 4000,
-			"resumes", g.Resumes, "identifies", g.Identifies)
+			"resumes", g.Resumes, "identifies", g.Identifies, "shards", len(v.Shards))
 	}
 	if r.server != nil {
 		if err := r.server.Shutdown(ctx); err != nil {
@@ -486,4 +496,12 @@ func (r *redactor) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// progress logs each shard READY while a sharded bot starts ("5 of 8
+// shards READY"); a single shard says nothing more than "ready".
+func (r *runner) progress(p orchestrator.ShardProgress) {
+	if p.Total > 1 {
+		r.log.Info(p.String(), "shard", p.Shard, "after", p.Elapsed.Round(time.Millisecond))
+	}
 }

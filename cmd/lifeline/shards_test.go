@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// `lifeline run --shard-count 3` runs three shards in one process and
+// logs each as it comes up ("2 of 3 shards READY"), serves one series per
+// shard on /metrics, and closes every shard resumably on the way out;
+// `--shard 1` runs that one shard only.
+func TestRunShardsReportsProgress(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		progress []string
+		shards   []string // shard labels of lifeline_shard_identifies_total
+	}{
+		{"all shards of the count", []string{"--shard-count", "3"},
+			[]string{"1 of 3 shards READY", "2 of 3 shards READY", "3 of 3 shards READY"}, []string{"0", "1", "2"}},
+		{"one shard of the count", []string{"--shard-count", "3", "--shard", "1"}, nil, []string{"1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			old := runSignals
+			runSignals = func(chan<- os.Signal) func() { return func() {} }
+			defer func() { runSignals = old }()
+			var stdout, stderr syncBuffer
+			env := &cliEnv{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan int, 1)
+			args := append([]string{"run", "--fake", "--fake-scale", "50", "--http", "127.0.0.1:0"}, tt.args...)
+			go func() { done <- run(ctx, env, args) }()
+			waitFor := func(what string, cond func() bool) {
+				t.Helper()
+				for deadline := time.Now().Add(processBound); !cond(); time.Sleep(20 * time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatalf("never: %s\nstderr:\n%s", what, stderr.String())
+					}
+				}
+			}
+			waitFor("READY", func() bool { return strings.Contains(stderr.String(), "lifeline: ready:") })
+			log := stderr.String()
+			last := -1
+			for _, p := range tt.progress {
+				i := strings.Index(log, p)
+				if i < 0 || i < last {
+					t.Fatalf("%q missing or out of order in:\n%s", p, log)
+				}
+				last = i
+			}
+			if tt.progress == nil && regexp.MustCompile(`\d+ of \d+ shards READY`).MatchString(log) {
+				t.Fatalf("progress logged for a single shard:\n%s", log)
+			}
+			m := httpLine.FindStringSubmatch(strings.SplitN(stdout.String(), "\n", 2)[0])
+			if m == nil {
+				t.Fatalf("stdout %q", stdout.String())
+			}
+			resp, err := http.Get(m[1] + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			got := regexp.MustCompile(`(?m)^lifeline_shard_identifies_total\{shard="(\d+)"\} 1$`).FindAllStringSubmatch(string(body), -1)
+			var labels []string
+			for _, g := range got {
+				labels = append(labels, g[1])
+			}
+			if strings.Join(labels, ",") != strings.Join(tt.shards, ",") {
+				t.Fatalf("shards on /metrics %v, want %v", labels, tt.shards)
+			}
+			cancel()
+			select {
+			case code := <-done:
+				if code != 0 {
+					t.Fatalf("exit %d\nstderr:\n%s", code, stderr.String())
+				}
+			case <-time.After(processBound):
+				t.Fatal("run did not return after its context ended")
+			}
+			if want := "close_code=4000 resumable=true"; !strings.Contains(stderr.String(), want) {
+				t.Fatalf("no %q in:\n%s", want, stderr.String())
+			}
+			http.DefaultClient.CloseIdleConnections()
+		})
+	}
+}
