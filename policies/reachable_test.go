@@ -22,13 +22,27 @@ import (
 // Recorder's rules (gateway.last_ack_age is 0 while disconnected, a 429 is
 // no operation, rates are over the window...), so a condition that only an
 // impossible Snapshot satisfies is reached by no scenario. The breaker,
-// health and degradation views are set the way their owners set them.
+// health and degradation views are set the way their owners set them, and
+// shards (the summary a sharded process's Snapshot carries) the way the
+// shard manager fills it.
 type scenario struct {
 	name        string
 	play        func(r *metrics.Recorder, clk *clock.Fake)
 	breaker     metrics.BreakerView
 	health      metrics.HealthView
-	degradation string // "" is NONE
+	degradation string         // "" is NONE
+	shards      metrics.Shards // zero: a single connection's Snapshot
+}
+
+// someShardsDown is a process of total shards, down of them reconnecting.
+func someShardsDown(total, down int) metrics.Shards {
+	up := total - down
+	return metrics.Shards{
+		Total: total, Ready: up, Healthy: up, Unhealthy: down, Reconnecting: down,
+		ReadyRatio: float64(up) / float64(total), UnhealthyRatio: float64(down) / float64(total), DegradedRatio: float64(down) / float64(total),
+		WorstAckAge: 20 * time.Second, WorstLatency: 90 * time.Millisecond, MeanLatency: 80 * time.Millisecond,
+		MinHealthScore: 50,
+	}
 }
 
 const interval = 41250 * time.Millisecond // Discord's heartbeat interval
@@ -165,6 +179,16 @@ var scenarios = []scenario{
 		breaker: metrics.BreakerView{State: "OPEN", Failures: 30, Rejections: 4}, health: gatewayDown,
 	},
 	{
+		// A sharded process: gateway.connected holds only when every
+		// shard is, the breakers' failures add up.
+		name: "2 of 10 shards reconnecting", play: outage(2),
+		breaker: metrics.BreakerView{State: "CLOSED", Failures: 2}, health: healthy, shards: someShardsDown(10, 2),
+	},
+	{
+		name: "6 of 10 shards reconnecting", play: outage(6),
+		breaker: metrics.BreakerView{State: "CLOSED", Failures: 6}, health: gatewayDown, shards: someShardsDown(10, 6),
+	},
+	{
 		// Connected again with the breaker still OPEN: only the probes
 		// (READY and answered heartbeats) close it.
 		name: "back, breaker still open", play: slowHeartbeat(80 * time.Millisecond),
@@ -185,7 +209,9 @@ func (sc scenario) snapshot() metrics.Snapshot {
 		level = "NONE"
 	}
 	r.SetDegradation(metrics.DegradationView{Level: level, Since: clk.Now().Add(-2 * time.Minute)})
-	return r.Build()
+	s := r.Build()
+	s.Shards = sc.shards
+	return s
 }
 
 // shipped loads every policy file of policies.FS.
@@ -232,6 +258,19 @@ func TestScenariosAreWhatTheyClaim(t *testing.T) {
 			if d := s.Errors.Rate*100 - pct; d > 1 || d < -2 {
 				t.Errorf("%s: errors.rate %.3f", sc.name, s.Errors.Rate)
 			}
+		}
+	}
+	for _, sc := range scenarios {
+		sh := sc.shards
+		if sh.Total == 0 {
+			continue
+		}
+		if sh.Starting+sh.Healthy+sh.Degraded+sh.Unhealthy != sh.Total || sh.Ready > sh.Total ||
+			sh.ReadyRatio != float64(sh.Ready)/float64(sh.Total) || sh.UnhealthyRatio != float64(sh.Unhealthy)/float64(sh.Total) {
+			t.Errorf("%s: inconsistent shards %+v", sc.name, sh)
+		}
+		if s := sc.snapshot(); sh.Ready < sh.Total && s.Gateway.Connected {
+			t.Errorf("%s: connected with shards down", sc.name)
 		}
 	}
 	healthy := scenarios[0].snapshot()
