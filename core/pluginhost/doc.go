@@ -18,11 +18,13 @@
 //
 //  1. When the spec pins a sha256, the binary is hashed and refused on a
 //     mismatch (ErrChecksumMismatch, naming both sums); it is never run.
-//  2. The process starts in its own process group with the host's
-//     environment minus Options.SecretEnv (the bot token never reaches a
-//     plugin), and shakes hands within Options.StartTimeout. A binary that
-//     prints something else, exits first, or shares no protocol version
-//     with the host fails here (ErrStartFailed, ErrProtocolVersion).
+//  2. The process starts in its own process group with only the host's
+//     variables named in DefaultEnv (PATH, HOME, locale; never the bot
+//     token, nor any other secret the host's environment holds: a plugin
+//     gets a value when the policy passes it in its config), and shakes
+//     hands within Options.StartTimeout. A binary that prints something
+//     else, exits first, or shares no protocol version with the host fails
+//     here (ErrStartFailed, ErrProtocolVersion).
 //  3. Describe lists what it serves; an invalid answer is ErrBadResponse.
 //     Every check, action and strategy the policy uses must be served, and
 //     the policy's config must fit the plugins' schemas, or the plugin is

@@ -141,16 +141,18 @@ type Options struct {
 	// and restarted: a plugin whose calls keep failing or timing out is
 	// presumed wedged.
 	Breaker breaker.Settings
-	// Env is the plugin processes' environment. Default: the host's,
-	// without the variables named in SecretEnv.
+	// Env is the plugin processes' environment, without the variables
+	// named in SecretEnv. Default: the host's variables named in
+	// DefaultEnv (PATH, HOME, locale, ...), none of its others.
 	Env []string
 	// OnCall, when set, is told about every call into a plugin once it
 	// ends: the plugin's name, the kind ("check", "action", "strategy")
 	// and the call's error (nil on success). It runs on the calling
 	// goroutine and must be quick (a metrics counter). Default: none.
 	OnCall func(plugin, kind string, err error)
-	// SecretEnv names environment variables never passed to plugins.
-	// Default: DISCORD_TOKEN and LIFELINE_TOKEN.
+	// SecretEnv names environment variables never passed to plugins,
+	// even when Env lists them. Default: DISCORD_TOKEN, LIFELINE_TOKEN
+	// and LIFELINE_HTTP_TOKEN.
 	SecretEnv []string
 }
 
@@ -195,10 +197,10 @@ func (o Options) withDefaults() Options {
 		o.Breaker.OpenTimeout = DefaultBreakerOpen
 	}
 	if o.SecretEnv == nil {
-		o.SecretEnv = []string{"DISCORD_TOKEN", "LIFELINE_TOKEN"}
+		o.SecretEnv = []string{"DISCORD_TOKEN", "LIFELINE_TOKEN", "LIFELINE_HTTP_TOKEN"}
 	}
 	if o.Env == nil {
-		o.Env = os.Environ()
+		o.Env = allowEnv(os.Environ(), DefaultEnv)
 	}
 	o.Env = filterEnv(o.Env, o.SecretEnv)
 	return o
