@@ -52,6 +52,12 @@ func seed() int64 {
 
 func runChaos(t *testing.T, cfg chaos.Config) *chaos.Report {
 	t.Helper()
+	// The secrets sit in the environment, as an operator's would: the
+	// plugin processes must not inherit them (their /proc environ is
+	// searched), whatever the variable's name.
+	t.Setenv("DISCORD_TOKEN", chaos.Token(cfg.Seed))
+	t.Setenv("CHAOS_BOT_TOKEN", chaos.Token(cfg.Seed))
+	t.Setenv("LIFELINE_HTTP_TOKEN", chaos.HTTPToken(cfg.Seed))
 	dir := t.TempDir()
 	cfg.Dir = dir
 	cfg.PluginPath = buildPlugin(t, dir)

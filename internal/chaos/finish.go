@@ -183,6 +183,7 @@ func (r *run) settleAndCheck() {
 		r.fail("backoff envelope: %s", v)
 	}
 	r.scrape(context.Background())
+	r.checkPluginEnvs()
 }
 
 // finish stops everything, then checks for leaked goroutines, files and

@@ -248,6 +248,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		r.finish(leakBase)
 		return r.rep, nil
 	}
+	r.checkPluginEnvs()
 	r.chaos(ctx)
 	r.recover()
 	r.settleAndCheck()
@@ -543,6 +544,17 @@ func (r *run) crashPlugin() bool {
 	r.rep.PluginCrashes++
 	r.mu.Unlock()
 	return true
+}
+
+// checkPluginEnvs reads every running plugin process's environment.
+func (r *run) checkPluginEnvs() {
+	for _, m := range r.members {
+		for _, s := range m.lf.Plugins().Status() {
+			if s.PID > 0 {
+				r.checkPluginEnv(s.PID)
+			}
+		}
+	}
 }
 
 // checkPluginEnv reads a plugin process's environment: the token must not

@@ -36,6 +36,12 @@ func (s *secretScanner) Scan(source string, b []byte) {
 		if i := bytes.Index(b, sec); i >= 0 {
 			lo, hi := max(0, i-40), min(len(b), i+len(sec)+40)
 			ctx := bytes.ReplaceAll(b[lo:hi], sec, []byte("<SECRET>"))
+			ctx = bytes.Map(func(r rune) rune {
+				if r < ' ' || r == 0x7f {
+					return ' ' // NULs of /proc/PID/environ, newlines of logs
+				}
+				return r
+			}, ctx)
 			found = append(found, fmt.Sprintf("%s: …%s…", source, ctx))
 		}
 	}
