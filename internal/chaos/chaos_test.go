@@ -20,6 +20,7 @@ import (
 var (
 	flagSeed     = flag.Int64("chaos.seed", 1, "the chaos schedule's seed (0: a random one, printed)")
 	flagShards   = flag.Int("chaos.shards", 1, "the bot's shard count")
+	flagPerShard = flag.Bool("chaos.pershard", false, "one lifeline system per shard instead of one for all")
 	flagDuration = flag.Duration("chaos.duration", 0, "TestSoak's chaos phase (0 skips TestSoak)")
 	flagReport   = flag.String("chaos.report", "", "TestSoak writes its report here (Markdown; JSON beside it)")
 )
@@ -89,7 +90,7 @@ func TestChaosShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 20s chaos run")
 	}
-	rep := runChaos(t, chaos.Config{Seed: seed(), Shards: *flagShards, Duration: 20 * time.Second})
+	rep := runChaos(t, chaos.Config{Seed: seed(), Shards: *flagShards, PerShard: *flagPerShard, Duration: 20 * time.Second})
 	if !rep.OK() {
 		return
 	}
@@ -122,7 +123,7 @@ func TestSoak(t *testing.T) {
 	if *flagSeed == 1 {
 		s = time.Now().UnixNano() % 1_000_000_007 // a new schedule each soak unless asked
 	}
-	rep := runChaos(t, chaos.Config{Seed: s, Shards: *flagShards, Duration: *flagDuration,
+	rep := runChaos(t, chaos.Config{Seed: s, Shards: *flagShards, PerShard: *flagPerShard, Duration: *flagDuration,
 		PluginCrashSpacing: 65 * time.Second, SampleEvery: 10 * time.Second})
 	if *flagReport != "" {
 		md := "# Soak report\n\n" + rep.Markdown()

@@ -23,13 +23,14 @@ import (
 // plugins run.
 func (r *run) recovered() (bool, string) {
 	for _, m := range r.members {
-		c := m.lf.Connection()
-		if c == nil || c.State() != conn.Ready {
-			st := "not started"
-			if c != nil {
-				st = c.State().String()
+		shards := m.lf.Shards()
+		if len(shards) != m.count {
+			return false, fmt.Sprintf("%d shards run, want %d", len(shards), m.count)
+		}
+		for _, sh := range shards {
+			if st := sh.State(); st != conn.Ready {
+				return false, fmt.Sprintf("shard %d is %s", sh.ID(), st)
 			}
-			return false, fmt.Sprintf("shard %d is %s", m.shard, st)
 		}
 		if lv := m.lf.Degradation().Level(); lv != policy.None {
 			return false, fmt.Sprintf("shard %d is at level %s", m.shard, lv)
@@ -112,9 +113,8 @@ func (r *run) settleAndCheck() {
 			r.fail("the last burst of %d messages did not all reach the handler", len(want))
 		}
 		if !waitFor(context.Background(), 15*time.Second, func() bool {
-			for _, m := range r.members {
-				c := m.lf.Connection()
-				if c == nil || len(l.Unacknowledged(c.Stats().SessionID)) > 0 {
+			for _, c := range r.connections() {
+				if len(l.Unacknowledged(c.Stats().SessionID)) > 0 {
 					return false
 				}
 			}
@@ -197,8 +197,8 @@ func (r *run) finish(leakBase goleak.Option) {
 			}
 		}
 	}
-	for _, m := range r.members {
-		if c := m.lf.Connection(); c != nil && c.Err() != nil {
+	for _, c := range r.connections() {
+		if c.Err() != nil {
 			r.scan.ScanString("errors", c.Err().Error())
 		}
 	}

@@ -109,7 +109,8 @@ func (r *Report) OK() bool { return len(r.Failures) == 0 }
 
 // Rerun is the command that plays the same schedule again.
 func (r *Report) Rerun() string {
-	return fmt.Sprintf("go test ./internal/chaos -run TestChaosShort -count=1 -v -chaos.seed=%d -chaos.shards=%d", r.Seed, r.Shards)
+	return fmt.Sprintf("go test ./internal/chaos -run TestChaosShort -count=1 -v -chaos.seed=%d -chaos.shards=%d -chaos.pershard=%t",
+		r.Seed, r.Shards, r.Mode == "per-shard")
 }
 
 func sortedKeys[M ~map[K]V, K ~string, V any](m M) []K {

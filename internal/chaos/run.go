@@ -43,6 +43,12 @@ type Config struct {
 	Seed int64
 	// Shards is the bot's shard count. Default 1.
 	Shards int
+	// PerShard runs one lifeline system per shard (WithShard(id, count)),
+	// as separate processes would, each with its own identify queue (the
+	// fake then gives each shard its own identify bucket); otherwise one
+	// system runs every shard (WithShards(count)) and its shards share
+	// one identify bucket (max_concurrency 1). Default false.
+	PerShard bool
 	// Duration is the chaos phase: faults are injected for this long (wall
 	// time), then the run waits for recovery and checks. Default 20s.
 	Duration time.Duration
@@ -143,6 +149,7 @@ func HTTPToken(seed int64) string {
 // member is one running lifeline system (all shards, or one of them).
 type member struct {
 	shard      int // first shard it runs
+	count      int // how many shards it runs
 	lf         *lifeline.Lifeline
 	rec        *flight.Recorder
 	flightPath string
@@ -229,10 +236,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		events: map[string]int{}, recov: map[string]int{}, levels: map[string]int{}, rest: map[string]int{},
 		abort: make(chan struct{}),
 	}
-	r.rep = &Report{Seed: cfg.Seed, Shards: cfg.Shards, Scale: cfg.Scale, Chaos: cfg.Duration, Mode: "per-shard",
+	r.rep = &Report{Seed: cfg.Seed, Shards: cfg.Shards, Scale: cfg.Scale, Chaos: cfg.Duration, Mode: "orchestrator",
 		Injected: map[Kind]int{}}
-	if cfg.Shards == 1 {
-		r.rep.Mode = "orchestrator"
+	if cfg.PerShard && cfg.Shards > 1 {
+		r.rep.Mode = "per-shard"
 	}
 	r.scan = newSecretScanner(r.token, r.httpToken)
 	r.logs = newLogSink("log", r.scan, 200)
@@ -266,9 +273,10 @@ func (r *run) setup() error {
 		Scale:  cfg.Scale,
 		Seed:   cfg.Seed,
 		Guilds: 2 * cfg.Shards,
-		// Each shard its own identify bucket: the systems of a per-shard
-		// run each have their own identify queue, as processes would.
-		MaxConcurrency: cfg.Shards,
+		// A per-shard run's systems each have their own identify queue,
+		// as processes would: each shard gets its own identify bucket.
+		// One system running every shard paces them through one bucket.
+		MaxConcurrency: map[bool]int{true: cfg.Shards, false: 1}[cfg.PerShard],
 		// Discord's "a few minutes" for a session to stay resumable.
 		SessionExpiry: cfg.scaled(3 * time.Minute),
 		// Generous on a loaded machine: a late heartbeat is a failure of
@@ -302,8 +310,16 @@ func (r *run) setup() error {
 		cfg.scaled(metrics.DefaultWindow) + time.Duration(len(p.Degradation.Levels))*p.Degradation.RecoveryDelay +
 		p.Health.Interval + cfg.RecoveryGrace
 
-	for i := 0; i < cfg.Shards; i++ {
-		m, err := r.newMember(i)
+	if cfg.PerShard {
+		for i := 0; i < cfg.Shards; i++ {
+			m, err := r.newMember(i, 1)
+			if err != nil {
+				return err
+			}
+			r.members = append(r.members, m)
+		}
+	} else {
+		m, err := r.newMember(0, cfg.Shards)
 		if err != nil {
 			return err
 		}
@@ -316,9 +332,9 @@ func (r *run) setup() error {
 // scaled default (10s/Scale) is shorter than a loaded machine's hiccups.
 const handshakeTimeout = 2 * time.Second
 
-func (r *run) newMember(shard int) (*member, error) {
+func (r *run) newMember(shard, count int) (*member, error) {
 	cfg := r.cfg
-	m := &member{shard: shard, flightPath: filepath.Join(cfg.Dir, fmt.Sprintf("flight-%d.jsonl", shard))}
+	m := &member{shard: shard, count: count, flightPath: filepath.Join(cfg.Dir, fmt.Sprintf("flight-%d.jsonl", shard))}
 	var err error
 	m.rec, err = flight.Open(flight.Settings{Path: m.flightPath, MaxFileBytes: 1 << 20, MaxTotalBytes: 4 << 20})
 	if err != nil {
@@ -354,15 +370,18 @@ func (r *run) newMember(shard int) (*member, error) {
 		},
 	}
 	opts := []lifeline.Option{lifeline.WithNetwork(r.srv.Transport(), r.srv.Dialer())}
-	if cfg.Shards > 1 {
+	switch {
+	case cfg.PerShard && cfg.Shards > 1:
 		opts = append(opts, lifeline.WithShard(shard, cfg.Shards))
+	default:
+		opts = append(opts, lifeline.WithShards(count))
 	}
 	m.lf, err = lifeline.New(lc, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("chaos: lifeline.New: %w", err)
 	}
 	m.lf.AddEventListener(events.All, func(e events.Event) { r.onEvent(m, e) })
-	m.lf.Session().AddHandler(func(_ *discordgo.Session, mc *discordgo.MessageCreate) { r.handled.record(mc.ID) })
+	m.lf.AddHandler(func(_ *discordgo.Session, mc *discordgo.MessageCreate) { r.handled.record(mc.ID) })
 	ln, err := telemetry.Listen("127.0.0.1:0", r.httpToken)
 	if err != nil {
 		return nil, fmt.Errorf("chaos: %w", err)
@@ -748,6 +767,19 @@ func (r *run) restTraffic(ctx context.Context) {
 	}
 }
 
+// connections returns every shard's managed connection.
+func (r *run) connections() []*conn.Connection {
+	var out []*conn.Connection
+	for _, m := range r.members {
+		for _, sh := range m.lf.Shards() {
+			if c := sh.Connection(); c != nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
 // checker looks at the invariants that can break at any moment: limits,
 // duplicates, a connection that gave up.
 func (r *run) checker(ctx context.Context) {
@@ -774,9 +806,9 @@ func (r *run) checker(ctx context.Context) {
 			dups = len(d)
 			r.stopChaos()
 		}
-		for _, m := range r.members {
-			if c := m.lf.Connection(); c != nil && c.State() == conn.Failed {
-				r.fail("%v: shard %d gave up: %v", r.since(), m.shard, c.Err())
+		for _, c := range r.connections() {
+			if c.State() == conn.Failed {
+				r.fail("%v: a shard gave up: %v", r.since(), c.Err())
 				r.stopChaos()
 			}
 		}
