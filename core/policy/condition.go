@@ -127,6 +127,10 @@ func (g *guardVisitor) Visit(node *ast.Node) {
 			g.errs = append(g.errs, condError{from: loc.From, to: loc.To, summary: "Function not available",
 				detail: fmt.Sprintf("%s() cannot be used in a policy condition.%s", n.Name, suggest(n.Name, functionNames()))})
 		}
+	case *ast.BinaryNode:
+		if n.Operator == ".." {
+			g.checkRange(n)
+		}
 	case *ast.CallNode:
 		id, ok := n.Callee.(*ast.IdentifierNode)
 		if !ok || id.Value != "duration" {
@@ -154,6 +158,45 @@ func (g *guardVisitor) Visit(node *ast.Node) {
 		}
 		ast.Patch(node, &ast.FloatNode{Value: ms(d)})
 	}
+}
+
+// MaxConditionRange is the most numbers a range (`4000..4014`) in a
+// condition may hold. expr builds a range as an array each time the
+// condition runs, so a range over a million numbers would allocate on every
+// tick; it is refused when the policy loads instead.
+const MaxConditionRange = 4096
+
+// checkRange accepts a range whose bounds are constant integers at most
+// MaxConditionRange apart.
+func (g *guardVisitor) checkRange(n *ast.BinaryNode) {
+	loc := n.Location()
+	lo, okLo := rangeBound(n.Left)
+	hi, okHi := rangeBound(n.Right)
+	switch {
+	case !okLo || !okHi:
+		g.errs = append(g.errs, condError{from: loc.From, to: loc.To, summary: "Range bounds must be constant",
+			detail: "A range such as 4000..4014 takes two whole numbers written in the condition; its size is checked when the policy loads."})
+	case hi >= lo && (hi-lo >= MaxConditionRange || hi-lo < 0): // < 0: the span overflowed
+		g.errs = append(g.errs, condError{from: loc.From, to: loc.To, summary: "Range too large",
+			detail: fmt.Sprintf("%d..%d holds %d numbers; a condition's range holds at most %d. Compare instead: x >= %d && x <= %d.",
+				lo, hi, hi-lo+1, MaxConditionRange, lo, hi)})
+	}
+}
+
+// rangeBound returns the value of an integer literal, signed or not.
+func rangeBound(n ast.Node) (int, bool) {
+	switch n := n.(type) {
+	case *ast.IntegerNode:
+		return n.Value, true
+	case *ast.UnaryNode:
+		if v, ok := rangeBound(n.Node); ok && (n.Operator == "-" || n.Operator == "+") {
+			if n.Operator == "-" {
+				v = -v
+			}
+			return v, true
+		}
+	}
+	return 0, false
 }
 
 // exprError turns an expr compile error into a condError with a friendlier
