@@ -45,7 +45,9 @@ test: vet lint generate-check fuzz bench-smoke ## vet, staticcheck, the generate
 FUZZTIME           ?= 5s
 FUZZ_TARGETS       := core/policy:FuzzDecode core/policy:FuzzCondition \
                       discordtest:FuzzParseScenario core/config:FuzzLoadLayered \
-                      core/conn:FuzzStream core/conn:FuzzScanner
+                      core/conn:FuzzStream core/conn:FuzzScanner \
+                      core/config:FuzzEnvSettings core/pluginhost:FuzzDescribeResponse \
+                      core/pluginhost:FuzzHostRequests
 
 .PHONY: fuzz
 fuzz: ## A short run of every parser's fuzz target (FUZZTIME each, default 5s).
