@@ -93,3 +93,14 @@ func TestRunShardsReportsProgress(t *testing.T) {
 		})
 	}
 }
+
+// `lifeline demo --shards N` wants 1 to maxDemoShards shards.
+func TestDemoShardsUsage(t *testing.T) {
+	for _, n := range []string{"0", "-2", "65"} {
+		env, _, errb := testEnv(nil)
+		if code := run(context.Background(), env, []string{"demo", "--http", "off", "--shards", n}); code != 2 ||
+			!strings.Contains(errb.String(), "--shards "+n+": want 1 to 64") {
+			t.Errorf("--shards %s: exit %d, stderr:\n%s", n, code, errb.String())
+		}
+	}
+}

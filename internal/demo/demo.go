@@ -98,6 +98,12 @@ type Options struct {
 	// HTTP, when set, serves the operator's surface (dashboard, /metrics,
 	// /health) on it during the story. Default: none.
 	HTTP net.Listener
+	// Shards runs the story with this many shards in one process: the
+	// fake Discord recommends that count, lifeline starts them in
+	// identify order (the story says "2 of 4 shards READY" as they come
+	// up), the zombie is shard 0's alone and every other incident hits
+	// them all. Default: 0, one shard.
+	Shards int
 }
 
 // Incident is one fault of the story and how lifeline came through it.
@@ -128,6 +134,10 @@ type Result struct {
 	FinalLevel       string `json:"final_level"`
 	FinalState       string `json:"final_state"`
 	FinalHealth      string `json:"final_health"`
+	// Shards is how many shards ran and ShardsReady how many were READY
+	// at the end.
+	Shards      int `json:"shards"`
+	ShardsReady int `json:"shards_ready"`
 
 	// PluginCrash is the plugin chapter: a plugin health check's process
 	// crashed mid-call and was restarted while the bot stayed connected.
@@ -182,12 +192,17 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	if opts.Duration < MinDuration {
 		return Result{}, fmt.Errorf("demo: duration %s is shorter than %s", opts.Duration, MinDuration)
 	}
+	if opts.Shards < 0 {
+		return Result{}, fmt.Errorf("demo: %d shards", opts.Shards)
+	}
+	shards := max(opts.Shards, 1)
 	// 20x Discord's speed for a one-minute story, faster for shorter ones.
 	scale := 20 * float64(DefaultDuration) / float64(opts.Duration)
 	srv, err := discordtest.NewServer(discordtest.Options{
-		Scale:         scale,
-		Guilds:        2,
-		SessionExpiry: opts.Duration / 2, // the whole outage stays resumable
+		Scale:             scale,
+		Guilds:            2 * shards,
+		RecommendedShards: shards,
+		SessionExpiry:     opts.Duration / 2, // the whole outage stays resumable
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("demo: fake Discord: %w", err)
@@ -232,6 +247,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		defer rec.Close()
 		onTick = func(s metrics.Snapshot, d policy.Decision, l policy.Level) { _ = rec.Tick(s, d, l) }
 	}
+	var s *story
 	bot, err := lifeline.New(lifeline.Config{
 		OnTick:         onTick,
 		Token:          srv.Token(),
@@ -240,11 +256,18 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		MetricsWindow:  opts.Duration / 15,
 		EventQueueSize: 4096,
 		Logger:         logger,
-	}, lifeline.WithPolicy(p), lifeline.WithNetwork(srv.Transport(), srv.Dialer()))
+	}, lifeline.WithPolicy(p), lifeline.WithNetwork(srv.Transport(), srv.Dialer()),
+		// As many shards as the fake recommends (/gateway/bot), each
+		// reported as it comes up.
+		lifeline.WithShards(0), lifeline.WithShardProgress(func(pr lifeline.ShardProgress) {
+			if pr.Total > 1 {
+				s.say("connect", "%s (shard %d after %s)", pr, pr.Shard, pr.Elapsed.Round(time.Millisecond))
+			}
+		}))
 	if err != nil {
 		return Result{}, fmt.Errorf("demo: %w", err)
 	}
-	s := &story{opts: opts, start: time.Now(), srv: srv, bot: bot, logger: logger, rec: rec,
+	s = &story{opts: opts, start: time.Now(), srv: srv, bot: bot, logger: logger, rec: rec,
 		states: make(chan string, 1024), levels: make(chan string, 1024), received: map[string]bool{},
 		pluginEvents: make(chan pluginEvent, 64), crashFile: plug.crashFile}
 	// What the bot registers so degradation has something to switch off.
@@ -258,7 +281,8 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	if rec != nil {
 		bot.AddEventListener(lifeline.All, rec.Event)
 	}
-	bot.Session().AddHandler(func(_ *discordgo.Session, m *discordgo.MessageCreate) {
+	// On every shard's Session: a guild's messages come on its shard.
+	bot.AddHandler(func(_ *discordgo.Session, m *discordgo.MessageCreate) {
 		s.mu.Lock()
 		s.received[m.Content] = true
 		s.mu.Unlock()
@@ -266,6 +290,10 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 
 	s.say("connect", "lifeline connects to the fake Discord at %s (heartbeat every %s)",
 		srv.URL(), srv.HeartbeatInterval().Round(time.Millisecond))
+	if shards > 1 {
+		s.say("connect", "%d shards in this process, in identify order (one IDENTIFY per %s); every incident hits them all",
+			shards, srv.IdentifyWindow().Round(time.Millisecond))
+	}
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err = bot.Start(startCtx)
 	cancel()
@@ -318,7 +346,11 @@ func (s *story) play(ctx context.Context) Result {
 			case <-emitCtx.Done():
 				return
 			case <-t.C:
-				if _, err := s.srv.EmitMessage(channel, fmt.Sprintf("emitted-%d", emitted)); err == nil {
+				ch := channel
+				if gs := s.srv.Guilds(); s.opts.Shards > 1 {
+					ch = gs[emitted%len(gs)].ChannelID // every guild, so every shard, delivers
+				}
+				if _, err := s.srv.EmitMessage(ch, fmt.Sprintf("emitted-%d", emitted)); err == nil {
 					emitted++
 				}
 			}
@@ -326,10 +358,16 @@ func (s *story) play(ctx context.Context) Result {
 	}()
 
 	s.waitUntil(ctx, d*4/100)
+	// With several shards the zombie is one shard's: a blip the others
+	// never notice (every later incident hits them all).
+	zombieOf, stalled := "", []int(nil)
+	if s.opts.Shards > 1 {
+		zombieOf, stalled = fmt.Sprintf(" on shard 0 of %d (the others stay READY)", s.opts.Shards), []int{0}
+	}
 	res.Incidents = append(res.Incidents, s.incident(ctx, "zombie",
-		fmt.Sprintf("Discord stops answering heartbeats (ACKs stall for %s); discordgo alone would wait 5 intervals (%s)",
-			(2*hb).Round(time.Millisecond), (5*hb).Round(time.Millisecond)),
-		d*6/100, untilReady, func() error { return s.srv.StallACKs(2 * hb) }))
+		fmt.Sprintf("Discord stops answering heartbeats%s (ACKs stall for %s); discordgo alone would wait 5 intervals (%s)",
+			zombieOf, (2*hb).Round(time.Millisecond), (5*hb).Round(time.Millisecond)),
+		d*6/100, untilReady, func() error { return s.srv.StallACKs(2*hb, stalled...) }))
 
 	s.waitUntil(ctx, d*10/100)
 	res.Incidents = append(res.Incidents, s.incident(ctx, "latency-spike",
@@ -390,6 +428,7 @@ func (s *story) play(ctx context.Context) Result {
 	res.FinalHealth = diag.Health.Status.String()
 	res.FinalLevel = s.bot.Degradation().Level().String()
 	res.Resumes = diag.Snapshot.Gateway.Resumes
+	res.Shards, res.ShardsReady = diag.Snapshot.Shards.Total, diag.Snapshot.Shards.Ready
 	s.mu.Lock()
 	res.Levels = append([]string(nil), s.levelLog...)
 	res.Steps = append([]string(nil), s.steps...)
@@ -441,8 +480,16 @@ func (s *story) rateLimitStorm(ctx context.Context, channel string, storm time.D
 
 // restTraffic is the bot reading a message over and over (bounded by ctx).
 func (s *story) restTraffic(ctx context.Context, channel string) {
-	m, err := s.bot.Session().ChannelMessageSend(channel, "pinned")
-	if err != nil {
+	// The message to read is sent as the burst begins: a 500 is likely,
+	// so try again (a bounded number of times).
+	var m *discordgo.Message
+	var err error
+	for i := 0; i < 20 && ctx.Err() == nil; i++ {
+		if m, err = s.bot.Session().ChannelMessageSend(channel, "pinned", discordgo.WithContext(ctx)); err == nil {
+			break
+		}
+	}
+	if err != nil || m == nil {
 		return
 	}
 	s.mu.Lock()
@@ -705,6 +752,9 @@ func (s *story) summary(r Result) {
 	}
 	if len(r.Violations) > 0 {
 		fmt.Fprintf(w, "  limit violations %v\n", r.Violations)
+	}
+	if r.Shards > 1 {
+		fmt.Fprintf(w, "  shards           %d in one process, %d READY at the end\n", r.Shards, r.ShardsReady)
 	}
 	fmt.Fprintf(w, "  final            %s, health %s, degradation %s\n", r.FinalState, r.FinalHealth, r.FinalLevel)
 	if r.OK() {
