@@ -3,6 +3,37 @@
 # Many shards share one identify budget (1,000 IDENTIFYs a day, a few per
 # 5 seconds), so resuming matters most; one shard's trouble must not
 # degrade the others; the bot must never give up reconnecting on its own.
+#
+# Running the shards: one lifeline process runs every shard Discord
+# recommends (shards = "auto" below) or a fixed count, each with its own
+# connection, breaker, metrics and health checks, all sharing one REST
+# client, one identify queue and the daily session-start budget:
+#
+#   lifeline run --preset large --shard-count 16            # all 16 here
+#   lifeline run --preset large --shard-count 64 --shard 3  # one of 64
+#   lifeline.New(cfg, lifeline.WithPreset("large"), lifeline.WithShardRange(0, 15, 64))
+#
+# Shards start in identify order (one IDENTIFY per bucket per 5s); a start
+# the day's budget cannot cover is refused before any IDENTIFY, with the
+# reset time. The conditions below see the whole process: errors pool
+# every shard with REST, heartbeat latency is the shards' mean,
+# gateway.connected holds only when every shard is connected, and the
+# shards.* variables count the shards by condition (docs/policy.md).
+#
+# Running the shards: one lifeline process runs every shard Discord
+# recommends (shards = "auto" below) or a fixed count, each with its own
+# connection, breaker, metrics and health checks, all sharing one REST
+# client, one identify queue and the daily session-start budget:
+#
+#   lifeline run --preset large --shard-count 16        # 16 shards here
+#   lifeline run --preset large --shard-count 64 --shard 3   # one of 64
+#   lifeline.New(cfg, lifeline.WithPreset("large"), lifeline.WithShardRange(0, 15, 64))
+#
+# Shards start in identify order (one IDENTIFY per bucket per 5s); a start
+# the day's budget cannot cover is refused before any IDENTIFY, with the
+# reset time. This policy sees the whole process: the gateway.* figures
+# sum the shards up (gateway.connected only when every shard is), and the
+# shards.* variables count them (docs/policy.md, docs/operations.md).
 
 connection {
   token   = env("DISCORD_TOKEN")
@@ -71,15 +102,20 @@ degradation {
     actions = ["reduce_logging_level", "disable_analytics"]
   }
   # 50 rate-limited requests in the window means the bot is near Discord's
-  # global limit (50 requests/s): back off before Discord escalates.
+  # global limit (50 requests/s): back off before Discord escalates. A
+  # fifth of the shards unhealthy (down, reconnecting, breaker open or
+  # failing their checks) means a fifth of the guilds are not served: the
+  # whole bot sheds its optional work, not only those shards.
   level "moderate" {
-    when    = "latency.heartbeat > 1500 || errors.rate > 0.1 || rest.rate_limited >= 50"
+    when    = "latency.heartbeat > 1500 || errors.rate > 0.1 || rest.rate_limited >= 50 || shards.unhealthy_ratio >= 0.2"
     actions = ["increase_timeouts", "disable_non_critical_features"]
   }
-  # An open breaker or 100 server errors: Discord is struggling; reduce
-  # concurrency and lean on the cache rather than add load.
+  # An open breaker, 100 server errors or more than half the shards
+  # unhealthy: Discord is struggling (a Discord-wide incident takes many
+  # shards at once); reduce concurrency and lean on the cache rather than
+  # add load.
   level "severe" {
-    when    = "errors.rate > 0.25 || breaker.state == 'OPEN' || rest.server_errors >= 100"
+    when    = "errors.rate > 0.25 || breaker.state == 'OPEN' || rest.server_errors >= 100 || shards.unhealthy_ratio > 0.5"
     actions = ["reduce_concurrent_requests", "enable_aggressive_caching"]
   }
   # Half the requests failing, or the gateway gone for a while: keep only
@@ -94,11 +130,12 @@ degradation {
     actions = ["enable_read_only_mode", "shutdown_non_essential_services"]
   }
 
-  # Half the MINIMAL latency, a third of its error rate, a closed breaker
-  # and a good health score: big audiences punish flapping more than a
+  # Half the MINIMAL latency, a third of its error rate, a closed breaker,
+  # a good health score and fewer than a tenth of the shards unhealthy
+  # (half the MODERATE share): big audiences punish flapping more than a
   # slightly late recovery.
   recover {
-    when = "latency.heartbeat < 400 && errors.rate < 0.02 && breaker.state == 'CLOSED' && health.score >= 85"
+    when = "latency.heartbeat < 400 && errors.rate < 0.02 && breaker.state == 'CLOSED' && health.score >= 85 && shards.unhealthy_ratio < 0.1"
   }
 }
 

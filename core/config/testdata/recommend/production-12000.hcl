@@ -74,12 +74,12 @@ degradation {
   }
 
   level "moderate" {
-    when    = "latency.heartbeat > 1500 || errors.rate > 0.1 || rest.rate_limited >= 50"
+    when    = "latency.heartbeat > 1500 || errors.rate > 0.1 || rest.rate_limited >= 50 || shards.unhealthy_ratio >= 0.2"
     actions = ["increase_timeouts", "disable_non_critical_features"]
   }
 
   level "severe" {
-    when    = "errors.rate > 0.25 || breaker.state == 'OPEN' || rest.server_errors >= 100"
+    when    = "errors.rate > 0.25 || breaker.state == 'OPEN' || rest.server_errors >= 100 || shards.unhealthy_ratio > 0.5"
     actions = ["reduce_concurrent_requests", "enable_aggressive_caching"]
   }
 
@@ -89,7 +89,7 @@ degradation {
   }
 
   recover {
-    when = "latency.heartbeat < 400 && errors.rate < 0.02 && breaker.state == 'CLOSED' && health.score >= 85"
+    when = "latency.heartbeat < 400 && errors.rate < 0.02 && breaker.state == 'CLOSED' && health.score >= 85 && shards.unhealthy_ratio < 0.1"
   }
 }
 
