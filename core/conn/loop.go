@@ -213,6 +213,9 @@ func (c *Connection) run(ctx context.Context) {
 					c.setState(BackingOff, fmt.Sprintf("waiting %s before attempt %d (%s)", delay.Round(time.Millisecond), failures+1, req.mode))
 					c.sleep(ctx, delay)
 				}
+				if req.started != nil {
+					req.started()
+				}
 				continue
 			}
 			if ctx.Err() != nil {

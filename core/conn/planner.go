@@ -28,8 +28,25 @@ var errStopped = errors.New("conn: connection stopped")
 
 // tryRequest is one attempt a Planner asked for.
 type tryRequest struct {
-	mode  RecoverMode
-	reply chan error // buffered: the loop never blocks on it
+	mode    RecoverMode
+	reply   chan error // buffered: the loop never blocks on it
+	started func()     // from WithTryNotice; nil when there is none
+}
+
+// tryNoticeKey is WithTryNotice's context key.
+type tryNoticeKey struct{}
+
+type tryNotice struct{ queued, started func() }
+
+// WithTryNotice returns a context for a Planner's try that reports the two
+// phases of the attempt: queued when try hands the attempt to the
+// connection loop, which may first wait out its backoff (at most
+// MaxReconnectDelay), and started when the loop begins it. Whoever bounds
+// a try with a deadline (core/recovery's AttemptTimeout) uses it to leave
+// the backoff out: otherwise a backoff longer than the deadline fails
+// every attempt before it has begun. Either function may be nil.
+func WithTryNotice(ctx context.Context, queued, started func()) context.Context {
+	return context.WithValue(ctx, tryNoticeKey{}, tryNotice{queued: queued, started: started})
 }
 
 // planRun is a Plan in progress.
@@ -41,6 +58,12 @@ type planRun struct {
 // try hands one attempt to the loop and waits for its outcome.
 func (c *Connection) try(ctx context.Context, mode RecoverMode) error {
 	req := tryRequest{mode: mode, reply: make(chan error, 1)}
+	if n, ok := ctx.Value(tryNoticeKey{}).(tryNotice); ok {
+		if n.queued != nil {
+			n.queued()
+		}
+		req.started = n.started
+	}
 	select {
 	case c.tries <- req:
 	case <-ctx.Done():

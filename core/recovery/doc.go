@@ -49,7 +49,9 @@
 //  1. evaluates the conditions and orders the strategies that apply;
 //  2. for each strategy, skips it if unavailable, then runs up to its
 //     MaxAttempts attempts (RetryDelay apart), each bounded by
-//     AttemptTimeout on the injected clock;
+//     AttemptTimeout on the injected clock (for a connection attempt, from
+//     when the connection loop begins it: the backoff it waits out first
+//     is not the attempt's);
 //  3. publishes RECOVERY_ATTEMPTED before and RECOVERY_COMPLETED (with
 //     Success, Error and Duration) after every attempt;
 //  4. returns at the first success; a failed attempt falls through to the

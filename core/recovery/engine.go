@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/lifeline-bot/lifeline/core/clock"
+	"github.com/lifeline-bot/lifeline/core/conn"
 	"github.com/lifeline-bot/lifeline/core/events"
 	"github.com/lifeline-bot/lifeline/core/metrics"
 	"github.com/lifeline-bot/lifeline/core/policy"
@@ -38,7 +39,10 @@ type Settings struct {
 	// Logger gets one line per attempt and per outcome. Default: hclog's
 	// null logger.
 	Logger hclog.Logger
-	// AttemptTimeout bounds one attempt. A Recoverer that ignores its
+	// AttemptTimeout bounds one attempt. For a built-in strategy run
+	// through a connection's Planner (ConnPlanner) the time the connection
+	// loop waits out its backoff before it begins the attempt is left out
+	// (conn.WithTryNotice). A Recoverer that ignores its
 	// context past the deadline is abandoned (counted in
 	// Stats.Abandoned) and the next strategy runs. Default: 30s.
 	AttemptTimeout time.Duration
@@ -651,6 +655,14 @@ func (e *Engine) run(ctx context.Context, r Recoverer, a Attempt) error {
 		cancel(fmt.Errorf("%w after %s", ErrAttemptTimeout, timeout))
 	})
 	defer t.Stop()
+	// A connection attempt may wait out the loop's backoff before it
+	// begins; the deadline is the attempt's, so that wait is left out.
+	cctx := actx
+	actx = conn.WithTryNotice(cctx, func() { t.Stop() }, func() {
+		if cctx.Err() == nil {
+			t.Reset(timeout)
+		}
+	})
 
 	done := make(chan error, 1)
 	go func() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -196,5 +197,78 @@ recovery "resume" {
 	}
 	if c.State() != conn.Ready {
 		t.Fatalf("state %s after the outage, want READY", c.State())
+	}
+}
+
+// An attempt's deadline (AttemptTimeout) covers the attempt, not the wait
+// for its turn: the connection loop waits out its backoff before it
+// starts an attempt the engine asked for, and a backoff longer than
+// AttemptTimeout must not turn every attempt into "timed out" before it
+// has begun.
+func TestPlannerAttemptTimeoutLeavesOutTheBackoff(t *testing.T) {
+	srv, err := discordtest.NewServer(discordtest.Options{Scale: 200, Guilds: 2, SessionExpiry: 60 * time.Second, HeartbeatTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	bus := events.NewBus(events.Options{QueueSize: 4096})
+	rec := &recorder{}
+	bus.SubscribeAll(rec.Publish)
+	// The second attempt waits a backoff of about 2 s; the deadline of an
+	// attempt is 1 s.
+	engine := recovery.New(recovery.Settings{Events: bus, AttemptTimeout: time.Second})
+	if err := engine.SetPolicy(mustPolicy(t, `
+recovery "resume" {
+  priority     = 10
+  max_attempts = 2
+}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	cleared := make(chan struct{})
+	var once sync.Once
+	bus.Subscribe(events.RecoveryCompleted, func(e events.Event) {
+		// The outage ends once the first attempt has failed.
+		once.Do(func() { srv.ClearFaults(); close(cleared) })
+	})
+	c, err := conn.New(conn.Config{
+		Token: srv.Token(), GatewayURL: srv.GatewayURL(), RESTTransport: srv.Transport(), GatewayDialer: srv.Dialer(),
+		Events: bus, HandshakeTimeout: 2 * time.Second, ReconnectDelay: 2 * time.Second, MaxReconnectDelay: 2 * time.Second,
+		Rand: func() float64 { return 0.999 }, CallTimeout: 5 * time.Second, Planner: engine.ConnPlanner(0),
+		IdentifyQueue: conn.NewLocalIdentifyQueue(conn.SessionStartLimit{Total: 1000, Remaining: 1000, ResetAfter: time.Hour, MaxConcurrency: 1},
+			conn.IdentifyQueueOptions{Window: srv.IdentifyWindow()}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Outage(discordtest.OutageRefuse, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.DropConnections(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) && engine.Stats().Recovered == 0 && engine.Stats().Unrecovered == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := c.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bus.Close()
+	<-cleared
+	lines := rec.lines()
+	t.Logf("events: %s", strings.Join(lines, ", "))
+	equal(t, "events", lines, []string{"ERROR connection_lost",
+		"ATTEMPTED resume#1", "ERROR dial_failed", "COMPLETED resume#1 fail",
+		"ATTEMPTED resume#2", "COMPLETED resume#2 ok"})
+	for _, e := range rec.events() {
+		if d, ok := e.Data.(events.Recovery); ok && d.Completed && strings.Contains(d.Error, "timed out") {
+			t.Errorf("an attempt timed out: %s", d.Error)
+		}
 	}
 }
