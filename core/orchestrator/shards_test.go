@@ -450,3 +450,51 @@ func TestShardRange(t *testing.T) {
 		}
 	}
 }
+
+// The default count is auto: when Discord closes the one shard with 4011
+// (sharding required), Start re-shards to two and both come up; a handler
+// given to AddHandler before Start hears every guild, on the new shards.
+func TestAutoReshardsAtStart(t *testing.T) {
+	srv, err := discordtest.NewServer(discordtest.Options{Scale: 200, Guilds: 6, MaxGuildsPerShard: 4, MaxConcurrency: 2,
+		SessionExpiry: 30 * time.Second, HeartbeatTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	s := &system{t: t, srv: srv, evCh: make(chan events.Event, 8192)}
+	o, err := orchestrator.New(orchestrator.Config{Token: srv.Token(), RESTTransport: srv.Transport(), GatewayDialer: srv.Dialer(),
+		IdentifyWindow: srv.IdentifyWindow(), TickInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.o = o
+	var got sync.Map
+	o.AddHandler(func(_ *discordgo.Session, m *discordgo.MessageCreate) { got.Store(m.Content, true) })
+	s.start()
+	defer s.stop()
+	if n := len(o.Shards()); n != 2 || o.ShardManager().Count() != 2 {
+		t.Fatalf("%d shards of %d after 4011, want 2", n, o.ShardManager().Count())
+	}
+	if o.Session() != o.Shard(0).Session() {
+		t.Fatal("Session() is not the new first shard's")
+	}
+	for _, g := range srv.Guilds() {
+		if _, err := srv.EmitMessage(g.ChannelID, "to-"+g.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.eventually("a message from every guild", func() bool {
+		for _, g := range srv.Guilds() {
+			if _, ok := got.Load("to-" + g.ID); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	if snap := o.Snapshot(); snap.Shards.Total != 2 || snap.Shards.Ready != 2 || snap.Shard.Count != 2 {
+		t.Fatalf("snapshot shards %+v shard %+v", snap.Shards, snap.Shard)
+	}
+	if v := srv.Ledger().Violations(); len(v) > 0 {
+		t.Fatalf("ledger violations: %+v", v)
+	}
+}
