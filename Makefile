@@ -89,6 +89,8 @@ bench: ## The benchmark table: raw output in docs/benchmarks.txt, then docs/benc
 	step -bench 'BareGRPC|InProcessCheck' -count 3 -benchtime 2000x ./bench; \
 	step -bench PolicyReload -count 1 -benchtime 40x ./bench; \
 	step -bench 'ZombieDetection|DropToResumed' -count 1 -benchtime 10x ./bench; \
+	step -bench OutageAllReady -count 1 -benchtime 15x ./bench; \
+	step -bench IdleShards -count 1 -benchtime 1x ./bench -args -idle.shards 1000 -idle.heartbeat 41.25s; \
 	mv $$out docs/benchmarks.txt
 	$(GO) run ./bench/internal/report -in docs/benchmarks.txt -out docs/benchmarks.md -notes bench/internal/report/notes.md
 

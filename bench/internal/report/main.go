@@ -125,7 +125,7 @@ func Render(rows []Row, m Machine, notes []byte) []byte {
 	met, missed, unmeasured := 0, 0, 0
 	for _, r := range rows {
 		switch {
-		case r.Verdict == "met":
+		case strings.HasPrefix(r.Verdict, "met"):
 			met++
 		case strings.HasPrefix(r.Verdict, "missed"):
 			missed++
