@@ -86,6 +86,17 @@
 // The adapters look their plugin up by name on every call, so they survive
 // restarts and reloads.
 //
+// # Cost of a call
+//
+// A check, action or strategy call is one gRPC unary call over the
+// plugin's mutual-TLS connection on a Unix socket: it wakes the plugin
+// process, then the host. On a small machine shared by the bot and its
+// plugins, those wake-ups are what a tick of plugin checks spends (the
+// checks run in parallel, the cores do not multiply), so the host trims
+// them: its connection uses a fixed 1 MiB flow-control window, which turns
+// off gRPC's bandwidth-delay probe (a PING round trip after nearly every
+// response). docs/benchmarks.md has the figures.
+//
 // # Host services
 //
 // HostServices is what the orchestrator offers plugins. A recovery requested

@@ -226,6 +226,7 @@ func (m *managed) launch(spec Spec) (*process, []sdk.Descriptor, string, error) 
 		SkipHostEnv:      true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
+		GRPCDialOptions:  dialOptions,
 		StartTimeout:     m.h.o.StartTimeout,
 		// go-plugin logs the process's standard error under
 		// "plugin.NAME" (the runner's Name) and its own lines under
