@@ -18,11 +18,12 @@ import (
 )
 
 var (
-	flagSeed     = flag.Int64("chaos.seed", 1, "the chaos schedule's seed (0: a random one, printed)")
+	flagSeed     = flag.Int64("chaos.seed", 0, "the chaos schedule's seed (default: 1 for TestChaosShort, a random one, printed, for TestSoak)")
 	flagShards   = flag.Int("chaos.shards", 1, "the bot's shard count")
 	flagPerShard = flag.Bool("chaos.pershard", false, "one lifeline system per shard instead of one for all")
 	flagDuration = flag.Duration("chaos.duration", 0, "TestSoak's chaos phase (0 skips TestSoak)")
 	flagReport   = flag.String("chaos.report", "", "TestSoak writes its report here (Markdown; JSON beside it)")
+	flagMeanGap  = flag.Duration("chaos.meangap", 5*time.Second, "TestSoak's mean time between two steps")
 )
 
 func TestMain(m *testing.M) {
@@ -44,11 +45,15 @@ func buildPlugin(t *testing.T, dir string) string {
 	return bin
 }
 
-func seed() int64 {
-	if *flagSeed != 0 {
+// seed is -chaos.seed, or def when it is not given (0: a random seed).
+func seed(def int64) int64 {
+	switch {
+	case *flagSeed != 0:
 		return *flagSeed
+	case def != 0:
+		return def
 	}
-	return time.Now().UnixNano() % 1_000_000_007
+	return 1 + time.Now().UnixNano()%1_000_000_007
 }
 
 func runChaos(t *testing.T, cfg chaos.Config) *chaos.Report {
@@ -90,7 +95,7 @@ func TestChaosShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 20s chaos run")
 	}
-	rep := runChaos(t, chaos.Config{Seed: seed(), Shards: *flagShards, PerShard: *flagPerShard, Duration: 20 * time.Second})
+	rep := runChaos(t, chaos.Config{Seed: seed(1), Shards: *flagShards, PerShard: *flagPerShard, Duration: 20 * time.Second})
 	if !rep.OK() {
 		return
 	}
@@ -119,12 +124,8 @@ func TestSoak(t *testing.T) {
 	if *flagDuration <= 0 {
 		t.Skip("the long soak runs with -chaos.duration (make soak DURATION=30m)")
 	}
-	s := seed()
-	if *flagSeed == 1 {
-		s = time.Now().UnixNano() % 1_000_000_007 // a new schedule each soak unless asked
-	}
-	rep := runChaos(t, chaos.Config{Seed: s, Shards: *flagShards, PerShard: *flagPerShard, Duration: *flagDuration,
-		PluginCrashSpacing: 65 * time.Second, SampleEvery: 10 * time.Second})
+	rep := runChaos(t, chaos.Config{Seed: seed(0), Shards: *flagShards, PerShard: *flagPerShard, Duration: *flagDuration,
+		MeanGap: *flagMeanGap, SampleEvery: 10 * time.Second})
 	if *flagReport != "" {
 		md := "# Soak report\n\n" + rep.Markdown()
 		if err := os.WriteFile(*flagReport, []byte(md), 0o644); err != nil {

@@ -86,8 +86,28 @@ type LossFigures struct {
 	Excused int `json:"excused"`
 	// ExcusedBy counts Excused by the session's end reason.
 	ExcusedBy map[string]int `json:"excused_by,omitempty"`
+	// Capped counts dispatches lost because lifeline's recovery caps
+	// (core/recovery: at most 10 attempts of one strategy per shard within
+	// 5 minutes, successful ones included) had spent resume and reconnect,
+	// so the planner started a new session while the old one could still
+	// resume. Counted, reported, not failed: the caps are documented
+	// behaviour; see docs/reliability.md.
+	Capped int `json:"capped"`
 	// Details names each loss.
 	Details []string `json:"details,omitempty"`
+	// Spans place each loss in time, for a failure report.
+	Spans []LossSpan `json:"spans,omitempty"`
+}
+
+// LossSpan is where a loss happened: the session whose dispatches were
+// lost, when its last connection ended and when the shard's next session
+// began (zero for the shard's last session).
+type LossSpan struct {
+	Shard        int       `json:"shard"`
+	Session      string    `json:"session"`
+	Count        int       `json:"count"`
+	Disconnected time.Time `json:"disconnected"`
+	NextSession  time.Time `json:"next_session,omitempty"`
 }
 
 // excuse says why the client could not have kept a session, or "" when it
@@ -171,6 +191,11 @@ func classifyLosses(sessions []discordtest.SessionRecord, connections []discordt
 				why = "session ended: " + s.EndReason
 			}
 			f.Lost += len(lost)
+			span := LossSpan{Shard: shard, Session: s.ID, Count: len(lost), NextSession: cutoff}
+			if len(s.Connections) > 0 {
+				span.Disconnected = conns[s.Connections[len(s.Connections)-1]].ClosedAt
+			}
+			f.Spans = append(f.Spans, span)
 			f.Details = append(f.Details, fmt.Sprintf("shard %d session %s: %d dispatches after seq %d lost (%s; seqs %v)",
 				shard, s.ID, len(lost), acked, why, firstSeqs(lost, 8)))
 		}

@@ -37,7 +37,8 @@ func (r *run) recovered() (bool, string) {
 		}
 		for _, s := range m.lf.Plugins().Status() {
 			if s.State != pluginhost.Running {
-				return false, fmt.Sprintf("shard %d: plugin %s is %s (%s)", m.shard, s.Name, s.State, s.LastError)
+				return false, fmt.Sprintf("plugin %s is %s after %d restarts in a row (last exit %q, last error %q); plugin events: %s",
+					s.Name, s.State, s.Restarts, s.LastExit, s.LastError, r.pluginEvents())
 			}
 		}
 	}
@@ -135,8 +136,9 @@ func (r *run) settleAndCheck() {
 
 	sessions := l.Sessions()
 	r.rep.Loss = classifyLosses(sessions, l.Connections())
+	r.separateCapped(&r.rep.Loss)
 	if len(r.rep.Loss.Details) > 0 {
-		r.rep.Ledger = describeSessions(l)
+		r.rep.Ledger = describeSessions(l) + "\nwhat the client did around each loss:\n" + r.timeline.explain(r.rep.Loss.Spans)
 	}
 	for _, d := range r.rep.Loss.Details {
 		r.fail("dispatch loss: %s", d)
@@ -184,6 +186,23 @@ func (r *run) settleAndCheck() {
 	}
 	r.scrape(context.Background())
 	r.checkPluginEnvs()
+}
+
+// separateCapped moves the losses that followed the recovery engine's caps
+// (resume and reconnect spent for the window when the shard moved to a
+// new session) from Lost to Capped.
+func (r *run) separateCapped(f *LossFigures) {
+	var details []string
+	var spans []LossSpan
+	for i, sp := range f.Spans {
+		if !sp.NextSession.IsZero() && r.timeline.capped(sp.Shard, sp.NextSession) {
+			f.Capped += sp.Count
+			f.Lost -= sp.Count
+			continue
+		}
+		details, spans = append(details, f.Details[i]), append(spans, sp)
+	}
+	f.Details, f.Spans = details, spans
 }
 
 // finish stops everything, then checks for leaked goroutines, files and

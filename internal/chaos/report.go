@@ -18,8 +18,9 @@ type Report struct {
 	Mode  string  `json:"mode"`
 	Scale float64 `json:"scale"`
 	// Chaos is the chaos phase's planned length; Elapsed the whole run's
-	// wall time.
+	// wall time; MeanGap the mean time between steps.
 	Chaos   time.Duration `json:"chaos"`
+	MeanGap time.Duration `json:"mean_gap"`
 	Elapsed time.Duration `json:"elapsed"`
 	// Steps is the schedule as executed.
 	Steps []Step `json:"steps"`
@@ -109,8 +110,12 @@ func (r *Report) OK() bool { return len(r.Failures) == 0 }
 
 // Rerun is the command that plays the same schedule again.
 func (r *Report) Rerun() string {
-	return fmt.Sprintf("go test ./internal/chaos -run TestChaosShort -count=1 -v -chaos.seed=%d -chaos.shards=%d -chaos.pershard=%t",
-		r.Seed, r.Shards, r.Mode == "per-shard")
+	if r.Chaos == 20*time.Second {
+		return fmt.Sprintf("go test -race ./internal/chaos -run TestChaosShort -count=1 -v -chaos.seed=%d -chaos.shards=%d -chaos.pershard=%t",
+			r.Seed, r.Shards, r.Mode == "per-shard")
+	}
+	return fmt.Sprintf("go test -race ./internal/chaos -run TestSoak -count=1 -v -chaos.seed=%d -chaos.shards=%d -chaos.pershard=%t -chaos.duration=%v -chaos.meangap=%v",
+		r.Seed, r.Shards, r.Mode == "per-shard", r.Chaos, r.MeanGap)
 }
 
 func sortedKeys[M ~map[K]V, K ~string, V any](m M) []K {
@@ -136,8 +141,8 @@ func (r *Report) String() string {
 		fmt.Fprintf(&b, " %s=%d", k, r.Recoveries[k])
 	}
 	fmt.Fprintf(&b, " (failed attempts %d)\n", r.RecoveryFailures)
-	fmt.Fprintf(&b, "  dispatches %d, messages emitted %d, handled %d, acked %d; lost %d, excused %d %v, duplicates %d\n",
-		r.Dispatches, r.MessagesEmitted, r.MessagesHandled, r.AckedMessages, r.Loss.Lost, r.Loss.Excused, r.Loss.ExcusedBy, len(r.Duplicates))
+	fmt.Fprintf(&b, "  dispatches %d, messages emitted %d, handled %d, acked %d; lost %d, after recovery caps %d, excused %d %v, duplicates %d\n",
+		r.Dispatches, r.MessagesEmitted, r.MessagesHandled, r.AckedMessages, r.Loss.Lost, r.Loss.Capped, r.Loss.Excused, r.Loss.ExcusedBy, len(r.Duplicates))
 	fmt.Fprintf(&b, "  violations %v; REST %v\n", r.Violations, r.REST)
 	fmt.Fprintf(&b, "  backoff waits checked %d (latest attempt %v after its wait)\n", r.Envelope.Waits, r.Envelope.MaxLate.Round(time.Millisecond))
 	fmt.Fprintf(&b, "  max level %s, activations %v; recovered in %v (bound %v)\n",
@@ -174,8 +179,8 @@ func sum(m map[string]int) int {
 // Markdown renders the figures as the tables docs/reliability.md shows.
 func (r *Report) Markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Seed %d, %d shard(s) (%s), fake Discord at scale %v, %v of chaos (%v in all).\n\n",
-		r.Seed, r.Shards, r.Mode, r.Scale, r.Chaos, r.Elapsed.Round(time.Second))
+	fmt.Fprintf(&b, "Seed %d, %d shard(s) (%s), fake Discord at scale %v, %v of chaos, a step every %v on average (%v in all).\n\n",
+		r.Seed, r.Shards, r.Mode, r.Scale, r.Chaos, r.MeanGap, r.Elapsed.Round(time.Second))
 	b.WriteString("| fault or action | injected |\n|---|---:|\n")
 	for _, k := range sortedKeys(r.Injected) {
 		fmt.Fprintf(&b, "| %s | %d |\n", k, r.Injected[k])
@@ -193,6 +198,7 @@ func (r *Report) Markdown() string {
 	row("messages posted / handled by the bot", fmt.Sprintf("%d / %d", r.MessagesEmitted, r.MessagesHandled))
 	row("MESSAGE_CREATEs acknowledged, all handled", r.AckedMessages)
 	row("**lost on a resumable path**", fmt.Sprintf("**%d**", r.Loss.Lost))
+	row("unacknowledged when the recovery caps forced a new session", r.Loss.Capped)
 	row("unacknowledged when Discord ended the session", r.Loss.Excused)
 	row("duplicate deliveries", len(r.Duplicates))
 	row("identify / send-limit violations", r.Violations["identify_concurrency"]+r.Violations["session_start_budget"]+r.Violations["gateway_send_limit"])

@@ -67,7 +67,9 @@ type Config struct {
 	// policy loads; the run fails without it.
 	PluginPath string
 	// PluginCrashSpacing is the least time between two plugin crashes.
-	// Default 10s.
+	// Default 10s for a chaos phase under 5 minutes; 65s for longer ones,
+	// so the plugin host's count of restarts in a row (reset after a
+	// minute of running) never reaches its limit.
 	PluginCrashSpacing time.Duration
 	// Logf receives progress lines. Default: none.
 	Logf func(format string, args ...any)
@@ -109,6 +111,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.PluginCrashSpacing <= 0 {
 		c.PluginCrashSpacing = 10 * time.Second
+		if c.Duration >= 5*time.Minute {
+			c.PluginCrashSpacing = 65 * time.Second
+		}
 	}
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
@@ -169,6 +174,7 @@ type run struct {
 	members   []*member
 	handled   *handlerLedger
 	env       *envelope
+	timeline  *timeline
 	heap      heapProfiler
 	rng       *rand.Rand // the executor's choices (which pid, how to write)
 	token     string
@@ -185,6 +191,7 @@ type run struct {
 	levels     map[string]int
 	maxLevel   policy.Level
 	starts     int
+	plugins    []string // the last plugin events, for a failure report
 	samples    []heapSample
 	emitted    int
 	rest       map[string]int
@@ -200,6 +207,13 @@ func (r *run) fail(format string, args ...any) {
 	r.failures = append(r.failures, msg)
 	r.mu.Unlock()
 	r.cfg.Logf("chaos: FAIL %s", msg)
+}
+
+// pluginEvents returns the last plugin events, oldest first.
+func (r *run) pluginEvents() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.plugins, "; ")
 }
 
 func (r *run) failed() bool {
@@ -234,9 +248,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rng:   rand.New(rand.NewPCG(uint64(cfg.Seed), 7)),
 		token: Token(cfg.Seed), httpToken: HTTPToken(cfg.Seed),
 		events: map[string]int{}, recov: map[string]int{}, levels: map[string]int{}, rest: map[string]int{},
-		abort: make(chan struct{}),
+		timeline: newTimeline(4000),
+		abort:    make(chan struct{}),
 	}
-	r.rep = &Report{Seed: cfg.Seed, Shards: cfg.Shards, Scale: cfg.Scale, Chaos: cfg.Duration, Mode: "orchestrator",
+	r.rep = &Report{Seed: cfg.Seed, Shards: cfg.Shards, Scale: cfg.Scale, Chaos: cfg.Duration, MeanGap: cfg.MeanGap, Mode: "orchestrator",
 		Injected: map[Kind]int{}}
 	if cfg.PerShard && cfg.Shards > 1 {
 		r.rep.Mode = "per-shard"
@@ -328,6 +343,14 @@ func (r *run) setup() error {
 	return nil
 }
 
+// identifyAllowance is added to the identify window lifeline keeps. The
+// fake times each IDENTIFY when its reader gets to it, and on a loaded
+// machine (the race detector, two cores shared) that lags by tens of
+// milliseconds, which the fake's Scale does not shrink: at Scale 50 the
+// window is 100ms and lifeline's default margin (a twentieth of it) 10ms,
+// where at Discord's 5s window the margin is 250ms and covers such lags.
+const identifyAllowance = 50 * time.Millisecond
+
 // handshakeTimeout bounds each attempt's wait for HELLO and READY. The
 // scaled default (10s/Scale) is shorter than a loaded machine's hiccups.
 const handshakeTimeout = 2 * time.Second
@@ -345,7 +368,7 @@ func (r *run) newMember(shard, count int) (*member, error) {
 	lc := lifeline.Config{
 		Token:          r.token,
 		PolicyFile:     r.policyPath,
-		IdentifyWindow: r.srv.IdentifyWindow(),
+		IdentifyWindow: r.srv.IdentifyWindow() + identifyAllowance,
 		TickInterval:   cfg.scaled(time.Second),
 		MetricsWindow:  cfg.scaled(metrics.DefaultWindow),
 		EventQueueSize: 1 << 16,
@@ -420,6 +443,10 @@ func (r *run) onEvent(m *member, e events.Event) {
 		if !d.Exited {
 			r.starts++
 		}
+		r.plugins = append(r.plugins, e.Time.Format("15:04:05.000")+" "+e.String())
+		if len(r.plugins) > 30 {
+			r.plugins = r.plugins[1:]
+		}
 	case events.PolicyReload:
 		if d.Failed {
 			m.refused.Add(1)
@@ -432,6 +459,7 @@ func (r *run) onEvent(m *member, e events.Event) {
 	if shard == events.NoShard {
 		shard = m.shard
 	}
+	r.timeline.add(shard, e)
 	switch d := e.Data.(type) {
 	case events.StateChange:
 		r.env.observe(shard, e.Time, d.To, d.Cause)
