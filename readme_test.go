@@ -222,11 +222,28 @@ func TestReadmeCommandExtraction(t *testing.T) {
 // run, without running it).
 func makeRecipe(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("make", append([]string{"-n"}, args...)...).CombinedOutput()
+	cmd := exec.Command("make", append([]string{"-n", "--no-print-directory"}, args...)...)
+	cmd.Env = outsideMake(os.Environ())
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("make -n %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// outsideMake drops the variables a running make passes to its children
+// (under `make test` this test is one): a nested make would print
+// "Entering directory" lines and inherit the outer make's flags.
+func outsideMake(env []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		switch name, _, _ := strings.Cut(kv, "="); name {
+		case "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES":
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 // runMakeTest: `make test` is the command CI runs (.ci/run), and this test
@@ -254,7 +271,9 @@ func runMakeTest(t *testing.T, _ *readmeEnv, _ string) {
 
 // runMakeHelp runs `make help`: it lists every make target the README names.
 func runMakeHelp(t *testing.T, _ *readmeEnv, _ string) {
-	out, err := exec.Command("make", "help").CombinedOutput()
+	cmd := exec.Command("make", "--no-print-directory", "help")
+	cmd.Env = outsideMake(os.Environ())
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("make help: %v\n%s", err, out)
 	}
