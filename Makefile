@@ -85,7 +85,7 @@ bench: ## The benchmark table: raw output in docs/benchmarks.txt, then docs/benc
 	step -bench $(BENCH_MICRO) -count $(BENCHCOUNT) -benchtime $(BENCHTIME) ./core/breaker ./core/policy ./core/metrics; \
 	echo "bench: failsafe-go (bench/failsafe, a module of its own)"; \
 	$(GO) test -C bench/failsafe -run '^$$' -benchmem -bench . -count $(BENCHCOUNT) -benchtime $(BENCHTIME) . >> $$out 2>&1 || { tail -40 $$out; exit 1; }; \
-	step -bench 'PluginCheck|TenPluginChecks' -count 3 -benchtime 2000x ./core/pluginhost; \
+	step -bench 'PluginCheck|TenPluginChecks|TenChecksOnePlugin' -count 3 -benchtime 2000x ./core/pluginhost; \
 	step -bench 'BareGRPC|InProcessCheck' -count 3 -benchtime 2000x ./bench; \
 	step -bench PolicyReload -count 1 -benchtime 40x ./bench; \
 	step -bench 'ZombieDetection|DropToResumed' -count 1 -benchtime 10x ./bench; \

@@ -63,13 +63,6 @@ var (
 // "ADDR TOKEN" on one line and serves until its standard input closes.
 const idleFakeEnv = "LIFELINE_BENCH_IDLE_FAKE"
 
-func TestMain(m *testing.M) {
-	if v := os.Getenv(idleFakeEnv); v != "" {
-		os.Exit(serveIdleFake(v))
-	}
-	os.Exit(m.Run())
-}
-
 // serveIdleFake is the child process's main.
 func serveIdleFake(arg string) int {
 	shards, interval, _ := strings.Cut(arg, ",")

@@ -83,3 +83,30 @@ func BenchmarkTenPluginChecksOneTick(b *testing.B) {
 	b.StopTimer()
 	reportQuantiles(b, lat)
 }
+
+// BenchmarkTenChecksOnePluginOneTick is one health-monitor run of ten
+// checks served by one plugin process (a plugin serving the checks of
+// several check blocks): the ten calls share one connection.
+func BenchmarkTenChecksOnePluginOneTick(b *testing.B) {
+	use := pluginhost.CheckUse{Name: "probe", Config: map[string]any{"mode": "ok"}}
+	h := benchHost(b, []pluginhost.Spec{{Name: "p", Path: testPlugin, Checks: []pluginhost.CheckUse{use}}})
+	mon := health.NewMonitor(health.Options{Retries: -1})
+	for i := range 10 {
+		if err := mon.Add(fmt.Sprintf("probe%d", i), h.Checker("p", use), health.CheckConfig{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		ev, err := mon.RunOnce(ctx)
+		if err != nil || len(ev.Results) != 10 || ev.Score != 100 {
+			b.Fatalf("tick: %v, %d results, score %v", err, len(ev.Results), ev.Score)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	reportQuantiles(b, lat)
+}

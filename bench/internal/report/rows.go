@@ -38,6 +38,9 @@ const (
 	keyBareGRPC   = "bench BenchmarkBareGRPCUnary"
 	keyInProcess  = "bench BenchmarkInProcessCheck"
 	keyPluginTen  = "core/pluginhost BenchmarkTenPluginChecksOneTick"
+	keyPluginOne  = "core/pluginhost BenchmarkTenChecksOnePluginOneTick"
+	keyBareOther  = "bench BenchmarkBareGRPCUnaryOtherProcess"
+	keyBareTen    = "bench BenchmarkBareGRPCTenProcesses"
 	keyZombieLL   = "bench BenchmarkZombieDetection/lifeline"
 	keyZombieDG   = "bench BenchmarkZombieDetection/discordgo"
 	keyDropLL     = "bench BenchmarkDropToResumed/lifeline"
@@ -260,13 +263,24 @@ func pluginVsGRPC(r *Results) Row {
 		return row
 	}
 	row.Figure = fmt.Sprintf("p50 %.0f µs", p50)
-	row.Compared = fmt.Sprintf("bare gRPC unary call on a Unix socket: p50 %.0f µs", g50)
+	row.Compared = fmt.Sprintf("bare gRPC unary call on a Unix socket, server in the same process: p50 %.0f µs", g50)
+	o50, other := r.Median(keyBareOther, "p50-µs")
+	if other {
+		row.Compared += fmt.Sprintf("; server in a process of its own: p50 %.0f µs", o50)
+	}
 	if ip, ok := r.Median(keyInProcess, "ns/op"); ok {
 		row.Compared += fmt.Sprintf("; in-process call of the same check: %s", dur(ip))
 	}
 	row.Ratio = ratio(p50, g50) + " of bare gRPC"
-	row.Verdict = verdict(p50 <= 1.5*g50, fmt.Sprintf("%.2f× bare gRPC: the plugin call adds "+
-		"a second process and the TLS of go-plugin's mutual-TLS connection (see the notes)", p50/g50))
+	why := fmt.Sprintf("%.2f× bare gRPC in the same process", p50/g50)
+	if other {
+		row.Ratio += fmt.Sprintf(" (%s of bare gRPC to another process)", ratio(p50, o50))
+		why += fmt.Sprintf(": the process boundary alone makes a bare call %.2f× slower; go-plugin's mutual TLS "+
+			"and lifeline's host path add %.2f× on top (see the notes)", o50/g50, p50/o50)
+	} else {
+		why += ": the plugin call adds a second process and the TLS of go-plugin's mutual-TLS connection (see the notes)"
+	}
+	row.Verdict = verdict(p50 <= 1.5*g50, why)
 	return row
 }
 
@@ -277,10 +291,24 @@ func pluginTen(r *Results) Row {
 	if !ok1 || !ok2 {
 		return row
 	}
-	row.Figure = dur(ten) + " per tick"
+	row.Figure = dur(ten) + " per tick, ten plugin processes"
+	if shared, ok := r.Median(keyPluginOne, "ns/op"); ok {
+		row.Figure += fmt.Sprintf("; ten checks of one plugin process: %s (%s one check)", dur(shared), ratio(shared, one))
+	}
 	row.Compared = "one check: " + dur(one)
+	bareTen, ok3 := r.Median(keyBareTen, "ns/op")
+	bareOne, ok4 := r.Median(keyBareOther, "ns/op")
+	if ok3 && ok4 {
+		row.Compared += fmt.Sprintf("; ten bare gRPC calls at once to ten server processes: %s (%s one bare call)",
+			dur(bareTen), ratio(bareTen, bareOne))
+	}
 	row.Ratio = ratio(ten, one)
-	row.Verdict = verdict(ten < 2*one, fmt.Sprintf("%.2f× one check", ten/one))
+	why := fmt.Sprintf("%.2f× one check", ten/one)
+	if ok3 && ok4 {
+		why += fmt.Sprintf(": ten bare gRPC calls to ten processes already take %.1f× one on this machine, "+
+			"where the host and ten plugin processes share two cores (see the notes)", bareTen/bareOne)
+	}
+	row.Verdict = verdict(ten < 2*one, why)
 	return row
 }
 
