@@ -67,9 +67,10 @@ type Config struct {
 	// policy loads; the run fails without it.
 	PluginPath string
 	// PluginCrashSpacing is the least time between two plugin crashes.
-	// Default 10s for a chaos phase under 5 minutes; 65s for longer ones,
-	// so the plugin host's count of restarts in a row (reset after a
-	// minute of running) never reaches its limit.
+	// Default 10s for a chaos phase up to 45s (two or three crashes);
+	// 65s for longer ones, so that the plugin host's count of restarts in
+	// a row (5 at most; reset once a process has run for a minute) is not
+	// spent by the schedule alone.
 	PluginCrashSpacing time.Duration
 	// Logf receives progress lines. Default: none.
 	Logf func(format string, args ...any)
@@ -111,7 +112,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.PluginCrashSpacing <= 0 {
 		c.PluginCrashSpacing = 10 * time.Second
-		if c.Duration >= 5*time.Minute {
+		if c.Duration > 45*time.Second {
 			c.PluginCrashSpacing = 65 * time.Second
 		}
 	}
