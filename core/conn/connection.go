@@ -111,6 +111,13 @@ type Config struct {
 	// attempt after the first (see ReconnectGate). Default: none, each
 	// attempt goes as soon as its backoff allows.
 	ReconnectGate ReconnectGate
+	// Resume, when set and Valid, is a session opened elsewhere (another
+	// process of a fleet, or this process before a restart): the first
+	// attempt RESUMEs it instead of IDENTIFYing, and the bot's Session is
+	// given a READY made from it (see SavedSession). When Discord says the
+	// session is gone, the connection IDENTIFYs through the identify
+	// queue as usual. Default: nil, the first attempt IDENTIFYs.
+	Resume *SavedSession
 }
 
 func (c *Config) defaults() error {
@@ -217,6 +224,7 @@ type sessionInfo struct {
 	id        string
 	resumeURL string
 	seq       int64
+	user      json.RawMessage // READY's user object, for SavedSession
 }
 
 // New prepares a Connection; nothing connects until Start.
@@ -290,6 +298,8 @@ type Stats struct {
 	DuplicatesDropped uint64 `json:"duplicates_dropped"`
 	SessionID         string `json:"session_id,omitempty"`
 	Sequence          int64  `json:"sequence"`
+	// ResumeURL is READY's resume_gateway_url ("" before READY).
+	ResumeURL string `json:"resume_url,omitempty"`
 }
 
 // Stats returns the connection's counters.
@@ -298,7 +308,7 @@ func (c *Connection) Stats() Stats {
 	defer c.mu.Unlock()
 	st := Stats{DroppedSends: c.dropped, DuplicatesDropped: c.dupes}
 	if c.session != nil {
-		st.SessionID, st.Sequence = c.session.id, c.session.seq
+		st.SessionID, st.Sequence, st.ResumeURL = c.session.id, c.session.seq, c.session.resumeURL
 	}
 	return st
 }
@@ -318,6 +328,16 @@ func (c *Connection) Start(ctx context.Context) error {
 	c.cancel = cancel
 	c.mu.Unlock()
 
+	if r := c.cfg.Resume; r != nil && r.Valid() {
+		if err := c.startFromSaved(*r); err != nil {
+			cancel()
+			c.stopping.Store(true)
+			c.setState(Stopped, "could not start from the saved session")
+			close(c.done)
+			c.relay.Close()
+			return err
+		}
+	}
 	go c.run(runCtx)
 
 	select {
@@ -500,12 +520,13 @@ func (c *Connection) onDispatch(ctx context.Context, p gateway.Payload, raw []by
 	switch p.T {
 	case "READY":
 		var r struct {
-			SessionID        string `json:"session_id"`
-			ResumeGatewayURL string `json:"resume_gateway_url"`
+			SessionID        string          `json:"session_id"`
+			ResumeGatewayURL string          `json:"resume_gateway_url"`
+			User             json.RawMessage `json:"user"`
 		}
 		_ = json.Unmarshal(p.D, &r)
 		c.mu.Lock()
-		c.session = &sessionInfo{id: r.SessionID, resumeURL: r.ResumeGatewayURL, seq: seq}
+		c.session = &sessionInfo{id: r.SessionID, resumeURL: r.ResumeGatewayURL, seq: seq, user: r.User}
 		c.mu.Unlock()
 		if err := c.relay.SetReady(ctx, raw); err != nil {
 			c.log.Warn("READY not delivered to the session", "error", err)

@@ -92,4 +92,21 @@
 // it keeps running, counted by Abandoned and Lingering until it returns.
 // The caller must never touch what the abandoned call was working on
 // again (for a Session: build a new one).
+//
+// # Starting from a saved session (resume.go)
+//
+// Connection.SavedSession returns what a RESUME needs (session_id, the last
+// sequence delivered to the bot, resume_gateway_url, READY's user) once the
+// connection has been READY; after Stop, which closes with 4000, it is the
+// state another process needs to carry the shard on. A Connection whose
+// Config.Resume holds such a SavedSession RESUMEs it on its first attempt
+// instead of IDENTIFYing: no identify slot and no session start are spent.
+// Because discordgo must be attached before Discord replays the missed
+// dispatches (they come before RESUMED), the bot's Session is shown a READY
+// built from the saved session at Start: its session ID, its user, and no
+// guilds (Discord does not send GUILD_CREATEs again on a RESUME, so a
+// state cache starts empty in the new process). When Discord refuses the
+// RESUME (op 9 d=false, or a close code that ends the session) the loop
+// IDENTIFYs through the identify queue as after any lost session, and the
+// Session gets that session's READY.
 package conn
