@@ -24,7 +24,15 @@ import (
 
 // DefaultDebounce is how long the Watcher waits after the last change to
 // the policy file before it reloads, when WatcherOptions.Debounce is zero.
-const DefaultDebounce = 250 * time.Millisecond
+// It must outlast the gaps between the file system events of one save, or
+// a reload could read a save half done. Those gaps are microseconds (an
+// editor renames, writes, syncs and removes in a row): over hundreds of
+// saves in each of the ways editors save (write then rename, in place,
+// vim's rename and create) the events of one save spanned at most about
+// 3 ms, on a loaded machine. 100 ms is thirty times that and keeps a save
+// active well within a quarter second (bench's BenchmarkPolicyReload,
+// docs/benchmarks.md).
+const DefaultDebounce = 100 * time.Millisecond
 
 // ErrWatcherClosed is returned by Start and Reload after Close.
 var ErrWatcherClosed = errors.New("policy watcher closed")
