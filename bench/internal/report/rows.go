@@ -222,13 +222,21 @@ func policyReload(r *Results) Row {
 	if !ok {
 		return row
 	}
-	row.Figure = fmt.Sprintf("p50 %.0f ms, p95 %.0f ms (default 250 ms debounce)", p50, p95)
+	debounce, ok := r.Median(keyReload, "debounce-ms")
+	if !ok {
+		debounce = 250 // runs before the benchmark reported it
+	}
+	row.Figure = fmt.Sprintf("p50 %.0f ms, p95 %.0f ms (default %.0f ms debounce)", p50, p95, debounce)
+	if per, ok := r.Median(keyReload, "reloads/save"); ok {
+		failed, _ := r.Median(keyReload, "failed")
+		row.Figure += fmt.Sprintf("; %.2f reloads per save, %.0f failed, over saves in three editors' ways", per, failed)
+	}
 	if f95, ok := r.Median(keyReloadFast, "p95-ms"); ok {
 		row.Compared = fmt.Sprintf("same with a 50 ms debounce: p95 %.0f ms", f95)
 	}
 	row.Ratio = fmt.Sprintf("%.2f× the target", p95/250)
-	row.Verdict = verdict(p95 < 250, fmt.Sprintf("p95 %.0f ms: policy.DefaultDebounce alone is 250 ms, so the target "+
-		"can only be met with a shorter debounce (the 50 ms figure shows the rest costs %s)", p95, afterDebounce(r)))
+	row.Verdict = verdict(p95 < 250, fmt.Sprintf("p95 %.0f ms: the debounce alone is %.0f ms (the 50 ms figure shows the rest costs %s)",
+		p95, debounce, afterDebounce(r)))
 	return row
 }
 
