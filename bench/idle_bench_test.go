@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -167,21 +168,27 @@ var idleClients = []idleClient{
 }
 
 // startDiscordgoShards opens n plain discordgo Sessions, one per shard,
-// and waits until each has READY.
+// 32 at a time (the fake gives every shard a bucket of its own), and waits
+// until each has READY.
 func startDiscordgoShards(b *testing.B, f *remoteFake, n int) func() {
 	b.Helper()
 	var ready atomic.Int64
-	sessions := make([]*discordgo.Session, 0, n)
+	sessions := make([]*discordgo.Session, n)
 	stop := func() {
 		// In parallel: discordgo's Close waits a second for the server's
 		// close frame.
 		var wg sync.WaitGroup
 		for _, s := range sessions {
-			wg.Go(func() { _ = s.Close() })
+			if s != nil {
+				wg.Go(func() { _ = s.Close() })
+			}
 		}
 		wg.Wait()
 	}
 	client := &http.Client{Transport: f.transport(), Timeout: 30 * time.Second}
+	errs := make([]error, n)
+	sem := make(chan struct{}, 32)
+	var wg sync.WaitGroup
 	for i := range n {
 		s, err := discordgo.New("Bot " + f.token)
 		if err != nil {
@@ -191,11 +198,19 @@ func startDiscordgoShards(b *testing.B, f *remoteFake, n int) func() {
 		s.ShardID, s.ShardCount = i, n
 		s.Client, s.Dialer, s.LogLevel = client, dialer(), -1
 		s.AddHandler(func(*discordgo.Session, *discordgo.Ready) { ready.Add(1) })
-		if err := s.Open(); err != nil {
-			stop()
-			b.Fatalf("shard %d: %v", i, err)
-		}
-		sessions = append(sessions, s)
+		sessions[i] = s
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := s.Open(); err != nil {
+				errs[i] = fmt.Errorf("shard %d: %w", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		stop()
+		b.Fatal(err)
 	}
 	waitUntil(b, "every discordgo Session READY", func() bool { return ready.Load() >= int64(n) })
 	return stop
