@@ -32,6 +32,11 @@ type Machine struct {
 	GoVersion string
 	// Generated is when the report was written.
 	Generated time.Time
+	// Load is the 1, 5 and 15 minute load averages when the report was
+	// written ("2.91 3.18 4.80"), read from /proc/loadavg; "" where there
+	// is none. Right after `make bench` it says how busy the machine was
+	// during the run.
+	Load string
 }
 
 func main() {
@@ -62,6 +67,7 @@ func run(args []string, stderr io.Writer) int {
 	m := Machine{
 		GOOS: res.Header["goos"], GOARCH: res.Header["goarch"], CPU: cpuModel(res.Header["cpu"]),
 		Cores: runtime.NumCPU(), GoVersion: runtime.Version(), Generated: time.Now().UTC(),
+		Load: loadAverage(),
 	}
 	if m.GOOS == "" {
 		m.GOOS, m.GOARCH = runtime.GOOS, runtime.GOARCH
@@ -96,6 +102,19 @@ func cpuModel(fallback string) string {
 	return fallback
 }
 
+// loadAverage is the first three fields of /proc/loadavg, or "".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
 // cell escapes a table cell's pipes; an empty cell reads "—".
 func cell(s string) string {
 	if s == "" {
@@ -118,7 +137,12 @@ func Render(rows []Row, m Machine, notes []byte) []byte {
 	fmt.Fprintf(&b, "- OS/arch: %s/%s\n", m.GOOS, m.GOARCH)
 	fmt.Fprintf(&b, "- CPU: %s, %d logical cores\n", m.CPU, m.Cores)
 	fmt.Fprintf(&b, "- Go: %s\n", m.GoVersion)
-	fmt.Fprintf(&b, "- Generated: %s\n\n", m.Generated.Format(time.RFC3339))
+	fmt.Fprintf(&b, "- Generated: %s\n", m.Generated.Format(time.RFC3339))
+	if m.Load != "" {
+		fmt.Fprintf(&b, "- Load average when generated (1, 5, 15 min): %s on %d cores; the machine is shared with other jobs, "+
+			"whose load the figures carry\n", m.Load, m.Cores)
+	}
+	b.WriteString("\n")
 	b.WriteString("## Results\n\n")
 	b.WriteString("| what | lifeline | compared with | ratio | target | verdict |\n")
 	b.WriteString("|---|---|---|---|---|---|\n")

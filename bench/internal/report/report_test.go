@@ -154,6 +154,9 @@ func TestRunWritesReport(t *testing.T) {
 			t.Errorf("report lacks %q", want)
 		}
 	}
+	if _, err := os.Stat("/proc/loadavg"); err == nil && !bytes.Contains(b, []byte("- Load average when generated (1, 5, 15 min): ")) {
+		t.Error("report lacks the load average")
+	}
 	if code := run([]string{"-in", filepath.Join(dir, "missing.txt"), "-out", out}, &stderr); code != 1 {
 		t.Errorf("run with a missing input = %d, want 1", code)
 	}
