@@ -2,6 +2,7 @@ package coord
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -105,6 +106,10 @@ type ResumeState struct {
 	Sequence int64 `json:"seq"`
 	// ResumeURL is READY's resume_gateway_url.
 	ResumeURL string `json:"resume_url"`
+	// User is READY's user object (the bot's own user), which the next
+	// owner shows its bot in the READY it makes for the resumed session
+	// (conn.SavedSession.User). Empty when unknown.
+	User json.RawMessage `json:"user,omitempty"`
 	// Process is the process that saved it.
 	Process string `json:"process"`
 	// SavedAt is when it was saved (the saving process's clock).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -127,12 +128,12 @@ func TestLocalIdentifyResumeHealth(t *testing.T) {
 	if _, ok, err := rs.Load(ctx, 1); ok || err != nil {
 		t.Fatalf("Load of nothing = %v, %v", ok, err)
 	}
-	want := coord.ResumeState{Shard: 1, SessionID: "abc", Sequence: 42, ResumeURL: "wss://resume.example", Process: "local", SavedAt: fake.Now().UTC()}
+	want := coord.ResumeState{Shard: 1, SessionID: "abc", Sequence: 42, ResumeURL: "wss://resume.example", User: []byte(`{"id":"42","username":"bot"}`), Process: "local", SavedAt: fake.Now().UTC()}
 	if err := rs.Save(ctx, want); err != nil {
 		t.Fatal(err)
 	}
 	got, ok, err := rs.Load(ctx, 1)
-	if err != nil || !ok || got != want {
+	if err != nil || !ok || !reflect.DeepEqual(got, want) {
 		t.Fatalf("Load = %+v, %v, %v; want %+v", got, ok, err, want)
 	}
 	if err := rs.Delete(ctx, 1); err != nil {

@@ -134,6 +134,33 @@
 // process running one shard gets exactly that shard's figures with REST
 // and the pooled errors: what a single connection reports.
 //
+// # Shards given at run time: Dynamic managers and fleets
+//
+// With Config.Dynamic the manager runs no range: Start resolves the shard
+// count, the gateway and the identify queue and returns, and the shards are
+// whatever AddShard starts and RemoveShard stops, any set of IDs below the
+// count. That is how a process of a fleet (core/coord) runs the shards the
+// fleet gives it: CoordHandler is the coord.ShardHandler that does it.
+//
+//   - AddShard(ctx, id, resume) launches the shard without waiting for
+//     READY. With a saved session (conn.SavedSession) its first attempt
+//     RESUMEs that session, opened by another process or an earlier run;
+//     without one, or when Discord refuses the RESUME, it IDENTIFYs
+//     through the identify queue (a fleet's is shared by every process).
+//   - RemoveShard(ctx, id) closes the shard with 4000 and returns its
+//     session once the connection has ended, for the next owner.
+//   - CoordHandler.StartShard loads the session from the coordinator's
+//     resume store and adds the shard with it; StopShard removes the shard
+//     and saves its session before the coordinator frees the shard;
+//     SaveAll stores every running shard's session (its owner calls it
+//     regularly, so the shards of a killed process stay resumable).
+//   - Config.Holds (a fleet's Ownership().Holds) is asked before every
+//     reconnect: a process whose lease has expired does not reconnect a
+//     shard another process may run by now.
+//
+// A 4011 on a Dynamic manager is returned as the error it is: the fleet
+// shares one shard count, so no single process re-shards.
+//
 // # Stop
 //
 // Stop stops every shard in parallel, each closing with 4000 so its

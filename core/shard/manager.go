@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -34,8 +35,20 @@ var (
 	// ErrAlreadyStarted is returned by Start on a Manager started before.
 	ErrAlreadyStarted = errors.New("already started")
 	// ErrStopped is returned by Start when Stop was called before or
-	// during it.
+	// during it, and by AddShard and RemoveShard after Stop.
 	ErrStopped = errors.New("manager stopped")
+	// ErrNotDynamic is returned by AddShard and RemoveShard on a Manager
+	// whose Config.Dynamic is false (its shards are its range).
+	ErrNotDynamic = errors.New("the manager runs a fixed range of shards (Config.Dynamic is false)")
+	// ErrNotRunning is returned by AddShard and RemoveShard before Start
+	// has returned successfully.
+	ErrNotRunning = errors.New("the manager is not running (Start has not returned)")
+	// ErrShardRunning is returned by AddShard for a shard the manager
+	// runs already.
+	ErrShardRunning = errors.New("shard already running")
+	// ErrNoSuchShard is returned by RemoveShard for a shard the manager
+	// does not run, and by AddShard for an ID outside the shard count.
+	ErrNoSuchShard = errors.New("no such shard")
 )
 
 // Range is the shards one process runs: IDs First to Last, both included,
@@ -89,6 +102,25 @@ type Config struct {
 	// Range is the shards this process runs. Default: nil, every shard
 	// from 0 to ShardCount-1.
 	Range *Range
+	// Dynamic makes the Manager start no shard of its own: Start
+	// resolves the shard count, the gateway and the identify queue and
+	// returns, and the shards it runs are those AddShard starts and
+	// RemoveShard stops, any set of IDs below the count, given to it by a
+	// fleet coordinator (see CoordHandler). Range must be nil. A shard
+	// closed with 4011 fails with that error: the fleet shares one count,
+	// so one process cannot re-shard. Default: false.
+	Dynamic bool
+	// Holds, when set, is asked before every reconnect of a shard (every
+	// attempt after its first): the attempt waits, asking again every
+	// HoldPoll, until Holds returns true, and only then waits in the
+	// reconnect gate. A fleet sets it to its Ownership().Holds, so a
+	// process whose lease has expired does not reconnect (RESUME or
+	// IDENTIFY) a shard another process may run by now. Default: nil,
+	// never wait.
+	Holds func(shard int) bool
+	// HoldPoll is how often a reconnect waiting for Holds asks again.
+	// Default: 100ms.
+	HoldPoll time.Duration
 	// Conn is the template of every shard's connection settings: intents,
 	// handshake timeout, zombie factor, backoff, attempt limit, watchdog,
 	// Rand, GatewayDialer (shared by the shards when set) and GatewayURL
@@ -222,9 +254,11 @@ type Manager struct {
 	lifeCancel context.CancelFunc
 	bg         sync.WaitGroup
 	resharding bool
-	stopOnce   sync.Once
-	stopErr    error
-	stopDone   chan struct{}
+	// adding holds the IDs AddShard is building (not yet in shards).
+	adding   map[int]bool
+	stopOnce sync.Once
+	stopErr  error
+	stopDone chan struct{}
 }
 
 type runState int
@@ -237,8 +271,9 @@ const (
 )
 
 type handlerEntry struct {
-	h       any
-	removes []func()
+	h any
+	// removes takes the handler off each shard's Session.
+	removes map[*Shard]func()
 }
 
 // New checks cfg and prepares a Manager; nothing connects until Start.
@@ -248,6 +283,9 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.ShardCount < 0 {
 		return nil, fmt.Errorf("shard: negative shard count %d", cfg.ShardCount)
+	}
+	if cfg.Dynamic && cfg.Range != nil {
+		return nil, fmt.Errorf("shard: %w: Dynamic takes its shards from AddShard, not from Range %s", ErrInvalidRange, *cfg.Range)
 	}
 	if cfg.Range != nil {
 		if cfg.ShardCount != Auto {
@@ -298,6 +336,13 @@ func New(cfg Config) (*Manager, error) {
 		m.gate = NewGate(gs)
 		m.rgate = m.gate
 	}
+	if cfg.Holds != nil {
+		poll := cfg.HoldPoll
+		if poll <= 0 {
+			poll = 100 * time.Millisecond
+		}
+		m.rgate = holdGate{inner: m.rgate, holds: cfg.Holds, clk: cfg.Clock, poll: poll}
+	}
 	return m, nil
 }
 
@@ -306,11 +351,11 @@ func New(cfg Config) (*Manager, error) {
 // included: add handlers before Start to see READY. It returns a function
 // that removes the handler from every Session.
 func (m *Manager) AddHandler(handler any) (remove func()) {
-	e := &handlerEntry{h: handler}
+	e := &handlerEntry{h: handler, removes: map[*Shard]func(){}}
 	m.mu.Lock()
 	m.handlers = append(m.handlers, e)
 	for _, s := range m.shards {
-		e.removes = append(e.removes, s.Session().AddHandler(handler))
+		e.removes[s] = s.Session().AddHandler(handler)
 	}
 	m.mu.Unlock()
 	return func() {
@@ -325,7 +370,7 @@ func (m *Manager) AddHandler(handler any) (remove func()) {
 		for _, r := range e.removes {
 			r()
 		}
-		e.removes = nil
+		clear(e.removes)
 	}
 }
 
@@ -393,6 +438,14 @@ func (m *Manager) start(ctx context.Context) error {
 	m.mu.Lock()
 	m.gw, m.queue = gw, queue
 	m.pacer = newPacer(m.clk, m.cfg.IdentifyWindow, m.cfg.IdentifyMargin, gw.Limit.MaxConcurrency)
+	if m.cfg.Dynamic {
+		// No shard yet: AddShard brings them, and each IDENTIFY takes its
+		// session start from the queue (which refuses when none is left).
+		m.count, m.rng = count, Range{First: 0, Last: count - 1}
+		m.mu.Unlock()
+		m.log.Info("shard manager ready for shards", "of", count, "max_concurrency", max(gw.Limit.MaxConcurrency, 1))
+		return nil
+	}
 	m.mu.Unlock()
 	return m.bringUpResharding(ctx, count, 0)
 }
@@ -424,7 +477,9 @@ func (m *Manager) bringUpResharding(ctx context.Context, count, reshards int) er
 // mayReshard reports whether the manager chooses the shard count itself:
 // Auto, and this process runs every shard (with a range, the other
 // processes' shards would have to change too).
-func (m *Manager) mayReshard() bool { return m.cfg.ShardCount == Auto && m.cfg.Range == nil }
+func (m *Manager) mayReshard() bool {
+	return m.cfg.ShardCount == Auto && m.cfg.Range == nil && !m.cfg.Dynamic
+}
 
 // nextCount is the shard count after a 4011: what /gateway/bot recommends
 // now when that is more, else twice the current count (which keeps a
@@ -484,7 +539,7 @@ func (m *Manager) bringUp(ctx context.Context, count int) error {
 	// shards, so one AddHandler reaches either these shards or the list.
 	for _, e := range m.handlers {
 		for _, sh := range shards {
-			e.removes = append(e.removes, sh.Session().AddHandler(e.h))
+			e.removes[sh] = sh.Session().AddHandler(e.h)
 		}
 	}
 	m.shards = shards
@@ -606,7 +661,7 @@ func (m *Manager) build(gw *GatewayBot, count int, rng Range, queue conn.Identif
 	last := make(map[int]*startSlot, mc) // bucket -> its latest shard's slot
 	shards := make([]*Shard, 0, rng.Len())
 	for id := rng.First; id <= rng.Last; id++ {
-		s, err := m.newShard(id, count, gw, queue, pc)
+		s, err := m.newShard(id, count, gw, queue, pc, nil)
 		if err != nil {
 			return shards, err
 		}
@@ -619,7 +674,7 @@ func (m *Manager) build(gw *GatewayBot, count int, rng Range, queue conn.Identif
 	return shards, nil
 }
 
-func (m *Manager) newShard(id, count int, gw *GatewayBot, queue conn.IdentifyQueue, pc *pacer) (*Shard, error) {
+func (m *Manager) newShard(id, count int, gw *GatewayBot, queue conn.IdentifyQueue, pc *pacer, resume *conn.SavedSession) (*Shard, error) {
 	var sess *discordgo.Session
 	var err error
 	if m.cfg.NewSession != nil {
@@ -663,9 +718,10 @@ func (m *Manager) newShard(id, count int, gw *GatewayBot, queue conn.IdentifyQue
 		onIdentify: func(at time.Time) { pc.sent(id, at) }}
 	cc.Breaker = s.brk
 	cc.IdentifyQueue = s.queue
-	if m.cfg.ReconnectGate != nil || m.Range().Len() > 1 {
+	if m.cfg.ReconnectGate != nil || m.cfg.Holds != nil || m.Range().Len() > 1 {
 		cc.ReconnectGate = m.rgate
 	}
+	cc.Resume = resume
 	if m.cfg.TuneShard != nil {
 		m.cfg.TuneShard(id, &cc)
 	}
@@ -815,10 +871,17 @@ func (m *Manager) Shards() []*Shard {
 func (m *Manager) Shard(id int) *Shard {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.shards) == 0 || !m.rng.Contains(id) {
-		return nil
+	if i, ok := m.indexOf(id); ok {
+		return m.shards[i]
 	}
-	return m.shards[id-m.rng.First]
+	return nil
+}
+
+// indexOf finds shard id in m.shards (sorted by ID): its index, or where
+// it would go. Called with m.mu held.
+func (m *Manager) indexOf(id int) (int, bool) {
+	i := sort.Search(len(m.shards), func(i int) bool { return m.shards[i].id >= id })
+	return i, i < len(m.shards) && m.shards[i].id == id
 }
 
 // ShardForGuild returns the shard of this process that receives guildID's
@@ -850,6 +913,8 @@ func (m *Manager) Count() int {
 }
 
 // Range returns the shards this process runs; the zero Range before Start.
+// A Dynamic manager returns every shard of the count, the shards it may be
+// given (Shards lists those it runs).
 func (m *Manager) Range() Range {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -942,6 +1007,10 @@ type Shard struct {
 	slot      *startSlot
 	onFailed  func(*Shard)
 	everReady atomic.Bool
+	// launched is closed when AddShard's start of the connection has
+	// returned, cancelStart ends that start (nil for shards of a range).
+	launched    chan struct{}
+	cancelStart context.CancelFunc
 }
 
 // ID returns the shard's ID.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -385,12 +386,13 @@ func TestResumeStateAcrossProcesses(t *testing.T) {
 		fs = append(fs, f)
 	}
 	want := coord.ResumeState{Shard: 3, SessionID: "s-123", Sequence: 9001, ResumeURL: "wss://gateway-us-east1-b.discord.gg",
+		User:    []byte(`{"id":"42","username":"bot","bot":true}`),
 		Process: "old", SavedAt: time.Date(2026, 11, 27, 7, 0, 0, 0, time.UTC)}
 	if err := fs[0].Resume().Save(ctx, want); err != nil {
 		t.Fatal(err)
 	}
 	got, ok, err := fs[1].Resume().Load(ctx, 3)
-	if err != nil || !ok || got != want {
+	if err != nil || !ok || !reflect.DeepEqual(got, want) {
 		t.Fatalf("Load in the other process = %+v, %v, %v; want %+v", got, ok, err, want)
 	}
 	if err := fs[1].Resume().Delete(ctx, 3); err != nil {
