@@ -96,8 +96,11 @@ type GatewayConfig struct {
 }
 
 // GatewayCheck passes while the gateway session is connected and its last
-// heartbeat ACK is no older than the maximum age. Value and Threshold are
-// the ACK age and the maximum, in seconds.
+// heartbeat ACK is no older than the maximum age. Until the first session
+// comes up (Snapshot.Gateway.Connections is 0) it is pending, not failing:
+// a first handshake is not an outage, and a failure would stand for a
+// whole interval after READY. Value and Threshold are the ACK age and the
+// maximum, in seconds.
 type GatewayCheck struct {
 	cfg GatewayConfig
 }
@@ -132,13 +135,16 @@ func (c *GatewayCheck) Check(_ context.Context, s metrics.Snapshot) Result {
 	limit := c.MaxAckAge(s)
 	age := s.Gateway.LastAckAge
 	r := Result{Value: age.Seconds(), Threshold: limit.Seconds(), Unit: "s"}
+	state := s.Gateway.State
+	if state == "" {
+		state = "unknown"
+	}
 	switch {
+	case !s.Gateway.Connected && s.Gateway.Connections == 0:
+		r.Pending = true
+		r.Message = fmt.Sprintf("waiting for the first READY (state %s)", state)
 	case !s.Gateway.Connected:
-		state := s.Gateway.State
-		if state == "" {
-			state = "unknown"
-		}
-		r.Message = fmt.Sprintf("gateway not connected (state %s)", state)
+		r.Message = fmt.Sprintf("gateway not connected (state %s) for %s", state, s.Gateway.DownFor)
 	case age > limit:
 		r.Message = fmt.Sprintf("last heartbeat ACK %s ago, older than %s", age, limit)
 	default:

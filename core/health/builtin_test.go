@@ -56,26 +56,38 @@ func TestLatencyCheck(t *testing.T) {
 }
 
 func TestGatewayCheck(t *testing.T) {
+	const hb, hb0 = 40 * time.Second, 0
+	// gw is a gateway that has been READY before (Connections 1).
 	gw := func(connected bool, state string, hb, age time.Duration) metrics.Snapshot {
-		return metrics.Snapshot{Gateway: metrics.Gateway{Connected: connected, State: state, HeartbeatInterval: hb, LastAckAge: age}}
+		return metrics.Snapshot{Gateway: metrics.Gateway{Connected: connected, State: state, HeartbeatInterval: hb, LastAckAge: age, Connections: 1}}
 	}
-	const hb = 40 * time.Second
+	// first is a gateway still in its first handshake.
+	first := func(state string) metrics.Snapshot {
+		return metrics.Snapshot{Gateway: metrics.Gateway{State: state}}
+	}
+	down := gw(false, "RESUMING", hb0, 0)
+	down.Gateway.DownFor = 7 * time.Second
 	tests := []struct {
 		name      string
 		cfg       GatewayConfig
 		snap      metrics.Snapshot
 		passed    bool
+		pending   bool
 		value     float64
 		threshold float64
 		message   string
 	}{
-		{"connected, fresh ACK", GatewayConfig{}, gw(true, "READY", hb, 10*time.Second), true, 10, 60, "connected"},
-		{"ACK age at the default limit", GatewayConfig{}, gw(true, "READY", hb, 60*time.Second), true, 60, 60, "connected"},
-		{"ACK older than 1.5 intervals", GatewayConfig{}, gw(true, "READY", hb, 61*time.Second), false, 61, 60, "older than 1m0s"},
-		{"interval unknown uses 60s", GatewayConfig{}, gw(true, "CONNECTING", 0, 59*time.Second), true, 59, 60, "connected"},
-		{"explicit max age", GatewayConfig{MaxAckAge: 5 * time.Second}, gw(true, "READY", hb, 6*time.Second), false, 6, 5, "older than 5s"},
-		{"not connected", GatewayConfig{}, gw(false, "RECONNECTING", hb, 0), false, 0, 60, "gateway not connected (state RECONNECTING)"},
-		{"not connected, no state", GatewayConfig{}, gw(false, "", 0, 0), false, 0, 60, "state unknown"},
+		{"connected, fresh ACK", GatewayConfig{}, gw(true, "READY", hb, 10*time.Second), true, false, 10, 60, "connected"},
+		{"ACK age at the default limit", GatewayConfig{}, gw(true, "READY", hb, 60*time.Second), true, false, 60, 60, "connected"},
+		{"ACK older than 1.5 intervals", GatewayConfig{}, gw(true, "READY", hb, 61*time.Second), false, false, 61, 60, "older than 1m0s"},
+		{"interval unknown uses 60s", GatewayConfig{}, gw(true, "CONNECTING", 0, 59*time.Second), true, false, 59, 60, "connected"},
+		{"explicit max age", GatewayConfig{MaxAckAge: 5 * time.Second}, gw(true, "READY", hb, 6*time.Second), false, false, 6, 5, "older than 5s"},
+		{"not connected", GatewayConfig{}, gw(false, "RECONNECTING", hb, 0), false, false, 0, 60, "gateway not connected (state RECONNECTING)"},
+		{"not connected, no state", GatewayConfig{}, gw(false, "", 0, 0), false, false, 0, 60, "state unknown"},
+		{"down for a while", GatewayConfig{}, down, false, false, 0, 60, "(state RESUMING) for 7s"},
+		// The first handshake is not judged: pending, whatever the state.
+		{"first handshake", GatewayConfig{}, first("IDENTIFYING"), false, true, 0, 60, "waiting for the first READY (state IDENTIFYING)"},
+		{"nothing yet", GatewayConfig{}, first(""), false, true, 0, 60, "waiting for the first READY (state unknown)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,8 +96,8 @@ func TestGatewayCheck(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := c.Check(context.Background(), tt.snap)
-			if r.Passed != tt.passed || r.Value != tt.value || r.Threshold != tt.threshold {
-				t.Errorf("result = %+v, want passed=%v value=%v threshold=%v", r, tt.passed, tt.value, tt.threshold)
+			if r.Passed != tt.passed || r.Pending != tt.pending || r.Value != tt.value || r.Threshold != tt.threshold {
+				t.Errorf("result = %+v, want passed=%v pending=%v value=%v threshold=%v", r, tt.passed, tt.pending, tt.value, tt.threshold)
 			}
 			if !strings.Contains(r.Message, tt.message) {
 				t.Errorf("message = %q, want it to contain %q", r.Message, tt.message)

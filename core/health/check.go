@@ -57,6 +57,15 @@ type Result struct {
 	// TimedOut reports that the final attempt was cut off by its timeout
 	// (set by the monitor).
 	TimedOut bool `json:"timed_out,omitempty"`
+	// Pending reports that the check could not judge yet: what it watches
+	// is not there to judge (the gateway has not been READY yet, the
+	// plugin serving the check is still starting). A pending result
+	// counts as neither passed nor failed: the monitor does not retry it,
+	// leaves the check's previous verdict (none before its first) in the
+	// status and score, and runs the check again at its next tick rather
+	// than an interval later. The check sets it, with a Message saying
+	// what it waits for; Passed is ignored then.
+	Pending bool `json:"pending,omitempty"`
 }
 
 // CheckConfig is how the monitor runs one check. The zero value is valid:

@@ -14,7 +14,7 @@
 //     judge.
 //   - GatewayCheck: the gateway session is connected and its last heartbeat
 //     ACK is no older than a maximum age (default 1.5 heartbeat intervals,
-//     or 60s before HELLO).
+//     or 60s before HELLO); pending until the first session comes up.
 //   - ErrorRateCheck: the error rate over the metrics window is at most a
 //     threshold (default 0.1).
 //
@@ -51,15 +51,25 @@
 // check does not end its abandoned call; nothing can, short of Check
 // returning.
 //
+// A check that cannot judge yet returns a pending Result (Result.Pending:
+// the gateway has not been READY yet, the plugin serving it is still
+// starting). A pending result is not retried and counts as neither passed
+// nor failed: the check's previous verdict stands (a check with none does
+// not contribute), reliability does not count it, and the check runs again
+// at the next tick instead of an interval later. A run whose results are
+// all pending (or cut off) makes no evaluation.
+//
 // Checks can be added (Add), removed (Remove), reconfigured (Configure) and
-// swapped (Replace) while the monitor runs. A run in progress keeps the
+// swapped (Replace) while the monitor runs, and the monitor-wide interval,
+// timeout and retries changed (SetDefaults). A run in progress keeps the
 // settings it started with; a removed check's late result is dropped.
 //
 // # Derived values
 //
-// After every run the monitor derives an Evaluation from the last result of
-// every enabled check ("contributing" checks; a check that has not run yet
-// does not contribute).
+// After every run the monitor derives an Evaluation from the last verdict
+// (the last result that was not pending) of every enabled check
+// ("contributing" checks; a check that has no verdict yet does not
+// contribute).
 //
 // Score, 0-100, the weighted share of passing checks:
 //

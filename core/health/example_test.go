@@ -23,7 +23,9 @@ func ExampleMonitor() {
 	clk := clock.NewFake(time.Time{})
 	snap := metrics.Snapshot{
 		Latency: metrics.Latency{Heartbeat: 80 * time.Millisecond},
-		Gateway: metrics.Gateway{State: "READY", Connected: true, HeartbeatInterval: 41250 * time.Millisecond, LastAckAge: 5 * time.Second},
+		// The first session is up (Connections 1): before it, the gateway
+		// check would be pending rather than failing.
+		Gateway: metrics.Gateway{State: "READY", Connected: true, Connections: 1, HeartbeatInterval: 41250 * time.Millisecond, LastAckAge: 5 * time.Second},
 	}
 	m := health.NewMonitor(health.Options{
 		Clock:  clk,

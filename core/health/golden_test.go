@@ -142,6 +142,7 @@ func replay(t *testing.T, file string) []byte {
 	start := clk.Now()
 	var snap metrics.Snapshot
 	snap.Gateway.HeartbeatInterval = time.Duration(h.Options.Heartbeat)
+	snap.Gateway.Connections = 1 // every history starts after the first READY
 	pub := &recorder{}
 	m := NewMonitor(Options{
 		Clock: clk, Events: pub,

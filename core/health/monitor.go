@@ -121,7 +121,8 @@ type Evaluation struct {
 	Stability   float64 `json:"stability"`
 	Reliability float64 `json:"reliability"`
 	Trend       Trend   `json:"trend"`
-	// Failing names the enabled checks whose last result failed, sorted.
+	// Failing names the enabled checks whose last verdict (the last result
+	// that was not pending) failed, sorted.
 	Failing []string `json:"failing,omitempty"`
 }
 
@@ -144,7 +145,7 @@ type Monitor struct {
 	pub            events.Publisher
 	shard          int
 	source         func() metrics.Snapshot
-	interval       time.Duration
+	interval       time.Duration // interval, timeout and retries: guarded by mu (SetDefaults)
 	timeout        time.Duration
 	retries        int
 	retryDelay     time.Duration
@@ -178,8 +179,10 @@ type entry struct {
 	nextDue   time.Time
 	lastStart time.Time
 	running   bool
-	last      Result
+	last      Result // the last result, pending or not (Diagnostics)
 	hasLast   bool
+	passed    bool         // the last verdict: the last result that was not pending
+	judged    bool         // there is a verdict
 	calls     atomic.Int32 // calls of check.Check not yet returned
 }
 
@@ -212,14 +215,7 @@ func NewMonitor(opts Options) *Monitor {
 		wake:           make(chan struct{}, 1),
 		checks:         make(map[string]*entry),
 	}
-	switch {
-	case opts.Retries < 0:
-		m.retries = 0
-	case opts.Retries == 0:
-		m.retries = DefaultRetries
-	default:
-		m.retries = opts.Retries
-	}
+	m.retries = retriesOr(opts.Retries)
 	m.window = min(m.window, m.historySize)
 	if m.source == nil {
 		clk := m.clk
@@ -227,6 +223,18 @@ func NewMonitor(opts Options) *Monitor {
 	}
 	m.current = Evaluation{Time: m.clk.Now(), Status: Unknown, Score: 100, Stability: 100, Reliability: 100, Trend: Stable}
 	return m
+}
+
+// retriesOr applies the Retries convention: 0 is DefaultRetries, a
+// negative number none.
+func retriesOr(n int) int {
+	switch {
+	case n < 0:
+		return 0
+	case n == 0:
+		return DefaultRetries
+	}
+	return n
 }
 
 func orDuration(v, def time.Duration) time.Duration {
@@ -325,6 +333,52 @@ func (m *Monitor) Configure(name string, cfg CheckConfig) error {
 	m.mu.Unlock()
 	m.nudge()
 	return nil
+}
+
+// Defaults are the settings a check takes when its CheckConfig leaves
+// them zero: the monitor-wide Interval, Timeout and Retries of Options,
+// which SetDefaults changes while the monitor runs. Zero and negative
+// values mean what they mean in Options.
+type Defaults struct {
+	// Interval is the time between runs. Default: DefaultInterval (30s).
+	Interval time.Duration
+	// Timeout bounds each attempt. Default: DefaultTimeout (10s).
+	Timeout time.Duration
+	// Retries is how many more attempts a failed attempt gets. Default
+	// (0): DefaultRetries (3); negative: no retries.
+	Retries int
+}
+
+// SetDefaults replaces the monitor-wide interval, timeout and retries, the
+// settings of every check whose CheckConfig leaves them zero (a policy
+// reload changing its health block, for instance). A run in progress keeps
+// the settings it started with. A check that follows the default interval
+// falls due one new interval after its last run started (at once if that
+// time has passed), as Configure does.
+func (m *Monitor) SetDefaults(d Defaults) {
+	m.mu.Lock()
+	m.interval = orDuration(d.Interval, DefaultInterval)
+	m.timeout = orDuration(d.Timeout, DefaultTimeout)
+	m.retries = retriesOr(d.Retries)
+	for _, e := range m.checks {
+		if e.cfg.Interval == 0 && !e.lastStart.IsZero() {
+			e.nextDue = e.lastStart.Add(m.interval)
+		}
+	}
+	m.mu.Unlock()
+	m.nudge()
+}
+
+// Defaults returns the monitor-wide settings in force, defaults filled in
+// (Retries is -1 when failed attempts are not retried).
+func (m *Monitor) Defaults() Defaults {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d := Defaults{Interval: m.interval, Timeout: m.timeout, Retries: m.retries}
+	if d.Retries == 0 {
+		d.Retries = -1
+	}
+	return d
 }
 
 // Replace swaps the Checker of the check called name, keeping its settings
@@ -517,7 +571,7 @@ func (m *Monitor) run(ctx context.Context, j job, snap metrics.Snapshot) (Result
 		}
 		attempts++
 		r = next
-		if r.Passed || attempts > j.retries {
+		if r.Passed || r.Pending || attempts > j.retries {
 			break
 		}
 		if m.retryDelay > 0 && !m.sleep(ctx, m.retryDelay) {
@@ -588,15 +642,27 @@ func (m *Monitor) record(jobs []job, results []Result, cut []bool) (Evaluation, 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var kept []Result
+	judged := false
 	for i, j := range jobs {
 		j.e.running = false
 		if cut[i] || m.checks[j.e.name] != j.e {
 			continue // cut off, or removed while it ran
 		}
-		j.e.last, j.e.hasLast = results[i], true
-		kept = append(kept, results[i])
+		r := results[i]
+		j.e.last, j.e.hasLast = r, true
+		kept = append(kept, r)
+		if r.Pending {
+			// Not judged yet: due again at the next tick, the verdict
+			// (if any) unchanged.
+			j.e.nextDue = now
+			continue
+		}
+		j.e.passed, j.e.judged = r.Passed, true
+		judged = true
 	}
-	if len(kept) == 0 {
+	if !judged {
+		// Nothing was judged (every result cut off or pending): the
+		// verdict stands and the history does not move.
 		ev := m.current.clone()
 		ev.Results = nil
 		return ev, false
@@ -613,10 +679,10 @@ func (m *Monitor) record(jobs []job, results []Result, cut []bool) (Evaluation, 
 func (m *Monitor) deriveLocked(now time.Time) Evaluation {
 	vs := make([]verdict, 0, len(m.checks))
 	for _, e := range m.checks {
-		if e.cfg.Disabled || !e.hasLast {
+		if e.cfg.Disabled || !e.judged {
 			continue
 		}
-		vs = append(vs, verdict{name: e.name, passed: e.last.Passed, critical: e.cfg.Critical, weight: m.weightOf(e.cfg)})
+		vs = append(vs, verdict{name: e.name, passed: e.passed, critical: e.cfg.Critical, weight: m.weightOf(e.cfg)})
 	}
 	score := scoreOf(vs, m.criticalWeight)
 	status, failing := statusOf(vs, score, m.unhealthyBelow)
@@ -641,6 +707,9 @@ func (m *Monitor) pushLocked(ev *Evaluation) {
 			scores = append(scores, h.Score)
 		}
 		for _, r := range h.Results {
+			if r.Pending {
+				continue
+			}
 			runs++
 			if r.Passed {
 				passed++

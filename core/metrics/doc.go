@@ -80,7 +80,11 @@
 // HeartbeatAcked) and Latency.HeartbeatAvg the mean of those in the window.
 // Gateway.LastAckAge is the time since the last ACK, or since the session
 // came up (SetGatewayState with connected true) if no ACK came after that,
-// and 0 while not connected.
+// and 0 while not connected. Gateway.DownFor is the other side: the time
+// since the session went down (SetGatewayState with connected false after
+// true), 0 while connected and before the first session came up, so that a
+// first handshake never reads as an outage; Gateway.Connections counts the
+// sessions that came up, 0 until the first.
 //
 // Latency.RESTP50, RESTP95 and RESTP99 are nearest-rank quantiles of the
 // latencies of REST requests in the window that got a response (transport

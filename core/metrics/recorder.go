@@ -86,6 +86,8 @@ type Recorder struct {
 	lastAck        time.Time
 	connected      bool
 	connectedSince time.Time
+	connections    uint64    // times connected turned true
+	downSince      time.Time // when connected last turned false
 	state          string
 	breaker        BreakerView
 	health         HealthView
@@ -335,9 +337,11 @@ func (r *Recorder) IdentifySent() {
 
 // SetGatewayState records the connection state machine's state name and
 // whether a session is up (READY or RESUMED). When connected turns true,
-// Gateway.LastAckAge starts counting from that moment until the next ACK;
-// when it turns false, an outstanding heartbeat is forgotten (the closed
-// connection is reported through CloseCode and OperationFailed instead).
+// Gateway.LastAckAge starts counting from that moment until the next ACK
+// and Gateway.Connections counts one more session; when it turns false,
+// Gateway.DownFor starts counting and an outstanding heartbeat is
+// forgotten (the closed connection is reported through CloseCode and
+// OperationFailed instead).
 func (r *Recorder) SetGatewayState(state string, connected bool) {
 	if r == nil {
 		return
@@ -347,9 +351,11 @@ func (r *Recorder) SetGatewayState(state string, connected bool) {
 	r.state = state
 	if connected && !r.connected {
 		r.connectedSince = now
+		r.connections++
 	}
 	if !connected && r.connected {
 		r.hbOutstanding = false
+		r.downSince = now
 	}
 	r.connected = connected
 	r.mu.Unlock()
@@ -436,7 +442,10 @@ func (r *Recorder) Build() Snapshot {
 			since = r.lastAck
 		}
 		s.Gateway.LastAckAge = max(now.Sub(since), 0)
+	} else if r.connections > 0 {
+		s.Gateway.DownFor = max(now.Sub(r.downSince), 0)
 	}
+	s.Gateway.Connections = r.connections
 	s.Breaker = r.breaker
 	s.Health = r.health
 	s.Degradation = r.degradation

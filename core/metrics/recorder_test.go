@@ -458,6 +458,42 @@ func TestLastAckAge(t *testing.T) {
 	}
 }
 
+// TestDownForAndConnections follows Gateway.DownFor and Connections
+// through a first handshake, a session, an outage and a resume: the
+// first handshake is no outage (DownFor 0, Connections 0), an outage
+// counts from the moment the session went down, and state changes while
+// down (RECONNECTING to RESUMING) do not restart it.
+func TestDownForAndConnections(t *testing.T) {
+	r, fake := newFake(t, metrics.Options{})
+	type want struct {
+		down        time.Duration
+		connections uint64
+	}
+	steps := []struct {
+		name    string
+		do      func()
+		advance time.Duration
+		want    want
+	}{
+		{"before anything", func() {}, 0, want{0, 0}},
+		{"first handshake, 10s in", func() { r.SetGatewayState("IDENTIFYING", false) }, 10 * time.Second, want{0, 0}},
+		{"READY", func() { r.SetGatewayState("READY", true) }, 5 * time.Second, want{0, 1}},
+		{"dropped, 3s later", func() { r.SetGatewayState("RECONNECTING", false) }, 3 * time.Second, want{3 * time.Second, 1}},
+		{"resuming, 4s more", func() { r.SetGatewayState("RESUMING", false) }, 4 * time.Second, want{7 * time.Second, 1}},
+		{"RESUMED", func() { r.SetGatewayState("RESUMED", true) }, time.Minute, want{0, 2}},
+		{"still connected, another state", func() { r.SetGatewayState("READY", true) }, time.Second, want{0, 2}},
+		{"dropped again, 90s later", func() { r.SetGatewayState("BACKING_OFF", false) }, 90 * time.Second, want{90 * time.Second, 2}},
+	}
+	for _, st := range steps {
+		st.do()
+		fake.Advance(st.advance)
+		g := r.Build().Gateway
+		if got := (want{g.DownFor, g.Connections}); got != st.want {
+			t.Errorf("%s: down_for %v, connections %d; want %v, %d", st.name, got.down, got.connections, st.want.down, st.want.connections)
+		}
+	}
+}
+
 func TestGatewayStateAndViews(t *testing.T) {
 	r, _ := newFake(t, metrics.Options{})
 	since := time.Date(2026, 1, 1, 0, 0, 30, 0, time.UTC)

@@ -75,6 +75,14 @@ type Gateway struct {
 	// LastAckAge is the time since the last HEARTBEAT_ACK (or since the
 	// connection opened if none came yet); 0 when not connected.
 	LastAckAge time.Duration `json:"last_ack_age"`
+	// DownFor is the time since the gateway was last connected: 0 while
+	// connected, and 0 before the first connection (a first handshake is
+	// not an outage; Connections tells it apart).
+	DownFor time.Duration `json:"down_for"`
+	// Connections counts the times a session came up (READY or RESUMED)
+	// since the Recorder was created; 0 while the first handshake is in
+	// progress.
+	Connections uint64 `json:"connections"`
 	// Sequence is the last dispatch sequence number seen.
 	Sequence int64 `json:"sequence"`
 	// Reconnects, Resumes and Identifies count since the Recorder was created.
