@@ -206,6 +206,9 @@ func tree(p *policy.Policy) *node {
 			pb.add("config", jsonValue(pl.Config), "")
 		}
 	}
+	if p.Coordination != nil {
+		root.blocks = append(root.blocks, coordinationNode(p.Coordination))
+	}
 	return root
 }
 

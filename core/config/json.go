@@ -34,6 +34,7 @@ var jsonBlocks = map[string]map[string]jsonBlock{
 		"locals": {"locals", false}, "connection": {"connection", false}, "health": {"health", false},
 		"circuit_breaker": {"circuit_breaker", false}, "degradation": {"degradation", false},
 		"recovery": {"recovery", true}, "plugins": {"plugin", true},
+		"coordination": {"coordination", true}, // one block, labelled with its kind: [{"name": "nats", ...}]
 	},
 	"health":      {"checks": {"check", true}},
 	"degradation": {"thresholds": {"thresholds", false}, "levels": {"level", true}, "recover": {"recover", false}},

@@ -132,6 +132,8 @@ var blockAttrs = map[string][]string{
 	"recover":     {"when"},
 	"recovery":    {"priority", "when", "use", "max_attempts"},
 	"plugin":      {"path", "sha256", "args", "config"},
+	"coordination": {"url", "bucket_prefix", "process_id", "lease_ttl", "interval", "replicas", "memory",
+		"credentials", "stop_on_lease_loss", "save_interval"},
 }
 
 var rootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
@@ -142,6 +144,7 @@ var rootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 	{Type: "degradation"},
 	{Type: "recovery", LabelNames: []string{"name"}},
 	{Type: "plugin", LabelNames: []string{"name"}},
+	{Type: "coordination", LabelNames: []string{"kind"}},
 }}
 
 func (d *decoder) decode(body hcl.Body) *Policy {
@@ -195,6 +198,9 @@ func (d *decoder) decode(body hcl.Body) *Policy {
 	}
 	if len(recoveries) > 0 {
 		p.Recovery = d.recovery(recoveries, refs)
+	}
+	if b := single["coordination"]; b != nil {
+		p.Coordination = d.coordination(b)
 	}
 	for _, pl := range p.Plugins {
 		if !refs.used[pl.Name] {

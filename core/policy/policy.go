@@ -36,6 +36,10 @@ type Policy struct {
 	Recovery []RecoveryRule
 	// Plugins holds the declared plugins in declaration order.
 	Plugins []Plugin
+	// Coordination is the `coordination "nats"` block: the fleet this
+	// process belongs to. Default: nil, the process runs its shards alone
+	// (in-process coordination).
+	Coordination *Coordination
 
 	// levels is the compiled degradation ladder, indexed by Level.
 	levels [numLevels]compiledLevel

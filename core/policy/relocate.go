@@ -65,6 +65,11 @@ func (p *Policy) Relocate(filename string, fn func(hcl.Range) hcl.Range) *Policy
 		pl.Args = append([]string(nil), pl.Args...)
 		q.Plugins[i] = pl
 	}
+	if c := p.Coordination; c != nil {
+		cc := *c
+		cc.Ranges = c.Ranges.relocate(fn)
+		q.Coordination = &cc
+	}
 	q.compile()
 	return q
 }
