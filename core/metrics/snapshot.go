@@ -24,6 +24,10 @@ type Snapshot struct {
 	// of a lifeline running a shard manager has it; a single shard's own
 	// Snapshot leaves it zero.
 	Shards Shards `json:"shards"`
+	// Fleet is the fleet this process belongs to (core/orchestrator fills
+	// it; a process without a coordination block is a fleet of one). A
+	// Recorder's own Snapshots leave it zero.
+	Fleet Fleet `json:"fleet"`
 }
 
 // ShardInfo says which shard a Snapshot describes.

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/lifeline-bot/lifeline/core/metrics"
 )
 
 // The coordination block: without it, no fleet; each mistake is one
@@ -119,5 +121,45 @@ func TestRelocateKeepsCoordination(t *testing.T) {
 	}
 	if r := c.Ranges.Of("lease_ttl"); r.Filename != "moved.hcl" || r.Start.Line != 13 {
 		t.Fatalf("lease_ttl range %v, want moved.hcl line 13", r)
+	}
+}
+
+// The fleet.* variables read Snapshot.Fleet: a level on the fleet's
+// unhealthy share fires on the fleet's figures, not the process's.
+func TestFleetVariables(t *testing.T) {
+	src := []byte(`degradation {
+  level "moderate" {
+    when    = "fleet.unhealthy_ratio > 0.3 && fleet.processes >= 2 && fleet.available && fleet.worst_ack_age > 1000"
+    actions = ["disable_analytics"]
+  }
+  recover {
+    when = "fleet.unhealthy_ratio < 0.1"
+  }
+}`)
+	p, diags := Decode("p.hcl", src, testOptions())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	cases := []struct {
+		name  string
+		fleet metrics.Fleet
+		want  Level
+	}{
+		{"healthy fleet", metrics.Fleet{Coordinated: true, Available: true, Processes: 3, Shards: 64, Owned: 64, Ready: 64,
+			WorstAckAge: 2 * time.Second}, None},
+		{"a third of the fleet's shards down", metrics.Fleet{Coordinated: true, Available: true, Processes: 3, Shards: 64,
+			Owned: 64, Ready: 40, Unhealthy: 24, UnhealthyRatio: 24.0 / 64, WorstAckAge: 2 * time.Second}, Moderate},
+		{"coordinator unreachable", metrics.Fleet{Coordinated: true, Available: false, Processes: 3, Shards: 64,
+			UnhealthyRatio: 0.5, WorstAckAge: 2 * time.Second}, None},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var s metrics.Snapshot
+			s.Fleet = tc.fleet
+			s.Shards.Total = 21 // the process's own shards are all fine
+			if d := p.Evaluate(&s); d.Level != tc.want {
+				t.Fatalf("level %v, want %v (%s)", d.Level, tc.want, d.Reason)
+			}
+		})
 	}
 }

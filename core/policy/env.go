@@ -40,7 +40,10 @@ type Env struct {
 	Shard ShardVars `expr:"shard"`
 	// Shards holds the `shards.*` variables: the process's shards.
 	Shards ShardsVars `expr:"shards"`
-	Uptime float64    `expr:"uptime" unit:"ms" doc:"time since the metrics recorder started"`
+	// Fleet holds the `fleet.*` variables (env_fleet.go): every process
+	// of the bot.
+	Fleet  FleetVars `expr:"fleet"`
+	Uptime float64   `expr:"uptime" unit:"ms" doc:"time since the metrics recorder started"`
 	// Error is only visible to recovery rules; a degradation condition
 	// that names it is a compile error.
 	Error ErrorInfo `expr:"error"`
@@ -179,12 +182,14 @@ const (
 	gShard
 	gShards
 	gUptime
-	gAll = gLatency | gErrors | gGateway | gREST | gBreaker | gHealth | gDegradation | gShard | gShards | gUptime
+	gFleet
+	gAll = gLatency | gErrors | gGateway | gREST | gBreaker | gHealth | gDegradation | gShard | gShards | gUptime | gFleet
 )
 
 var groupByName = map[string]group{
 	"latency": gLatency, "errors": gErrors, "gateway": gGateway, "rest": gREST, "breaker": gBreaker,
 	"health": gHealth, "degradation": gDegradation, "shard": gShard, "shards": gShards, "uptime": gUptime,
+	"fleet": gFleet,
 }
 
 func (e *Env) fill(s *metrics.Snapshot, g group) {
@@ -226,6 +231,9 @@ func (e *Env) fill(s *metrics.Snapshot, g group) {
 	}
 	if g&gShards != 0 {
 		e.fillShards(s)
+	}
+	if g&gFleet != 0 {
+		e.fillFleet(s)
 	}
 }
 
