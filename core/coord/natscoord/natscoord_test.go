@@ -434,3 +434,42 @@ func BenchmarkEmbeddedServerStart(b *testing.B) {
 		s.WaitForShutdown()
 	}
 }
+
+// Importing natscoord registers the "nats" backend: OpenBackend connects
+// and gives a Store that fleets share, and its Closer closes the
+// connection.
+func TestBackendRegistered(t *testing.T) {
+	srv := runServer(t, t.TempDir(), 0)
+	if !slices.Contains(coord.Backends(), natscoord.Kind) {
+		t.Fatalf("Backends() = %v, want nats registered", coord.Backends())
+	}
+	ctx := context.Background()
+	var fleets []*coord.Fleet
+	var closers []interface{ Close() error }
+	for _, id := range []string{"p1", "p2"} {
+		s, c, err := coord.OpenBackend(ctx, natscoord.Kind, coord.BackendConfig{URL: srv.ClientURL(), BucketPrefix: "backend", Name: id, Memory: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		closers = append(closers, c)
+		f, err := coord.NewFleet(ctx, s, settings(id, 2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fleets = append(fleets, f)
+	}
+	want := coord.ResumeState{Shard: 1, SessionID: "s", Sequence: 3, Process: "p1"}
+	if err := fleets[0].Resume().Save(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := fleets[1].Resume().Load(ctx, 1); err != nil || !ok || got.SessionID != "s" {
+		t.Fatalf("Load through the other backend connection = %+v, %v, %v", got, ok, err)
+	}
+	for i, f := range fleets {
+		f.Close()
+		closers[i].Close()
+	}
+	if _, _, err := coord.OpenBackend(ctx, natscoord.Kind, coord.BackendConfig{URL: srv.ClientURL(), BucketPrefix: "bad.prefix"}); err == nil {
+		t.Fatal("a bad bucket prefix was accepted")
+	}
+}
