@@ -99,6 +99,12 @@ type Config struct {
 	// one more shard is READY during Start ("5 of 8 shards READY").
 	// Default: nil.
 	OnShardProgress func(ShardProgress)
+	// OnPluginProgress, when set, is called each time one more plugin of
+	// the policy is up, or failed to start, after Start launched them
+	// ("plugin 2 of 3 started"). Plugins start in the background, beside
+	// the gateway connection: it may be called before or after Start
+	// returns, on an event listener's goroutine. Default: nil.
+	OnPluginProgress func(PluginProgress)
 	// Session is the discordgo Session of the first shard this process
 	// runs: the one Session() returns, that the bot adds handlers to
 	// (AddHandler reaches every shard's). Default: a new one. lifeline
@@ -181,8 +187,12 @@ type Orchestrator struct {
 	// firstSession is set once the first shard has taken Config.Session.
 	firstSession atomic.Bool
 
+	// pluginMu serialises the launches of plugin processes (plugins.go).
+	pluginMu sync.Mutex
+
 	mu       sync.Mutex
 	state    runState
+	runCtx   context.Context // ends at Stop
 	cancel   context.CancelFunc
 	loops    sync.WaitGroup
 	subs     []*events.Subscription
@@ -312,13 +322,15 @@ func New(cfg Config) (*Orchestrator, error) {
 	return o, nil
 }
 
-// Start asks /gateway/bot for the gateway, the shard count and the
-// session-start budget, refuses to start more shards than the budget
-// allows (before any IDENTIFY, with the reset time), brings the shards up
-// in identify order (Config.OnShardProgress hears of each), and returns
-// once every shard is READY (or with the error that stopped one, or ctx's
-// error). The system keeps running and recovering after Start returns,
-// until Stop.
+// Start launches the policy's plugins in the background (their checks are
+// pending until they are up; Config.OnPluginProgress hears of each), asks
+// /gateway/bot for the gateway, the shard count and the session-start
+// budget, refuses to start more shards than the budget allows (before any
+// IDENTIFY, with the reset time), brings the shards up in identify order
+// (Config.OnShardProgress hears of each), and returns once every shard is
+// READY (or with the error that stopped one, or ctx's error), whether the
+// plugins are up or not. The system keeps running and recovering after
+// Start returns, until Stop.
 func (o *Orchestrator) Start(ctx context.Context) error {
 	o.mu.Lock()
 	if o.state != idle {
@@ -331,7 +343,7 @@ func (o *Orchestrator) Start(ctx context.Context) error {
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	o.mu.Lock()
-	o.cancel = cancel
+	o.runCtx, o.cancel = runCtx, cancel
 	o.mu.Unlock()
 	if o.watcher != nil {
 		if err := o.watcher.Start(); err != nil {
@@ -339,7 +351,9 @@ func (o *Orchestrator) Start(ctx context.Context) error {
 			return fmt.Errorf("orchestrator: watch the policy file: %w", err)
 		}
 	}
-	o.startPlugins(ctx, o.policy.Load())
+	// Plugins start beside the connection, not before it: their checks
+	// are pending until they are up.
+	o.launchPlugins(true)
 	o.tick(runCtx) // a first Snapshot before anything connects
 	o.loops.Add(1)
 	go o.tickLoop(runCtx)
@@ -477,15 +491,19 @@ func (o *Orchestrator) Decision() policy.Decision {
 }
 
 // SetPolicy puts a new policy in force without losing any state: every
-// shard's breaker takes its new settings live (breaker.Update), the
-// monitors their new schedule and checks, and the next tick evaluates the
-// new conditions. Connection settings (intents, backoff, shard count)
-// apply to the next Start.
+// shard's breaker takes its new settings live (breaker.Update), every
+// monitor (the process's and each shard's) its new interval, timeout and
+// retries and every check, built-in or plugin, follows them, the plugins
+// are reconciled in the background (a new plugin's checks are pending, not
+// failing, until it is up), and the next tick evaluates the new
+// conditions. Connection settings (intents, backoff, shard count) apply to
+// the next Start.
 func (o *Orchestrator) SetPolicy(p *policy.Policy) error {
 	if p == nil {
 		return errors.New("orchestrator: SetPolicy: nil policy")
 	}
 	o.brk.Update(breakerSettings(p.CircuitBreaker, o.clk, o.bus))
+	o.mon.SetDefaults(healthDefaults(p))
 	if err := configureBuiltinChecks(o.mon, p); err != nil {
 		return err
 	}
@@ -500,12 +518,7 @@ func (o *Orchestrator) SetPolicy(p *policy.Policy) error {
 		return fmt.Errorf("orchestrator: %w", err)
 	}
 	o.policy.Store(p)
-	o.mu.Lock()
-	live := o.state == running
-	o.mu.Unlock()
-	if live {
-		o.startPlugins(context.Background(), p)
-	}
+	o.launchPlugins(false)
 	return nil
 }
 
@@ -565,6 +578,13 @@ func retries(n int) int {
 		return -1 // the policy's 0 means none; the monitor's 0 means default
 	}
 	return n
+}
+
+// healthDefaults are the settings p's health block gives every check of a
+// monitor (no check sets its own: a reload's change reaches them all).
+func healthDefaults(p *policy.Policy) health.Defaults {
+	h := p.Health
+	return health.Defaults{Interval: h.Interval, Timeout: h.Timeout, Retries: retries(h.Retries)}
 }
 
 func (o *Orchestrator) addChecks(h policy.Health) error {

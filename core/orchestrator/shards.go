@@ -222,14 +222,14 @@ func (o *Orchestrator) newShardMonitor(id int, source func() metrics.Snapshot) (
 }
 
 // configureBuiltinChecks adds, retunes or replaces the policy's built-in
-// checks on mon (plugin checks are the process monitor's only).
+// checks on mon (plugin checks are the process monitor's only). Their
+// interval, timeout and retries are mon's (healthDefaults).
 func configureBuiltinChecks(mon *health.Monitor, p *policy.Policy) error {
 	for _, c := range p.Health.Checks {
 		if c.Type == "" {
 			continue
 		}
-		cfg := health.CheckConfig{Interval: p.Health.Interval, Timeout: p.Health.Timeout,
-			Retries: retries(p.Health.Retries), Critical: c.Critical}
+		cfg := health.CheckConfig{Critical: c.Critical}
 		chk, err := builtinCheck(c)
 		if err != nil {
 			return fmt.Errorf("orchestrator: check %q: %w", c.Name, err)
@@ -256,6 +256,7 @@ func (o *Orchestrator) setShardPolicy(p *policy.Policy) error {
 		if mon == nil {
 			continue
 		}
+		mon.SetDefaults(healthDefaults(p))
 		if err := configureBuiltinChecks(mon, p); err != nil {
 			return fmt.Errorf("shard %d: %w", s.ID(), err)
 		}
@@ -268,6 +269,9 @@ func (o *Orchestrator) setShardPolicy(p *policy.Policy) error {
 // (shard.View.Snapshot) after the process monitor's verdict, the
 // degradation level and the first shard's breaker (which stands for the
 // gateway before any shard exists) are set on the process Recorder.
+// Gateway.DownFor is the longest any shard has been down (a shard still in
+// its first handshake is not down) and Gateway.Connections the sessions
+// every shard brought up, added up: with one shard, exactly that shard's.
 func (o *Orchestrator) processSnapshot(v *shard.View) metrics.Snapshot {
 	s := v.Snapshot()
 	if len(v.Shards) == 0 {
@@ -276,6 +280,13 @@ func (o *Orchestrator) processSnapshot(v *shard.View) metrics.Snapshot {
 			count = 1
 		}
 		s.Shard = metrics.ShardInfo{ID: o.plan.first, Count: count}
+		return s
+	}
+	s.Gateway.DownFor, s.Gateway.Connections = 0, 0
+	for i := range v.Shards {
+		g := &v.Shards[i].Snapshot.Gateway
+		s.Gateway.DownFor = max(s.Gateway.DownFor, g.DownFor)
+		s.Gateway.Connections += g.Connections
 	}
 	return s
 }
