@@ -73,6 +73,7 @@ type GatewayVars struct {
 	Connected         bool    `expr:"connected" unit:"bool" doc:"a gateway session is READY or RESUMED"`
 	HeartbeatInterval float64 `expr:"heartbeat_interval" unit:"ms" doc:"interval HELLO gave; 0 before HELLO"`
 	LastAckAge        float64 `expr:"last_ack_age" unit:"ms" doc:"time since the last HEARTBEAT_ACK; 0 when not connected"`
+	DownFor           float64 `expr:"down_for" unit:"ms" doc:"time since the gateway was last connected; 0 while connected and before the first READY"`
 	Sequence          int     `expr:"sequence" unit:"count" doc:"last dispatch sequence number"`
 	Reconnects        int     `expr:"reconnects" unit:"count" doc:"reconnects since start"`
 	Resumes           int     `expr:"resumes" unit:"count" doc:"successful resumes since start"`
@@ -275,6 +276,7 @@ func (e *Env) fillGateway(s *metrics.Snapshot) {
 		Connected:         s.Gateway.Connected,
 		HeartbeatInterval: ms(s.Gateway.HeartbeatInterval),
 		LastAckAge:        ms(s.Gateway.LastAckAge),
+		DownFor:           ms(s.Gateway.DownFor),
 		Sequence:          int(s.Gateway.Sequence),
 		Reconnects:        clampInt(s.Gateway.Reconnects),
 		Resumes:           clampInt(s.Gateway.Resumes),

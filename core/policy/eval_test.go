@@ -42,6 +42,13 @@ func TestEnvFillUnits(t *testing.T) {
 	if e.Degradation.Age != float64(time.Hour/time.Millisecond) || e.Uptime != 3.6e6 {
 		t.Errorf("degradation.age = %v, uptime = %v; want 1h in ms", e.Degradation.Age, e.Uptime)
 	}
+	var d Env
+	d.Fill(snap(func(s *metrics.Snapshot) {
+		s.Gateway.Connected, s.Gateway.LastAckAge, s.Gateway.DownFor = false, 0, 90*time.Second
+	}))
+	if d.Gateway.DownFor != 90000 {
+		t.Errorf("gateway.down_for = %v, want 90000 (90s in ms)", d.Gateway.DownFor)
+	}
 	var z Env
 	z.Fill(&metrics.Snapshot{})
 	if z.Degradation.Level != "NONE" || z.Degradation.Age != 0 {
@@ -260,7 +267,7 @@ func randomEnv(r *rand.Rand) Env {
 	return Env{
 		Latency:     LatencyVars{f(), f(), f(), f(), f()},
 		Errors:      ErrorVars{r.Float64(), n(), n(), n(), f()},
-		Gateway:     GatewayVars{pick(), r.Intn(2) == 0, f(), f(), n(), n(), n(), n(), []int{0, 1000, 1006, 4000, 4004, 4009}[r.Intn(6)], n()},
+		Gateway:     GatewayVars{pick(), r.Intn(2) == 0, f(), f(), f(), n(), n(), n(), n(), []int{0, 1000, 1006, 4000, 4004, 4009}[r.Intn(6)], n()},
 		REST:        RESTVars{n(), n(), n(), n()},
 		Breaker:     BreakerVars{pick(), n(), n()},
 		Health:      HealthVars{float64(r.Intn(101)), pick(), []string{"improving", "stable", "degrading"}[r.Intn(3)]},
@@ -289,6 +296,7 @@ var differentialExprs = []string{
 	"errors.in_window / 4 > 2",
 	"latency.heartbeat / gateway.heartbeat_interval > 0.5",
 	"gateway.last_ack_age / (gateway.heartbeat_interval + 1) >= 1.5",
+	"!gateway.connected && gateway.down_for > duration('1m') || gateway.down_for < gateway.last_ack_age",
 	"-errors.consecutive < -3 || +latency.heartbeat > 100",
 	"errors.consecutive ** 2 > 100",
 	"(gateway.connected ? latency.heartbeat : gateway.last_ack_age) > 1000",
