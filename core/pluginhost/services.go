@@ -54,6 +54,7 @@ func (s *services) SetFeature(_ context.Context, name string, enabled bool) erro
 }
 
 func (s *services) Log(_ context.Context, level sdk.LogLevel, msg string, keyvals ...any) error {
+	msg, keyvals = safeLogText(msg), safeKeyvals(keyvals)
 	switch level {
 	case sdk.LogTrace:
 		s.log.Trace(msg, keyvals...)
