@@ -55,6 +55,10 @@ type Diagnostics struct {
 	// and health, with the aggregate, the shared REST figures, the
 	// reconnect gate and the identify budget. Nil before Start.
 	Shards *ShardView `json:"shards,omitempty"`
+	// Fleet is the fleet this process belongs to (who owns which shards,
+	// the leader, this process's coordination counters); nil without a
+	// coordination block.
+	Fleet *FleetDiagnostics `json:"fleet,omitempty"`
 }
 
 // DecisionView is the policy's last Decision, for display.
@@ -111,6 +115,7 @@ func (o *Orchestrator) Diagnostics() Diagnostics {
 		d.SessionStartsRemaining, d.SessionStartsResetAt = rem, reset
 	}
 	d.DegradationState = o.eng.deg.Diagnostics()
+	d.Fleet = o.fleetDiagnostics()
 	dec := o.Decision()
 	d.Degradation = DecisionView{Level: dec.Level.String(), Actions: dec.Actions, Recover: dec.Recover, Reason: dec.Reason}
 	if dec.Err != nil {

@@ -171,6 +171,7 @@ type Orchestrator struct {
 	bus     *events.Bus
 	plan    shardPlan
 	mgr     *shard.Manager
+	fleet   *fleetPart       // nil without a coordination block (fleet.go)
 	brk     *breaker.Breaker // the first shard's, made here so it exists before Start
 	mon     *health.Monitor  // the process's
 	tel     *telemetry.Telemetry
@@ -360,6 +361,9 @@ func (o *Orchestrator) Start(ctx context.Context) error {
 	if err := o.mgr.Start(ctx); err != nil {
 		return fmt.Errorf("orchestrator: %w", err)
 	}
+	if err := o.startFleet(ctx); err != nil { // with a coordination block: join, wait for this process's share
+		return err
+	}
 	o.startServices(ctx)
 	// The monitor starts once connected, on a Snapshot taken after READY:
 	// judging the handshake would report a failure that lasts until the
@@ -380,6 +384,7 @@ func (o *Orchestrator) Start(ctx context.Context) error {
 func (o *Orchestrator) Stop(ctx context.Context) error {
 	var err error
 	o.stopOnce.Do(func() {
+		o.stopFleet(ctx) // with a coordination block: hand every shard over first, while the fleet runs
 		o.mu.Lock()
 		cancel := o.cancel
 		o.state = stopped
@@ -558,6 +563,7 @@ func (o *Orchestrator) tick(ctx context.Context) {
 	o.feedProcess()
 	v := o.mgr.Tick(ctx) // the shards' due health checks, then their view
 	s := o.processSnapshot(&v)
+	o.fillFleet(&v, &s) // fleet.* (fleet.go)
 	p := o.policy.Load()
 	d := p.Evaluate(&s)
 	o.applyDecision(ctx, p, d)

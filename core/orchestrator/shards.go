@@ -89,7 +89,7 @@ func (o *Orchestrator) newManager(mask discordgo.Intent) error {
 		o.cfg.Tune(&cc)
 		o.cfg.Tune = nil
 	}
-	m, err := shard.New(shard.Config{
+	sc := shard.Config{
 		Token:          o.cfg.Token,
 		ShardCount:     o.plan.count,
 		Range:          o.plan.rng,
@@ -115,7 +115,11 @@ func (o *Orchestrator) newManager(mask discordgo.Intent) error {
 		Clock:      o.clk,
 		Events:     o.bus,
 		Logger:     o.cfg.Logger,
-	})
+	}
+	if err := o.fleetManagerConfig(&sc); err != nil { // with a coordination block (fleet.go)
+		return fmt.Errorf("orchestrator: %w", err)
+	}
+	m, err := shard.New(sc)
 	if err != nil {
 		return fmt.Errorf("orchestrator: %w", err)
 	}

@@ -39,6 +39,7 @@ func (o *Orchestrator) Telemetry() *telemetry.Telemetry { return o.tel }
 // on /. See telemetry.Handler for the routes and opts for the bearer
 // token.
 func (o *Orchestrator) Handler(opts telemetry.HandlerOptions) *telemetry.Handler {
+	opts.Gatherers = append(opts.Gatherers, o.fleetGatherers()...) // with a coordination block (fleet_metrics.go)
 	return o.tel.Handler(opts)
 }
 

@@ -15,6 +15,10 @@ import (
 	"github.com/lifeline-bot/lifeline/core/coord"
 )
 
+// MinTTL is the shortest bucket TTL NATS JetStream accepts (a stream's
+// MaxAge): Bucket refuses shorter ones with coord.ErrBucketConfig.
+const MinTTL = 100 * time.Millisecond
+
 // Options configures a Store. The zero value is valid.
 type Options struct {
 	// BucketPrefix starts every bucket's name: "<prefix>_members". Two
@@ -93,6 +97,10 @@ func (s *Store) Bucket(ctx context.Context, name string, ttl time.Duration) (coo
 	if ttl < 0 {
 		return nil, fmt.Errorf("natscoord: bucket %q: negative TTL %v", name, ttl)
 	}
+	if ttl > 0 && ttl < MinTTL {
+		return nil, fmt.Errorf("natscoord: bucket %q: TTL %v is below %v, the shortest NATS expires values after (raise the lease TTL or the identify window): %w",
+			name, ttl, MinTTL, coord.ErrBucketConfig)
+	}
 	full := s.BucketName(name)
 	kv, err := s.open(ctx, full, name, ttl)
 	if err != nil {
@@ -143,6 +151,11 @@ func (s *Store) open(ctx context.Context, full, name string, ttl time.Duration) 
 // mistake JetStream reported.
 func unavailable(err error) error {
 	if errors.Is(err, jetstream.ErrInvalidKey) || errors.Is(err, jetstream.ErrInvalidBucketName) {
+		return err
+	}
+	// The server answered and refused: a configuration it will refuse
+	// again, not an outage (503 is JetStream not ready yet).
+	if apiErr, ok := errors.AsType[*jetstream.APIError](err); ok && apiErr.Code != 503 {
 		return err
 	}
 	return fmt.Errorf("%w: %w", coord.ErrUnavailable, err)
