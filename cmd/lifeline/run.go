@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -35,7 +36,7 @@ func init() {
 	register(command{
 		Name:    "run",
 		Summary: "run a bot connection with a policy, serving metrics, health and a live dashboard over HTTP",
-		Usage: `[--policy FILE] [--preset NAME] [--fake [--fake-scale N] [--fake-scenario FILE|NAME]] [--http ADDR] [--log-level LEVEL] [--log-json] [--shard-count N [--shard ID]]
+		Usage: `[--policy FILE] [--preset NAME] [--fake [--fake-scale N] [--fake-scenario FILE|NAME]] [--http ADDR] [--log-level LEVEL] [--log-json] [--shard-count N|0] [--shard ID]
 
 Connects to Discord with the token in DISCORD_TOKEN, or with --fake to an
 embedded fake Discord on 127.0.0.1 (no token needed; it accepts DISCORD_TOKEN
@@ -48,9 +49,17 @@ anything starts. The policy file is watched: a valid edit takes effect live
 with the same layers, a broken one is reported with file:line:col and the
 running policy stays.
 
---shard-count N runs all N shards in this process, in identify order,
-logging "5 of 8 shards READY" as they come up; with --shard ID it runs only
-that one (other processes run the rest).
+The shards: by default (--shard-count 0, auto) the policy's
+connection.shards when it names a number, else the count Discord recommends
+(GET /gateway/bot; 1 for most bots), and a close with 4011 (sharding
+required) re-shards. --shard-count N runs N shards. Every shard of the count
+runs in this process, in identify order, logging "5 of 8 shards READY" as they
+come up; with --shard ID only that one runs (other processes run the rest:
+give them all the same --shard-count).
+
+The policy's plugins start beside the connection, not before it, each logged
+as it comes up ("plugin 2 of 3 started: NAME"); their checks count only once
+the plugin is up.
 
 Once the HTTP server listens, the first line on stdout is machine-readable:
 
@@ -98,8 +107,8 @@ func runFlags(env *cliEnv) (*flag.FlagSet, *runOptions) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "log `level` on stderr: trace, debug, info, warn, error or off")
 	fs.BoolVar(&c.logJSON, "log-json", false, "log one JSON object per line")
 	fs.StringVar(&c.record, "record", "", "flight recorder: one JSON line per tick to `file` (rotated, bounded; replay with lifeline policy test)")
-	fs.IntVar(&c.shard, "shard", 0, "shard `id` this process runs")
-	fs.IntVar(&c.shardCount, "shard-count", 1, "total `number` of shards")
+	fs.IntVar(&c.shard, "shard", 0, "run only the shard `id` of the count (other processes run the rest)")
+	fs.IntVar(&c.shardCount, "shard-count", 0, "total `number` of shards; 0: the policy's connection.shards, else Discord's recommendation")
 	return fs, c
 }
 
@@ -131,7 +140,9 @@ func runRun(ctx context.Context, env *cliEnv, args []string) int {
 		return usageError(env, fs, "--fake-scale %g: want a number above 0", c.fakeScale)
 	case c.fakeScenario != "" && !c.fake:
 		return usageError(env, fs, "--fake-scenario needs --fake")
-	case c.shardCount < 1 || c.shard < 0 || c.shard >= c.shardCount:
+	case c.shardCount < 0:
+		return usageError(env, fs, "--shard-count %d: want a number of shards, or 0 for Discord's recommendation", c.shardCount)
+	case c.shard < 0 || (c.shardCount > 0 && c.shard >= c.shardCount):
 		return usageError(env, fs, "--shard %d of --shard-count %d: want 0 <= shard < count", c.shard, c.shardCount)
 	}
 	// The configuration's layers (defaults, --preset, --policy, the
@@ -190,7 +201,7 @@ func (r *runner) run(ctx context.Context, token, httpToken string) int {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cfg := orchestrator.Config{Token: token, PolicyFile: r.c.policy, Preset: r.c.preset, Env: r.env, Logger: r.log,
-		ShardCount: r.c.shardCount, OnShardProgress: r.progress}
+		ShardCount: r.c.shardCount, OnShardProgress: r.progress, OnPluginProgress: r.pluginProgress}
 	if r.c.shardSet {
 		cfg.ShardRange = &orchestrator.ShardRange{First: r.c.shard, Last: r.c.shard}
 	}
@@ -253,7 +264,11 @@ func (r *runner) run(ctx context.Context, token, httpToken string) int {
 	if r.fake != nil {
 		target = "the fake Discord at " + r.fake.URL()
 	}
-	r.log.Info("connecting", "to", target, "shard", r.c.shard, "shard_count", r.c.shardCount, "policy", policyName(r.c.policy))
+	count := "auto"
+	if r.c.shardCount > 0 {
+		count = strconv.Itoa(r.c.shardCount)
+	}
+	r.log.Info("connecting", "to", target, "shard", r.c.shard, "shard_count", count, "policy", policyName(r.c.policy))
 	began := time.Now()
 	if err := bot.Start(runCtx); err != nil {
 		if ctx.Err() != nil {
@@ -504,4 +519,17 @@ func (r *runner) progress(p orchestrator.ShardProgress) {
 	if p.Total > 1 {
 		r.log.Info(p.String(), "shard", p.Shard, "after", p.Elapsed.Round(time.Millisecond))
 	}
+}
+
+// pluginProgress logs each plugin of the policy as it comes up beside the
+// connection: "plugin 2 of 3 started: NAME", with its pid and the time
+// since the launch, or why it did not start (the host retries it).
+func (r *runner) pluginProgress(p orchestrator.PluginProgress) {
+	took := p.Elapsed.Round(time.Millisecond)
+	if p.Err != "" {
+		r.log.Warn(fmt.Sprintf("plugin %s did not start (%d of %d plugins done)", p.Name, p.Done, p.Total),
+			"error", p.Err, "after", took)
+		return
+	}
+	r.log.Info(fmt.Sprintf("plugin %d of %d started: %s", p.Started, p.Total, p.Name), "pid", p.PID, "took", took)
 }

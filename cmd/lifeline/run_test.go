@@ -358,7 +358,9 @@ func TestRunProcess(t *testing.T) {
 	for _, want := range []string{
 		"policy: circuit breaker: failure_threshold=", "policy: health check: name=probe kind=\"plugin tcpprobe\"", // the policy as validated
 		"health check: check=probe passed=true", "health evaluation: status=HEALTHY", // check results (debug)
-		"from=CONNECTING to=IDENTIFYING", // state transitions
+		"from=CONNECTING to=IDENTIFYING",        // state transitions
+		"plugin 1 of 1 started: tcpprobe: pid=", // the plugin's launch, beside the connection
+		"shard_count=auto",                      // the default shard count: Discord's recommendation
 		"shutting down: reason=signal", "close_code=4000 resumable=true", "lifeline: stopped"} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errs)
@@ -549,6 +551,8 @@ func TestRunUsage(t *testing.T) {
 		{"bad level", []string{"--fake", "--log-level", "loud"}, nil, 2, `--log-level "loud"`},
 		{"bad scale", []string{"--fake", "--fake-scale", "0"}, nil, 2, "--fake-scale 0"},
 		{"bad shard", []string{"--fake", "--shard", "2", "--shard-count", "2"}, nil, 2, "--shard 2 of --shard-count 2"},
+		{"negative shard", []string{"--fake", "--shard", "-1"}, nil, 2, "--shard -1 of --shard-count 0"},
+		{"negative shard count", []string{"--fake", "--shard-count", "-1"}, nil, 2, "--shard-count -1: want a number of shards, or 0"},
 		{"extra argument", []string{"--fake", "now"}, nil, 2, `unexpected argument "now"`},
 		{"broken policy", []string{"--fake", "--http", "off", "--policy", broken}, nil, 1, "broken.hcl line 2"},
 		{"unknown scenario", []string{"--fake", "--http", "off", "--fake-scenario", "no-such"}, nil, 1, "no shipped scenario"},

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,15 +20,27 @@ func TestRunShardsReportsProgress(t *testing.T) {
 	tests := []struct {
 		name     string
 		args     []string
+		policy   string // written to a file and given as --policy when set
 		progress []string
 		shards   []string // shard labels of lifeline_shard_identifies_total
 	}{
-		{"all shards of the count", []string{"--shard-count", "3"},
+		{"all shards of the count", []string{"--shard-count", "3"}, "",
 			[]string{"1 of 3 shards READY", "2 of 3 shards READY", "3 of 3 shards READY"}, []string{"0", "1", "2"}},
-		{"one shard of the count", []string{"--shard-count", "3", "--shard", "1"}, nil, []string{"1"}},
+		{"one shard of the count", []string{"--shard-count", "3", "--shard", "1"}, "", nil, []string{"1"}},
+		// No --shard-count: auto, so the policy's count is not overridden
+		// (the fake would recommend 1).
+		{"the policy's count", nil, "connection {\n  shards = 2\n}\n",
+			[]string{"1 of 2 shards READY", "2 of 2 shards READY"}, []string{"0", "1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.policy != "" {
+				path := filepath.Join(t.TempDir(), "policy.hcl")
+				if err := os.WriteFile(path, []byte(tt.policy), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				tt.args = append(tt.args, "--policy", path)
+			}
 			old := runSignals
 			runSignals = func(chan<- os.Signal) func() { return func() {} }
 			defer func() { runSignals = old }()
