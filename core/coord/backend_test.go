@@ -3,13 +3,17 @@ package coord_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/lifeline-bot/lifeline/core/coord"
 )
+
+var registered atomic.Int64
 
 type nopCloser struct{ closed *bool }
 
@@ -28,15 +32,16 @@ func TestBackendRegistry(t *testing.T) {
 
 	closed := false
 	var got coord.BackendConfig
-	coord.RegisterBackend("test-memory", func(_ context.Context, cfg coord.BackendConfig) (coord.Store, io.Closer, error) {
+	kind := fmt.Sprintf("test-memory-%d", registered.Add(1)) // the registry is global: -count=N registers again
+	coord.RegisterBackend(kind, func(_ context.Context, cfg coord.BackendConfig) (coord.Store, io.Closer, error) {
 		got = cfg
 		return coord.NewMemoryStore(nil), nopCloser{&closed}, nil
 	})
-	if !slices.Contains(coord.Backends(), "test-memory") {
+	if !slices.Contains(coord.Backends(), kind) {
 		t.Fatalf("Backends() = %v", coord.Backends())
 	}
 	want := coord.BackendConfig{URL: "mem://", BucketPrefix: "bot", Replicas: 3, Name: "p1"}
-	store, c, err := coord.OpenBackend(context.Background(), "test-memory", want)
+	store, c, err := coord.OpenBackend(context.Background(), kind, want)
 	if err != nil || store == nil || got.URL != want.URL || got.BucketPrefix != "bot" || got.Replicas != 3 || got.Name != "p1" {
 		t.Fatalf("OpenBackend = %v, %v; config seen %+v", store, err, got)
 	}
@@ -49,7 +54,7 @@ func TestBackendRegistry(t *testing.T) {
 	}
 	for name, f := range map[string]func(){
 		"twice": func() {
-			coord.RegisterBackend("test-memory", func(context.Context, coord.BackendConfig) (coord.Store, io.Closer, error) { return nil, nil, nil })
+			coord.RegisterBackend(kind, func(context.Context, coord.BackendConfig) (coord.Store, io.Closer, error) { return nil, nil, nil })
 		},
 		"nil": func() { coord.RegisterBackend("test-nil", nil) },
 	} {

@@ -99,6 +99,16 @@
 // shards at their next reconcile. A process that dies loses its shards
 // LeaseTTL after its last heartbeat (plus one Interval).
 //
+// A process whose lease ran out (it could not reach the store for a
+// LeaseTTL) and is valid again is in grace for one LeaseTTL: if the store
+// was out for everyone, every heartbeat key expired although the processes
+// are alive, and they rejoin one by one as their connections come back.
+// During its grace a process neither replans as leader nor takes a shard
+// from a holder whose heartbeat is missing, so a process that rejoins first
+// cannot take the shards of one that rejoins a little later (and still runs
+// them). A process that really died meanwhile loses its shards when the
+// grace is over.
+//
 // When the store is unreachable nothing moves: running shards keep running
 // (losing NATS does not stop the bot), no shard is taken or given, no
 // IDENTIFY happens. Holds reports false once the lease has expired, which
@@ -126,22 +136,25 @@
 //
 // # Plugging into core/shard and the orchestrator
 //
-// core/coord imports core/conn (for its interfaces) and never core/shard
-// nor core/orchestrator, so those can import it. The intended wiring (not
-// done here):
+// core/coord imports core/conn (for its interfaces) and never core/shard nor
+// core/orchestrator, so those can import it. The wiring:
 //
-//   - shard.Config.IdentifyQueue = coordinator.Identify() (the Manager
-//     already checks the budget through Remaining/CheckBudget);
-//   - shard.Config.ReconnectGate wraps the local Gate and, before each
-//     attempt, waits until Ownership().Holds(shard);
-//   - the Manager implements ShardHandler: StartShard adds one shard to a
-//     running Manager (with the ResumeStore's state as the first
-//     connection's session, so it RESUMEs: conn needs a Config field for
-//     that), StopShard closes it with 4000 and saves its session
-//     (conn.Stats has the session id and sequence; the resume URL comes from
-//     the READY observation) before returning;
-//   - the orchestrator runs Ownership().Run next to the Manager, calls
-//     Leave on shutdown, publishes ProcessHealth from shard.Aggregate every
-//     tick, and puts HealthBoard.View into the Snapshot's fleet view;
-//   - the policy's coordination "nats" block selects natscoord.
+//   - a policy's coordination "nats" block names the backend; OpenBackend
+//     opens its Store (core/coord/natscoord registers "nats" when a program
+//     imports it, as the lifeline command does: the root package and a bot
+//     embedding lifeline link NATS only if they import natscoord);
+//   - the orchestrator makes its shard manager Dynamic (core/shard), gives
+//     it the fleet's identify queue (IdentifyQueue; the manager needs no
+//     budget check at start) and Ownership().Holds as Config.Holds, which
+//     every reconnect waits for;
+//   - shard.CoordHandler is the ShardHandler: StartShard loads the
+//     ResumeState and adds the shard with it (so it RESUMEs), StopShard
+//     removes it with close code 4000 and saves its session before
+//     returning, and the orchestrator saves every running shard's session
+//     regularly (a killed process's shards then RESUME too);
+//   - the orchestrator runs Ownership().Run beside the manager, calls Leave
+//     first at Stop (every shard handed over at once), publishes
+//     ProcessHealth every tick, reads HealthBoard.View in the background
+//     into the Snapshot's fleet view (fleet.* in the policy), and merges
+//     /gateway/bot's budget with SyncBudget.
 package coord

@@ -802,3 +802,48 @@ func TestRunAndLeave(t *testing.T) {
 		t.Fatalf("b's Run after cancel = %v", err)
 	}
 }
+
+// An outage longer than the lease lets every heartbeat key expire. When
+// the store returns, one process is back a few rounds before the other
+// (its connection reconnected sooner): the early one, leader or not, must
+// not take the late one's shards for a dead process's, and nothing moves
+// once both are back. Without the grace after rejoining, "a" replans the
+// fleet alone and takes "b"'s shards while "b" still runs them.
+func TestOwnershipOutageForEveryoneLateRejoinMovesNothing(t *testing.T) {
+	fake := clock.NewFake(time.Time{})
+	store := NewMemoryStore(fake)
+	w := newWorld()
+	fs := spread(t, fake, store, w, 6, "a", "b")
+	calls := w.events()
+
+	store.SetAvailable(false)
+	rounds(fake, int(2*testTTL/testInterval), fs...)
+	store.SetAvailable(true)
+	// Only a for most of a lease: b is still reconnecting.
+	rounds(fake, int(testTTL/testInterval)-2, fs[0])
+	if n := w.events(); n != calls {
+		t.Fatalf("shards moved while b was rejoining: %v", w.log[calls:])
+	}
+	rounds(fake, 3*int(testTTL/testInterval), fs...)
+	if n := w.events(); n != calls {
+		t.Fatalf("shards moved after the outage: %v", w.log[calls:])
+	}
+	w.checkExactlyOnce(t, 6)
+	for _, f := range fs {
+		if len(f.member.Owned()) != 3 {
+			t.Fatalf("owners after the outage: %v", owned(fs...))
+		}
+	}
+
+	// A process that really died during the outage loses its shards once
+	// the grace is over.
+	store.SetAvailable(false)
+	rounds(fake, int(2*testTTL/testInterval), fs...)
+	store.SetAvailable(true)
+	w.kill("b")
+	rounds(fake, 3*int(testTTL/testInterval), fs[0])
+	if got := fs[0].member.Owned(); len(got) != 6 {
+		t.Fatalf("a owns %v after b died, want every shard", got)
+	}
+	w.checkExactlyOnce(t, 6)
+}

@@ -61,6 +61,10 @@ type member struct {
 	health     ProcessHealth
 	joined     time.Time
 	runErr     error
+	// everValid is set once the process has held a lease; graceUntil is
+	// when the grace after rejoining ends (see rejoinGrace).
+	everValid  bool
+	graceUntil time.Time
 
 	acquired, released, lost uint64
 
@@ -285,6 +289,7 @@ func (m *member) heartbeat(ctx context.Context) error {
 		Owned: slices.Sorted(maps.Keys(m.running)), Health: m.health,
 	}
 	rev := m.leaseRev
+	rejoin := m.everValid && !m.leaseValidLocked()
 	m.mu.Unlock()
 	b, _ := json.Marshal(v)
 	sent := f.clk.Now()
@@ -340,8 +345,30 @@ func (m *member) heartbeat(ctx context.Context) error {
 	m.mu.Lock()
 	m.leaseRev = nrev
 	m.validUntil = sent.Add(f.s.LeaseTTL - f.s.LeaseTTL/10)
+	m.everValid = true
+	if rejoin {
+		m.graceUntil = sent.Add(f.s.LeaseTTL)
+	}
 	m.mu.Unlock()
+	if rejoin {
+		f.log.Info("lease valid again after it ran out; no shard moves for one lease while the other processes rejoin",
+			"process", f.s.Process, "until", sent.Add(f.s.LeaseTTL))
+	}
 	return nil
+}
+
+// inGrace reports whether this process rejoined less than one LeaseTTL
+// ago after its lease ran out. Its lease ran out because it could not
+// reach the store; the others may not have reached it either, and then
+// their heartbeat keys expired too although they are alive and still run
+// their shards. Until each has had LeaseTTL to heartbeat again, a missing
+// heartbeat proves nothing: this process neither replans the fleet as its
+// leader nor takes a shard from a holder it believes dead. Shards whose
+// owner key is free are still taken.
+func (m *member) inGrace() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.f.clk.Now().Before(m.graceUntil)
 }
 
 // lead takes or keeps the leader key and, while leading, plans.
@@ -382,6 +409,9 @@ func (m *member) lead(ctx context.Context) {
 		return
 	default:
 		return // unreachable: keep what we believe; the TTL decides
+	}
+	if m.inGrace() {
+		return // the others may not have rejoined yet: keep the plan
 	}
 	m.replan(ctx)
 }
@@ -616,6 +646,7 @@ func (m *member) reconcile(ctx context.Context) {
 	if !leaseOK || leaving {
 		return
 	}
+	grace := m.inGrace()
 	for s := range f.s.ShardCount {
 		if !mine(s) {
 			continue
@@ -627,6 +658,9 @@ func (m *member) reconcile(ctx context.Context) {
 		if o, ok := owners[s]; ok {
 			if v, live := members[o.Process]; live && v.Instance == o.Instance {
 				continue // its holder is alive: it hands over on its own
+			}
+			if grace {
+				continue // its holder may be alive and not yet rejoined
 			}
 			// The holder's lease expired: it is dead (or cut off, and
 			// then it no longer reconnects the shard).
