@@ -52,6 +52,8 @@ type Generation struct {
 	Policy *Policy
 	// Warnings are the non-fatal diagnostics of the load.
 	Warnings hcl.Diagnostics
+
+	source []byte // the file's content, to tell an emptied file apart
 }
 
 // WatcherOptions configures a Watcher. Only Path is required.
@@ -179,7 +181,7 @@ func NewWatcher(opts WatcherOptions) (*Watcher, error) {
 		return nil, &DiagnosticsError{Diagnostics: diags, Sources: map[string][]byte{w.path: src}}
 	}
 	now := w.clk.Now()
-	w.current.Store(&Generation{Number: 1, Hash: hashOf(src), Path: w.path, Loaded: now, Policy: p, Warnings: diags})
+	w.current.Store(&Generation{Number: 1, Hash: hashOf(src), Path: w.path, Loaded: now, Policy: p, Warnings: diags, source: src})
 	w.lastSuccess = now
 	w.logWarnings(diags)
 	return w, nil
@@ -331,6 +333,13 @@ func (w *Watcher) reload(trigger string) (*Generation, error) {
 	if err != nil {
 		return w.failLocked(old, readError(w.path, err, old), nil)
 	}
+	if len(bytes.TrimSpace(src)) == 0 && len(bytes.TrimSpace(old.source)) > 0 {
+		// An editor saving in place truncates the file before it writes
+		// it: a reload that lands in between must not put the built-in
+		// defaults in force. The write that follows triggers the next
+		// reload.
+		return w.failLocked(old, emptyError(w.path, old), src)
+	}
 	hash := hashOf(src)
 	now := w.clk.Now()
 	if hash == old.Hash {
@@ -344,7 +353,7 @@ func (w *Watcher) reload(trigger string) (*Generation, error) {
 	if diags.HasErrors() {
 		return w.failLocked(old, &DiagnosticsError{Diagnostics: diags, Sources: map[string][]byte{w.path: src}}, src)
 	}
-	gen := &Generation{Number: old.Number + 1, Hash: hash, Path: w.path, Loaded: now, Policy: p, Warnings: diags}
+	gen := &Generation{Number: old.Number + 1, Hash: hash, Path: w.path, Loaded: now, Policy: p, Warnings: diags, source: src}
 	w.current.Store(gen)
 	w.reloads++
 	w.lastSuccess, w.lastErr = now, nil
@@ -441,6 +450,16 @@ func readError(path string, err error, old *Generation) *DiagnosticsError {
 	return &DiagnosticsError{
 		err: fmt.Errorf("policy: read %s: %w", path, err),
 		Diagnostics: hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read policy file", Detail: detail,
+			Subject: &hcl.Range{Filename: path, Start: hcl.InitialPos, End: hcl.InitialPos}}},
+	}
+}
+
+func emptyError(path string, old *Generation) *DiagnosticsError {
+	return &DiagnosticsError{
+		err: fmt.Errorf("policy: %s is empty: %w", path, ErrInvalid),
+		Diagnostics: hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Policy file is empty",
+			Detail: fmt.Sprintf("%s is empty (an editor in the middle of a save?). Keeping generation %d (sha256 %s); "+
+				"to go back to the built-in defaults, save a file holding only a comment.", path, old.Number, shortHash(old.Hash)),
 			Subject: &hcl.Range{Filename: path, Start: hcl.InitialPos, End: hcl.InitialPos}}},
 	}
 }

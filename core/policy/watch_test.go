@@ -444,3 +444,41 @@ func TestWatcherLoadHook(t *testing.T) {
 		t.Errorf("stats %+v; want 3 failures, 1 reload", st)
 	}
 }
+
+// TestWatcherEmptiedFileKeepsGeneration: a reload that finds the file
+// emptied (an editor saving in place truncates it before writing) keeps
+// the policy in force instead of putting the built-in defaults in force;
+// a file holding only a comment does reset to the defaults.
+func TestWatcherEmptiedFileKeepsGeneration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.hcl")
+	write := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(valid(0.3))
+	w, err := NewWatcher(WatcherOptions{Path: path, Clock: clock.NewFake(time.Time{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for _, empty := range []string{"", " \n\t\n"} {
+		write(empty)
+		g, err := w.Reload()
+		if !errors.Is(err, ErrInvalid) || g.Number != 1 || w.Policy().Degradation.Levels[0].When.Expr != "errors.rate > 0.3" {
+			t.Fatalf("reload of an emptied file (%q): gen %d, err %v; want generation 1 kept and ErrInvalid", empty, g.Number, err)
+		}
+		if !strings.Contains(err.Error(), "is empty") {
+			t.Errorf("error %q does not say the file is empty", err)
+		}
+	}
+	write("# back to the built-in defaults\n")
+	g, err := w.Reload()
+	if err != nil || g.Number != 2 {
+		t.Fatalf("a comment-only file: gen %d, err %v; want generation 2", g.Number, err)
+	}
+	if got, want := len(w.Policy().Degradation.Levels), len(Default().Degradation.Levels); got != want {
+		t.Errorf("comment-only file: %d levels; want the defaults' %d", got, want)
+	}
+}
