@@ -58,9 +58,21 @@ func Serve(p Plugins) {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: VersionedPlugins(p),
-		GRPCServer:       plugin.DefaultGRPCServer,
+		GRPCServer:       grpcServer,
 		Logger:           Logger(""),
 	})
+}
+
+// grpcServer is go-plugin's default server with a fixed flow-control
+// window: without one, gRPC's bandwidth-delay estimator follows nearly every
+// response with a PING the host must answer, an extra write and wake-up of
+// both processes per call for a figure that only matters for bulk
+// transfers (measured with strace: 3.5 writes per call in both processes
+// together, 2.1 with the window on both sides). 1 MiB is far above any
+// message of the plugin protocol, so flow control never holds a call back.
+func grpcServer(opts []grpc.ServerOption) *grpc.Server {
+	const window = 1 << 20
+	return grpc.NewServer(append(opts, grpc.InitialWindowSize(window), grpc.InitialConnWindowSize(window))...)
 }
 
 // processStderr is the process's standard error as it was at start:
