@@ -41,6 +41,14 @@
 //   - each valid policy edit is put in force, each invalid one refused
 //     with the running policy kept, and a missing file changes nothing.
 //
+// Dispatches lost after lifeline's recovery caps (core/recovery: at most 10
+// attempts of one strategy per shard within 5 minutes, successful attempts
+// included) had spent resume and reconnect, so that the planner started a new
+// session, are counted apart (Loss.Capped) and reported, not failed: the caps
+// are documented behaviour, and the run compresses hours of Discord time into
+// minutes while the caps' window, which the orchestrator does not expose, is
+// not scaled.
+//
 // After the last fault, all faults are cleared and every shard must be
 // READY at level NONE with its plugin running within the recovery bound:
 //
@@ -73,8 +81,8 @@
 // # Secrets
 //
 // The token (Token(seed), shaped like a real one) and the HTTP bearer token
-// are searched for in everything the run produces: every log line, error and
-// event (JSON and summary), every HTTP surface (/metrics, /health, /livez,
+// are searched for in everything the run produces: every log line (lifeline's,
+// the fake's and discordgo's), error and event (JSON and summary), every HTTP surface (/metrics, /health, /livez,
 // /readyz, /debug/lifeline, /events, the dashboard, POST /-/reload), the
 // diagnostics and plugin status, configuration exports in HCL and JSON, the
 // flight recordings, and the plugin processes' environments (read from
@@ -82,8 +90,9 @@
 //
 // # Running it
 //
-// `make test` runs TestChaosShort (20s of chaos). `make soak DURATION=30m`
-// runs TestSoak for that long with a random seed and writes the report to
-// docs/soak-report.md. docs/reliability.md has the figures of the last long
-// run.
+// `make test` runs TestChaosShort (20s of chaos, a step every 600ms on
+// average). `make soak DURATION=30m` runs TestSoak for that long (a step
+// every 5s on average, -chaos.meangap) with a random seed and writes its
+// report to SOAKREPORT. docs/reliability.md has the figures of the last long
+// run. A failed run prints the command that replays its schedule.
 package chaos

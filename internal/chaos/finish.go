@@ -189,13 +189,16 @@ func (r *run) settleAndCheck() {
 }
 
 // separateCapped moves the losses that followed the recovery engine's caps
-// (resume and reconnect spent for the window when the shard moved to a
-// new session) from Lost to Capped.
+// from Lost to Capped: resume and reconnect spent for the window when the
+// shard moved to a new session, or the engine skipping a strategy at its
+// cap (its log says so) between the session's last connection and the
+// next session.
 func (r *run) separateCapped(f *LossFigures) {
 	var details []string
 	var spans []LossSpan
 	for i, sp := range f.Spans {
-		if !sp.NextSession.IsZero() && r.timeline.capped(sp.Shard, sp.NextSession) {
+		if !sp.NextSession.IsZero() && (r.timeline.capped(sp.Shard, sp.NextSession) ||
+			r.timeline.skippedAtCap(sp.Shard, sp.Disconnected.Add(-time.Second), sp.NextSession)) {
 			f.Capped += sp.Count
 			f.Lost -= sp.Count
 			continue

@@ -140,6 +140,10 @@ type HeapFigures struct {
 	GoroutinesFirst int `json:"goroutines_first"`
 	GoroutinesLast  int `json:"goroutines_last"`
 	GoroutinesMax   int `json:"goroutines_max"`
+	// SeriesMB is every sample after the warm-up, lifeline's side, in MB;
+	// Goroutines the goroutine count of each.
+	SeriesMB   []float64 `json:"series_mb"`
+	Goroutines []int     `json:"goroutines"`
 }
 
 const mb = 1 << 20
@@ -170,6 +174,8 @@ func summariseHeap(all []heapSample, warmup time.Duration) HeapFigures {
 	f.FirstMB, f.LastMB = med(s[:third], sys), med(s[len(s)-third:], sys)
 	f.GoroutinesFirst, f.GoroutinesLast = int(med(s[:third], gor)), int(med(s[len(s)-third:], gor))
 	for _, x := range s {
+		f.SeriesMB = append(f.SeriesMB, math.Round(sys(x)*100)/100)
+		f.Goroutines = append(f.Goroutines, x.Goroutines)
 		f.MaxMB = math.Max(f.MaxMB, sys(x))
 		f.GoroutinesMax = max(f.GoroutinesMax, x.Goroutines)
 	}

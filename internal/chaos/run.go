@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -229,7 +230,9 @@ func (r *run) stopChaos() { r.abortOnce.Do(func() { close(r.abort) }) }
 func (r *run) since() time.Duration { return time.Since(r.start).Round(time.Millisecond) }
 
 // Run plays one chaos run and returns its report. The error is for a run
-// that could not be set up; broken invariants are in Report.Failures.
+// that could not be set up; broken invariants are in Report.Failures. For
+// the run's duration the standard library's logger (discordgo's) writes
+// into the secret scan instead of its usual output.
 //
 // The run: a fake Discord (discordtest, Scale cfg.Scale) and lifeline with
 // the default policy (durations scaled, a tcpprobe plugin check added)
@@ -245,12 +248,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	leakBase := goleak.IgnoreCurrent()
 	r := &run{
-		cfg: cfg, start: time.Now(), handled: newHandlerLedger(),
+		cfg: cfg, start: time.Now(), handled: newHandlerLedger(), timeline: newTimeline(4000),
 		rng:   rand.New(rand.NewPCG(uint64(cfg.Seed), 7)),
 		token: Token(cfg.Seed), httpToken: HTTPToken(cfg.Seed),
 		events: map[string]int{}, recov: map[string]int{}, levels: map[string]int{}, rest: map[string]int{},
-		timeline: newTimeline(4000),
-		abort:    make(chan struct{}),
+		abort: make(chan struct{}),
 	}
 	r.rep = &Report{Seed: cfg.Seed, Shards: cfg.Shards, Scale: cfg.Scale, Chaos: cfg.Duration, MeanGap: cfg.MeanGap, Mode: "orchestrator",
 		Injected: map[Kind]int{}}
@@ -259,6 +261,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	r.scan = newSecretScanner(r.token, r.httpToken)
 	r.logs = newLogSink("log", r.scan, 200)
+	r.logs.watch = r.timeline.logLine
+	// discordgo logs through the standard library's logger: its lines are
+	// searched too, for the run's duration.
+	prevLog := log.Writer()
+	log.SetOutput(newLogSink("discordgo log", r.scan, 0))
+	defer log.SetOutput(prevLog)
 	r.rep.FDsBefore = openFDs()
 
 	if err := r.setup(); err != nil {

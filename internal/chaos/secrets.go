@@ -95,6 +95,9 @@ type logSink struct {
 	lines int64
 	tail  [][]byte // ring of the last len(tail) lines
 	next  int
+	// watch, when set, sees every line (the recovery engine's skips are
+	// only logged).
+	watch func(line []byte)
 }
 
 func newLogSink(source string, scan *secretScanner, keep int) *logSink {
@@ -104,6 +107,9 @@ func newLogSink(source string, scan *secretScanner, keep int) *logSink {
 // Write implements io.Writer.
 func (l *logSink) Write(p []byte) (int, error) {
 	l.scan.Scan(l.source, p)
+	if l.watch != nil {
+		l.watch(p)
+	}
 	line := append([]byte(nil), p...)
 	l.mu.Lock()
 	l.lines++

@@ -1,8 +1,11 @@
 package chaos
 
 import (
+	"bytes"
 	"fmt"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +21,7 @@ type timeline struct {
 	keep     int
 	ring     map[int][]timelineEntry
 	attempts map[int][]attemptEntry // RECOVERY_ATTEMPTED by shard, the last recoveryWindow*2
+	capSkips map[int][]time.Time    // the recovery engine skipping a strategy at its cap, by shard
 }
 
 type attemptEntry struct {
@@ -40,7 +44,7 @@ type timelineEntry struct {
 }
 
 func newTimeline(keep int) *timeline {
-	return &timeline{keep: keep, ring: map[int][]timelineEntry{}, attempts: map[int][]attemptEntry{}}
+	return &timeline{keep: keep, ring: map[int][]timelineEntry{}, attempts: map[int][]attemptEntry{}, capSkips: map[int][]time.Time{}}
 }
 
 // add records e for shard when it is one of the kinds that explain a path.
@@ -90,6 +94,47 @@ func (tl *timeline) explain(spans []LossSpan) string {
 		b.WriteString(tl.between(s.Shard, s.Disconnected.Add(-2*time.Second), s.NextSession.Add(time.Second)))
 	}
 	return b.String()
+}
+
+// skipLine matches the recovery engine's log line for a skipped strategy:
+// its time, shard, strategy and reason.
+var skipLine = regexp.MustCompile(`^(\S+) \[WARN\] +\S+: recovery strategy skipped: shard=(\d+) strategy=(\S+) reason="?(.*?)"?\n?$`)
+
+// logLine takes one log line; the recovery engine's skips go into the
+// shard's timeline (a skip at a cap also into capSkips).
+func (tl *timeline) logLine(line []byte) {
+	if !bytes.Contains(line, []byte("recovery strategy skipped")) {
+		return
+	}
+	m := skipLine.FindSubmatch(line)
+	if m == nil {
+		return
+	}
+	at, err := time.Parse(time.RFC3339Nano, string(m[1]))
+	if err != nil {
+		return
+	}
+	shard, _ := strconv.Atoi(string(m[2]))
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	tl.ring[shard] = append(tl.ring[shard], timelineEntry{at: at,
+		text: fmt.Sprintf("recovery skipped %s: %s", m[3], m[4])})
+	if bytes.Contains(m[4], []byte("attempt cap")) {
+		tl.capSkips[shard] = append(tl.capSkips[shard], at)
+	}
+}
+
+// skippedAtCap reports whether the recovery engine skipped a strategy of
+// the shard at its cap between from and to.
+func (tl *timeline) skippedAtCap(shard int, from, to time.Time) bool {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	for _, at := range tl.capSkips[shard] {
+		if !at.Before(from) && !at.After(to) {
+			return true
+		}
+	}
+	return false
 }
 
 // capped reports whether, at t, the shard's resume and reconnect
