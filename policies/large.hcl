@@ -17,23 +17,11 @@
 # the day's budget cannot cover is refused before any IDENTIFY, with the
 # reset time. The conditions below see the whole process: errors pool
 # every shard with REST, heartbeat latency is the shards' mean,
-# gateway.connected holds only when every shard is connected, and the
-# shards.* variables count the shards by condition (docs/policy.md).
-#
-# Running the shards: one lifeline process runs every shard Discord
-# recommends (shards = "auto" below) or a fixed count, each with its own
-# connection, breaker, metrics and health checks, all sharing one REST
-# client, one identify queue and the daily session-start budget:
-#
-#   lifeline run --preset large --shard-count 16        # 16 shards here
-#   lifeline run --preset large --shard-count 64 --shard 3   # one of 64
-#   lifeline.New(cfg, lifeline.WithPreset("large"), lifeline.WithShardRange(0, 15, 64))
-#
-# Shards start in identify order (one IDENTIFY per bucket per 5s); a start
-# the day's budget cannot cover is refused before any IDENTIFY, with the
-# reset time. This policy sees the whole process: the gateway.* figures
-# sum the shards up (gateway.connected only when every shard is), and the
-# shards.* variables count them (docs/policy.md, docs/operations.md).
+# gateway.connected holds only when every shard is connected,
+# gateway.down_for is the longest any shard has been down, breaker.state
+# is the worst shard's, and the shards.* variables count the shards by
+# condition (docs/policy.md). So the levels read shares of shards, never
+# one shard's state: one shard down of many must not degrade the others.
 
 connection {
   token   = env("DISCORD_TOKEN")
@@ -110,32 +98,39 @@ degradation {
     when    = "latency.heartbeat > 1500 || errors.rate > 0.1 || rest.rate_limited >= 50 || shards.unhealthy_ratio >= 0.2"
     actions = ["increase_timeouts", "disable_non_critical_features"]
   }
-  # An open breaker, 100 server errors or more than half the shards
-  # unhealthy: Discord is struggling (a Discord-wide incident takes many
-  # shards at once); reduce concurrency and lean on the cache rather than
-  # add load.
+  # 100 server errors or more than half the shards unhealthy (down,
+  # reconnecting, breaker OPEN or failing their checks): Discord is
+  # struggling (a Discord-wide incident takes many shards at once); reduce
+  # concurrency and lean on the cache rather than add load. One shard's
+  # open breaker is that shard's business (breaker.state is the worst
+  # shard's, so it is not read here); it counts in the share.
   level "severe" {
-    when    = "errors.rate > 0.25 || breaker.state == 'OPEN' || rest.server_errors >= 100 || shards.unhealthy_ratio > 0.5"
+    when    = "errors.rate > 0.25 || rest.server_errors >= 100 || shards.unhealthy_ratio > 0.5"
     actions = ["reduce_concurrent_requests", "enable_aggressive_caching"]
   }
-  # Half the requests failing, or the gateway gone for a while: keep only
-  # what still works, read-only. "Gone" is a shard disconnected with five
-  # failed connection attempts in the breakers' 1m windows (added up over
-  # the process's shards): for one shard, from 1s growing 2.5x with full
-  # jitter, about 13s of trying and at most ~25s, all inside the window.
-  # Once there, the level holds while a shard stays down, as the widening
-  # gaps let old failures leave the window.
+  # Half the requests failing, or most of the bot gone for a minute: keep
+  # only what still works, read-only. "Gone" is more than half the shards
+  # unhealthy while the longest outage among them has lasted a minute:
+  # five reconnect attempts from 1s growing 2.5x take about 64s
+  # (1+2.5+6.3+15.6+39), far past any resume, and a Discord-wide incident
+  # shows in many shards at once. One shard down, however long, never
+  # gets here; a shard still in its first handshake (at start, or after a
+  # re-shard) is starting, not unhealthy, and not down. The level holds
+  # while the shards stay down (down_for keeps growing).
   level "critical" {
-    when    = "errors.rate > 0.5 || (!gateway.connected && (breaker.failures >= 5 || degradation.level == 'CRITICAL'))"
+    when    = "errors.rate > 0.5 || (shards.unhealthy_ratio > 0.5 && gateway.down_for > duration('60s'))"
     actions = ["enable_read_only_mode", "shutdown_non_essential_services"]
   }
 
-  # Half the MINIMAL latency, a third of its error rate, a closed breaker,
-  # a good health score and fewer than a tenth of the shards unhealthy
-  # (half the MODERATE share): big audiences punish flapping more than a
-  # slightly late recovery.
+  # Half the MINIMAL latency, a third of its error rate and fewer than a
+  # tenth of the shards unhealthy (half the MODERATE share; an open breaker
+  # makes its shard unhealthy): big audiences punish flapping more than a
+  # slightly late recovery. Not breaker.state or health.score: with many
+  # shards they read one shard (the worst breaker; a gateway check that
+  # fails while any one shard is down), which would hold the whole bot
+  # degraded for one shard's trouble.
   recover {
-    when = "latency.heartbeat < 400 && errors.rate < 0.02 && breaker.state == 'CLOSED' && health.score >= 85 && shards.unhealthy_ratio < 0.1"
+    when = "latency.heartbeat < 400 && errors.rate < 0.02 && shards.unhealthy_ratio < 0.1"
   }
 }
 

@@ -82,14 +82,15 @@ degradation {
     when    = "errors.rate > 0.3 || breaker.state == 'OPEN' || rest.server_errors >= 20"
     actions = ["reduce_concurrent_requests", "enable_aggressive_caching"]
   }
-  # Most calls fail, or the gateway has been gone for a while: keep the
-  # essential commands, refuse writes that would fail anyway. "Gone" is
-  # disconnected with six failed connection attempts in the breaker's 5m
-  # window: from 3s doubling with full jitter, about 45s of trying and at
-  # most ~90s (two heartbeat intervals). Once there, the level holds while
-  # the gateway stays down, however few failures remain in the window.
+  # Most calls fail, or the gateway has been gone for a minute: keep the
+  # essential commands, refuse writes that would fail anyway. A resume or
+  # a fresh IDENTIFY takes seconds, and four reconnect attempts from 3s
+  # doubling take about 45s (3+6+12+24): a minute down is an outage, not a
+  # blip. gateway.down_for keeps growing while the gateway stays down, so
+  # the level holds until it is back; a first connection still in its
+  # handshake is not "down" (down_for is 0 before the first READY).
   level "critical" {
-    when    = "errors.rate > 0.6 || (!gateway.connected && (breaker.failures >= 6 || degradation.level == 'CRITICAL'))"
+    when    = "errors.rate > 0.6 || (!gateway.connected && gateway.down_for > duration('60s'))"
     actions = ["enable_read_only_mode", "shutdown_non_essential_services"]
   }
 

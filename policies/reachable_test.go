@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -131,6 +132,24 @@ func outage(failedAttempts int) func(*metrics.Recorder, *clock.Fake) {
 	}
 }
 
+// oneShardOfManyDown is a process whose one shard dropped ten minutes
+// ago and keeps failing to reconnect (large.hcl's backoff: 1s growing
+// 2.5x to 2m) while the other shards' heartbeats and the REST traffic
+// succeed.
+func oneShardOfManyDown(r *metrics.Recorder, clk *clock.Fake) {
+	connect(r)
+	heartbeats(r, clk, 2, 80*time.Millisecond)
+	rest(r, clk, 100)
+	disconnect(r, clk, 0)
+	for _, gap := range []time.Duration{time.Second, 2500 * time.Millisecond, 6 * time.Second, 16 * time.Second,
+		39 * time.Second, 98 * time.Second, 2 * time.Minute, 2 * time.Minute, 2 * time.Minute, 78 * time.Second} {
+		clk.Advance(gap)
+		r.OperationFailed()
+	}
+	heartbeats(r, clk, 13, 80*time.Millisecond)
+	rest(r, clk, 200)
+}
+
 // scenarios must, together, reach every level of every shipped policy and
 // every way (disjunct) each level condition can hold, and satisfy every
 // recover condition. A new policy or level that none reaches fails the
@@ -187,6 +206,17 @@ var scenarios = []scenario{
 	{
 		name: "6 of 10 shards reconnecting", play: outage(6),
 		breaker: metrics.BreakerView{State: "CLOSED", Failures: 6}, health: gatewayDown, shards: someShardsDown(10, 6),
+	},
+	{
+		// gateway.down_for is the longest shard outage: two minutes.
+		name: "6 of 10 shards down for 2 minutes", play: outage(40),
+		breaker: metrics.BreakerView{State: "OPEN", Failures: 40, Rejections: 9}, health: gatewayDown, shards: someShardsDown(10, 6),
+	},
+	{
+		// One shard of many down for long, its breaker open: the worst
+		// breaker and the process's gateway check read that one shard.
+		name: "1 of 20 shards down for 10 minutes", play: oneShardOfManyDown,
+		breaker: metrics.BreakerView{State: "OPEN", Failures: 3, Rejections: 40}, health: gatewayDown, shards: someShardsDown(20, 1),
 	},
 	{
 		// Connected again with the breaker still OPEN: only the probes
@@ -307,6 +337,33 @@ func TestEveryShippedLevelIsReachable(t *testing.T) {
 		// Stepping down must be possible too.
 		if rec := p.Degradation.Recover; rec.IsSet() && !p.Evaluate(&snaps[0]).Recover {
 			t.Errorf("%s: recover (%s) does not hold when healthy", name, rec.Expr)
+		}
+	}
+}
+
+// TestOneShardDoesNotDegradeALargeBot: with the large preset, one shard of
+// twenty down for ten minutes (its breaker OPEN, so the process's worst
+// breaker is OPEN and its gateway check fails) leaves the process at NONE
+// and lets it recover: the levels read shares of shards. Two of ten
+// reconnecting is MODERATE, six of ten down for two minutes CRITICAL.
+func TestOneShardDoesNotDegradeALargeBot(t *testing.T) {
+	large := shipped(t)["large.hcl"]
+	for _, tt := range []struct {
+		scenario string
+		level    policy.Level
+		recover  bool
+	}{
+		{"1 of 20 shards down for 10 minutes", policy.None, true},
+		{"2 of 10 shards reconnecting", policy.Moderate, false},
+		{"6 of 10 shards down for 2 minutes", policy.Critical, false},
+	} {
+		i := slices.IndexFunc(scenarios, func(sc scenario) bool { return sc.name == tt.scenario })
+		if i < 0 {
+			t.Fatalf("no scenario %q", tt.scenario)
+		}
+		s := scenarios[i].snapshot()
+		if d := large.Evaluate(&s); d.Level != tt.level || d.Recover != tt.recover {
+			t.Errorf("%s: level %v recover %v (%s), want %v recover %v", tt.scenario, d.Level, d.Recover, d.Reason, tt.level, tt.recover)
 		}
 	}
 }

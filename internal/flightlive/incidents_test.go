@@ -3,6 +3,7 @@ package flightlive_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,8 +17,8 @@ import (
 // level the replay reaches. A re-recording or a policy edit that changes
 // one of these is a change in behaviour to look at, not noise.
 var shippedIncidents = map[string]policy.Level{
-	// 100s of refused connections: six failed reconnects while down make
-	// CRITICAL (read-only), held until the gateway is back.
+	// 100s of refused connections: a minute down (gateway.down_for > 60s)
+	// makes CRITICAL (read-only), held until the gateway is back.
 	"rolling-outage": policy.Critical,
 	// Stalled ACKs are caught as zombies and resumed at once: the gateway
 	// is never down long enough to degrade.
@@ -82,6 +83,34 @@ func TestShippedIncidentsMeetTheirExpectations(t *testing.T) {
 			for _, fail := range flight.Check(tl, as) {
 				t.Errorf("%s", fail)
 			}
+			calmBeforeTheFault(t, rec)
 		})
 	}
+}
+
+// calmBeforeTheFault checks the recording up to its "fault" mark: the
+// bot connects once and every health verdict is HEALTHY (or UNKNOWN before
+// the first run) at level NONE. A verdict judged on the handshake (the
+// gateway check failing before the first READY) would stand for a whole
+// health interval after READY and show here as CRITICAL.
+func calmBeforeTheFault(t *testing.T, rec *flight.Recording) {
+	t.Helper()
+	connected := false
+	for i, l := range rec.Lines {
+		if slices.Contains(l.Marks, "fault") {
+			if !connected {
+				t.Errorf("never connected before the fault (line %d)", i+1)
+			}
+			return
+		}
+		s := l.Snapshot
+		connected = connected || s.Gateway.Connected
+		if st := s.Health.Status; st != "HEALTHY" && st != "UNKNOWN" {
+			t.Errorf("line %d, before the fault: health %s (gateway %s, connected %v)", i+1, st, s.Gateway.State, s.Gateway.Connected)
+		}
+		if l.Level != "" && l.Level != "NONE" {
+			t.Errorf("line %d, before the fault: level %s", i+1, l.Level)
+		}
+	}
+	t.Error("no fault mark")
 }

@@ -67,8 +67,8 @@ type incident struct {
 // describes them.
 var incidents = []incident{
 	{"rolling-outage", []step{
-		// Longer than medium.hcl's six failed attempts can take (at most
-		// ~93s from the drop), so the recording reaches CRITICAL.
+		// Longer than the minute medium.hcl waits before CRITICAL
+		// (gateway.down_for > 60s), so the recording reaches it.
 		{20 * time.Second, "fault", func(s *discordtest.Server) error {
 			if err := s.Outage(discordtest.OutageRefuse, 100*time.Second); err != nil {
 				return err

@@ -79,17 +79,17 @@ degradation {
   }
 
   level "severe" {
-    when    = "errors.rate > 0.25 || breaker.state == 'OPEN' || rest.server_errors >= 100 || shards.unhealthy_ratio > 0.5"
+    when    = "errors.rate > 0.25 || rest.server_errors >= 100 || shards.unhealthy_ratio > 0.5"
     actions = ["reduce_concurrent_requests", "enable_aggressive_caching"]
   }
 
   level "critical" {
-    when    = "errors.rate > 0.5 || (!gateway.connected && (breaker.failures >= 5 || degradation.level == 'CRITICAL'))"
+    when    = "errors.rate > 0.5 || (shards.unhealthy_ratio > 0.5 && gateway.down_for > duration('60s'))"
     actions = ["enable_read_only_mode", "shutdown_non_essential_services"]
   }
 
   recover {
-    when = "latency.heartbeat < 400 && errors.rate < 0.02 && breaker.state == 'CLOSED' && health.score >= 85 && shards.unhealthy_ratio < 0.1"
+    when = "latency.heartbeat < 400 && errors.rate < 0.02 && shards.unhealthy_ratio < 0.1"
   }
 }
 

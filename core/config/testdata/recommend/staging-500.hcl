@@ -80,7 +80,7 @@ degradation {
   }
 
   level "critical" {
-    when    = "errors.rate > 0.6 || (!gateway.connected && (breaker.failures >= 6 || degradation.level == 'CRITICAL'))"
+    when    = "errors.rate > 0.6 || (!gateway.connected && gateway.down_for > duration('60s'))"
     actions = ["enable_read_only_mode", "shutdown_non_essential_services"]
   }
 
