@@ -84,7 +84,12 @@ func (g *badGateway) serve(ws *websocket.Conn) {
 		defer wmu.Unlock()
 		_ = ws.WriteMessage(mt, []byte(s))
 	}
-	send(websocket.TextMessage, `{"op":10,"d":{"heartbeat_interval":5000}}`)
+	// Discord's interval: the zombie detector (1.5 intervals without an
+	// ACK, ~62s) cannot fire within the test's bounds however slowly a
+	// loaded machine gets through the 8 MiB frame. With 5s it fired under
+	// full-suite load (7.5s without reading an ACK), and the reconnect's
+	// RESUME, which this gateway answers without replaying, lost frames.
+	send(websocket.TextMessage, `{"op":10,"d":{"heartbeat_interval":41250}}`)
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
@@ -174,15 +179,21 @@ func TestOddGatewayFramesLoseNothing(t *testing.T) {
 	)
 	var mu sync.Mutex
 	var malformed []string
+	var states []string // every state change, to explain a reconnect nobody asked for
 	got := map[string]int{}
 	bus := events.NewBus(events.Options{QueueSize: 1024})
 	defer bus.Close()
+	bus.Subscribe(events.StateChanged, func(e events.Event) {
+		mu.Lock()
+		states = append(states, e.Data.Summary())
+		mu.Unlock()
+	})
 	c, err := conn.New(conn.Config{
 		Token:            badInputToken,
 		GatewayURL:       g.wsURL(),
 		RESTTransport:    g,
 		Events:           bus,
-		HandshakeTimeout: 5 * time.Second,
+		HandshakeTimeout: 20 * time.Second, // a bound, not a wait: generous for a loaded machine
 		ReconnectDelay:   20 * time.Millisecond,
 		CallTimeout:      10 * time.Second,
 		Observer: gateway.ObserverFunc(func(o gateway.Observation) {
@@ -204,7 +215,7 @@ func TestOddGatewayFramesLoseNothing(t *testing.T) {
 		}
 		mu.Unlock()
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	if err := c.Start(ctx); err != nil {
 		t.Fatalf("Start: %v", err)
@@ -214,15 +225,32 @@ func TestOddGatewayFramesLoseNothing(t *testing.T) {
 			t.Errorf("Stop: %v", err)
 		}
 	}()
+	// wait polls cond on the live connection until it holds, bounded by
+	// a deadline rather than a count of polls (a loaded machine is slow
+	// to get through 8 MiB under the race detector).
 	wait := func(what string, cond func() bool) {
 		t.Helper()
-		for i := 0; i < 2000 && !cond(); i++ {
-			time.Sleep(10 * time.Millisecond) // a live connection, bounded
+		for deadline := time.Now().Add(60 * time.Second); !cond() && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
 		}
 		if !cond() {
 			mu.Lock()
 			defer mu.Unlock()
-			t.Fatalf("never: %s (handled %v, malformed %q)", what, got, malformed)
+			t.Fatalf("never: %s (handled %v, malformed %q, states %q)", what, got, malformed, states)
+		}
+	}
+	// connections fails the test when the gateway saw other connections
+	// than the ones the test makes: a reconnect nobody asked for would
+	// lose what this gateway does not replay and mislead the checks below.
+	connections := func(want int) {
+		t.Helper()
+		g.mu.Lock()
+		n := g.conns
+		g.mu.Unlock()
+		if n != want {
+			mu.Lock()
+			defer mu.Unlock()
+			t.Fatalf("%d gateway connections, want %d: a reconnect nobody asked for (states %q)", n, want, states)
 		}
 	}
 	handled := func(ids ...string) func() bool {
@@ -238,6 +266,10 @@ func TestOddGatewayFramesLoseNothing(t *testing.T) {
 		}
 	}
 	wait("every well-formed dispatch handled", handled("1002", "1003", "1004", "1006", "1007"))
+	// The handler can run before the connection records the sequence it
+	// delivered: wait for that too.
+	wait("sequence 7 recorded", func() bool { return c.Stats().Sequence == 7 })
+	connections(1)
 	if st := c.Stats(); st.Sequence != 7 || st.DuplicatesDropped != 1 {
 		t.Errorf("stats %+v: want sequence 7 and the out-of-order dispatch counted as a duplicate", st)
 	}
@@ -245,6 +277,7 @@ func TestOddGatewayFramesLoseNothing(t *testing.T) {
 	// Cut the connection: the RESUME asks from 7, nothing is replayed twice.
 	g.cut()
 	wait("the dispatch after the RESUME handled", handled("1009"))
+	connections(2)
 	mu.Lock()
 	defer mu.Unlock()
 	g.mu.Lock()
