@@ -179,10 +179,10 @@ type entry struct {
 	nextDue   time.Time
 	lastStart time.Time
 	running   bool
-	last      Result // the last result, pending or not (Diagnostics)
+	last      Result // the last verdict: the last result that was not pending
 	hasLast   bool
-	passed    bool         // the last verdict: the last result that was not pending
-	judged    bool         // there is a verdict
+	pending   Result // the last run's result, when it was pending
+	isPending bool
 	calls     atomic.Int32 // calls of check.Check not yet returned
 }
 
@@ -649,15 +649,15 @@ func (m *Monitor) record(jobs []job, results []Result, cut []bool) (Evaluation, 
 			continue // cut off, or removed while it ran
 		}
 		r := results[i]
-		j.e.last, j.e.hasLast = r, true
 		kept = append(kept, r)
+		j.e.pending, j.e.isPending = r, r.Pending
 		if r.Pending {
 			// Not judged yet: due again at the next tick, the verdict
 			// (if any) unchanged.
 			j.e.nextDue = now
 			continue
 		}
-		j.e.passed, j.e.judged = r.Passed, true
+		j.e.last, j.e.hasLast = r, true
 		judged = true
 	}
 	if !judged {
@@ -679,10 +679,10 @@ func (m *Monitor) record(jobs []job, results []Result, cut []bool) (Evaluation, 
 func (m *Monitor) deriveLocked(now time.Time) Evaluation {
 	vs := make([]verdict, 0, len(m.checks))
 	for _, e := range m.checks {
-		if e.cfg.Disabled || !e.judged {
+		if e.cfg.Disabled || !e.hasLast {
 			continue
 		}
-		vs = append(vs, verdict{name: e.name, passed: e.passed, critical: e.cfg.Critical, weight: m.weightOf(e.cfg)})
+		vs = append(vs, verdict{name: e.name, passed: e.last.Passed, critical: e.cfg.Critical, weight: m.weightOf(e.cfg)})
 	}
 	score := scoreOf(vs, m.criticalWeight)
 	status, failing := statusOf(vs, score, m.unhealthyBelow)
@@ -796,8 +796,13 @@ type CheckState struct {
 	Calls int `json:"calls"`
 	// NextDue is when the check next falls due.
 	NextDue time.Time `json:"next_due"`
-	// Last is the check's last result; nil before its first run.
+	// Last is the check's last verdict: its last result that was not
+	// pending; nil before its first.
 	Last *Result `json:"last,omitempty"`
+	// Pending is the last run's result when it was pending (the check
+	// could not judge yet, Result.Pending): what it waits for is in its
+	// Message. Nil when the last run judged, or before the first run.
+	Pending *Result `json:"pending,omitempty"`
 }
 
 // Diagnostics is the monitor's state in one value, for a diagnostics
@@ -836,6 +841,10 @@ func (m *Monitor) Diagnostics() Diagnostics {
 		if e.hasLast {
 			last := e.last
 			s.Last = &last
+		}
+		if e.isPending {
+			p := e.pending
+			s.Pending = &p
 		}
 		d.Checks = append(d.Checks, s)
 	}

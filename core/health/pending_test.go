@@ -84,8 +84,8 @@ func TestPendingResultIsNoVerdict(t *testing.T) {
 	if len(m.History()) != hist {
 		t.Fatalf("a pending-only run added to the history")
 	}
-	if d := m.Diagnostics(); d.Checks[1].Name != "plugin" || d.Checks[1].Last == nil || !d.Checks[1].Last.Pending {
-		t.Fatalf("diagnostics do not show the pending result: %+v", d.Checks[1])
+	if c := m.Diagnostics().Checks[1]; c.Name != "plugin" || c.Pending == nil || c.Pending.Message != "plugin STARTING" || c.Last != nil {
+		t.Fatalf("diagnostics: %+v; want the pending result apart, and no verdict (Last)", c)
 	}
 
 	// The plugin is up and its check fails: now it counts, critical.
@@ -106,10 +106,16 @@ func TestPendingResultIsNoVerdict(t *testing.T) {
 	if ev.Status != Critical {
 		t.Fatalf("pending after a failure: %s, want the failure to stand (CRITICAL)", ev.Status)
 	}
+	if c := m.Diagnostics().Checks[1]; c.Last == nil || c.Last.Passed || c.Last.Message != "broken" || c.Pending == nil {
+		t.Fatalf("diagnostics: %+v; want the failure as Last and the pending result apart", c)
+	}
 	plugin.set("pass")
 	ev = run(time.Second)
 	if got := names(ev.Results); !slices.Equal(got, []string{"plugin"}) || ev.Status != Healthy {
 		t.Fatalf("next tick: ran %v, status %s; want [plugin] and HEALTHY", got, ev.Status)
+	}
+	if c := m.Diagnostics().Checks[1]; c.Last == nil || !c.Last.Passed || c.Pending != nil {
+		t.Fatalf("diagnostics: %+v; want the pass as Last and nothing pending", c)
 	}
 
 	var changes []string

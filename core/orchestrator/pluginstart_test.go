@@ -2,6 +2,7 @@ package orchestrator_test
 
 import (
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/lifeline-bot/lifeline/core/health"
 	"github.com/lifeline-bot/lifeline/core/orchestrator"
 	"github.com/lifeline-bot/lifeline/core/pluginhost"
+	"github.com/lifeline-bot/lifeline/core/telemetry"
 	"github.com/lifeline-bot/lifeline/discordtest"
 )
 
@@ -137,10 +139,20 @@ func TestPluginsStartBesideTheConnection(t *testing.T) {
 	}
 	s.eventually("the worker check reports pending", func() bool {
 		c := checkState(s.o, "worker")
-		return c != nil && c.Last != nil && c.Last.Pending && strings.Contains(c.Last.Message, "STARTING")
+		return c != nil && c.Pending != nil && strings.Contains(c.Pending.Message, "STARTING")
 	})
 	if ev := s.o.HealthMonitor().Latest(); ev.Status != health.Healthy || ev.Score != 100 {
 		t.Fatalf("with the plugin starting: %s %v failing %v, want HEALTHY 100", ev.Status, ev.Score, ev.Failing)
+	}
+	// No verdict yet, so /metrics and /health show the check neither
+	// passing nor failing.
+	if c := checkState(s.o, "worker"); c.Last != nil {
+		t.Fatalf("a verdict while the plugin starts: %+v", *c.Last)
+	}
+	rr := httptest.NewRecorder()
+	s.o.Handler(telemetry.HandlerOptions{}).ServeHTTP(rr, httptest.NewRequest("GET", "/metrics", nil))
+	if strings.Contains(rr.Body.String(), `lifeline_health_check_passing{check="worker"`) {
+		t.Fatalf("/metrics judges the starting plugin's check:\n%s", grepLines(rr.Body.String(), "check_passing"))
 	}
 
 	if err := os.WriteFile(gate, nil, 0o600); err != nil {
@@ -148,7 +160,7 @@ func TestPluginsStartBesideTheConnection(t *testing.T) {
 	}
 	s.eventually("the worker check passes once the plugin is up", func() bool {
 		c := checkState(s.o, "worker")
-		return c != nil && c.Last != nil && c.Last.Passed && !c.Last.Pending
+		return c != nil && c.Last != nil && c.Last.Passed && c.Pending == nil
 	})
 	s.eventually("OnPluginProgress reported the plugin", func() bool {
 		mu.Lock()
@@ -190,7 +202,7 @@ func TestReloadAddsAPluginCheckWithoutFailingIt(t *testing.T) {
 	}
 	s.eventually("the new check reports pending", func() bool {
 		c := checkState(s.o, "worker")
-		return c != nil && c.Last != nil && c.Last.Pending
+		return c != nil && c.Pending != nil && c.Last == nil
 	})
 	if ev := s.o.HealthMonitor().Latest(); ev.Status != health.Healthy || ev.Score != 100 {
 		t.Fatalf("with the new plugin starting: %s %v failing %v, want HEALTHY 100", ev.Status, ev.Score, ev.Failing)

@@ -165,6 +165,10 @@ func (o *Orchestrator) logEvaluation(ev health.Evaluation) {
 		return
 	}
 	for _, r := range ev.Results {
+		if r.Pending {
+			o.log.Debug("health check", "check", r.Name, "pending", true, "message", r.Message)
+			continue
+		}
 		o.log.Debug("health check", "check", r.Name, "passed", r.Passed, "value", r.Value, "threshold", r.Threshold,
 			"unit", r.Unit, "message", r.Message, "attempts", r.Attempts, "timed_out", r.TimedOut)
 	}
