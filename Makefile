@@ -70,6 +70,14 @@ soak: ## The long chaos soak: DURATION (default 30m) of every fault with every i
 	nice $(GO) test -race -count=1 -timeout 0 -run '^TestSoak$$' -v ./internal/chaos \
 		-chaos.duration=$(DURATION) -chaos.shards=$(SOAKSHARDS) -chaos.report=$(SOAKREPORT)
 
+# make fleet-test runs the fleet's process tests at full size: 64 shards over
+# three `lifeline run` processes (built with -race), one fake Discord and an
+# embedded NATS server, every scenario of docs/fleet.md with the ledger's
+# checks and the kill -9 timing; make test runs the same with 16 shards.
+.PHONY: fleet-test
+fleet-test: ## The fleet's process tests at full size (64 shards over 3 processes, race detector).
+	$(GO) test -race -count=1 -run '^TestFleetProcesses$$' -v ./cmd/lifeline -fleet.long
+
 # make bench runs the benchmarks of docs/benchmarks.md's table (BENCHCOUNT
 # repetitions of BENCHTIME for the micro-benchmarks, fixed iteration counts
 # for the slow ones), keeps the raw benchstat-compatible output in

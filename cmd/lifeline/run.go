@@ -36,7 +36,7 @@ func init() {
 	register(command{
 		Name:    "run",
 		Summary: "run a bot connection with a policy, serving metrics, health and a live dashboard over HTTP",
-		Usage: `[--policy FILE] [--preset NAME] [--fake [--fake-scale N] [--fake-scenario FILE|NAME]] [--http ADDR] [--log-level LEVEL] [--log-json] [--shard-count N|0] [--shard ID]
+		Usage: `[--policy FILE] [--preset NAME] [--fake [--fake-scale N] [--fake-scenario FILE|NAME]] [--fake-url URL [--fake-scale N]] [--http ADDR] [--log-level LEVEL] [--log-json] [--shard-count N|0] [--shard ID]
 
 Connects to Discord with the token in DISCORD_TOKEN, or with --fake to an
 embedded fake Discord on 127.0.0.1 (no token needed; it accepts DISCORD_TOKEN
@@ -56,6 +56,14 @@ required) re-shards. --shard-count N runs N shards. Every shard of the count
 runs in this process, in identify order, logging "5 of 8 shards READY" as they
 come up; with --shard ID only that one runs (other processes run the rest:
 give them all the same --shard-count).
+
+A fleet: with a policy whose coordination "nats" block names a NATS server
+(docs/fleet.md), the process is one of several running the bot; the fleet
+gives it its share of the shards (so --shard cannot be given), moves shards
+by RESUME when processes join or leave, and SIGINT or SIGTERM first hand this
+process's shards over. --fake-url URL connects to a fake Discord already
+running (lifeline fake-discord prints its rest= URL) instead of Discord, so
+that several processes share one; --fake-scale gives its time scale.
 
 The policy's plugins start beside the connection, not before it, each logged
 as it comes up ("plugin 2 of 3 started: NAME"); their checks count only once
@@ -91,6 +99,7 @@ type runOptions struct {
 	shard        int
 	shardSet     bool // --shard was given: run that one shard, not all of --shard-count
 	shardCount   int
+	fleet        fleetRunOptions // --fake-url (fleet.go)
 	record       string
 }
 
@@ -108,6 +117,7 @@ func runFlags(env *cliEnv) (*flag.FlagSet, *runOptions) {
 	fs.BoolVar(&c.logJSON, "log-json", false, "log one JSON object per line")
 	fs.StringVar(&c.record, "record", "", "flight recorder: one JSON line per tick to `file` (rotated, bounded; replay with lifeline policy test)")
 	fs.IntVar(&c.shard, "shard", 0, "run only the shard `id` of the count (other processes run the rest)")
+	c.fleet.define(fs)
 	fs.IntVar(&c.shardCount, "shard-count", 0, "total `number` of shards; 0: the policy's connection.shards, else Discord's recommendation")
 	return fs, c
 }
@@ -156,7 +166,10 @@ func runRun(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	token := loaded.Token.Reveal()
 	httpToken := env.Getenv("LIFELINE_HTTP_TOKEN")
-	if token == "" && !c.fake {
+	if err := c.fleet.check(c); err != nil {
+		return usageError(env, fs, "%v", err)
+	}
+	if token == "" && !c.fake && !c.fleet.usesFake() {
 		return usageError(env, fs, "no token: set %s, or use --fake to run against the embedded fake Discord", loaded.Policy.Connection.TokenEnv)
 	}
 	// Everything this command writes passes through the redactor, a second
@@ -204,6 +217,11 @@ func (r *runner) run(ctx context.Context, token, httpToken string) int {
 		ShardCount: r.c.shardCount, OnShardProgress: r.progress, OnPluginProgress: r.pluginProgress}
 	if r.c.shardSet {
 		cfg.ShardRange = &orchestrator.ShardRange{First: r.c.shard, Last: r.c.shard}
+	}
+	if err := r.c.fleet.apply(r.c, &cfg); err != nil { // --fake-url (fleet.go)
+		r.log.Error("--fake-url", "error", err)
+		r.closeListener()
+		return 1
 	}
 	if r.c.fake {
 		if err := r.startFake(runCtx, token, &cfg); err != nil {

@@ -96,6 +96,10 @@ func runStatus(ctx context.Context, env *cliEnv, args []string) int {
 		return 1
 	}
 	writeStatus(stdout, base, doc, *n)
+	var fleet statusFleet // which process owns which shards (fleet.go)
+	if json.Unmarshal(body, &fleet) == nil {
+		writeFleetStatus(stdout, fleet)
+	}
 	return 0
 }
 

@@ -116,23 +116,57 @@ func (q *fleetQueue) Wait(ctx context.Context, shard int) error {
 // errRetry: start over (the budget or the ownership may have changed).
 var errRetry = errors.New("retry")
 
-// takeSlot polls until bucket's slot is taken, then consumes a start.
+// takeSlot polls until bucket's slot is taken, consumes a start, and
+// then restarts the slot's TTL: the IDENTIFY leaves right after Wait
+// returns, and the window must count from then, not from the slot's
+// creation (the budget's compare-and-swap can take tens of milliseconds
+// when many shards start at once, and another process's next IDENTIFY of
+// the bucket would then arrive less than a window after this one).
 func (q *fleetQueue) takeSlot(ctx context.Context, bucket, shard int) error {
 	f := q.f
 	key := "bucket." + strconv.Itoa(bucket)
 	val, _ := json.Marshal(slotValue{Process: f.s.Process, Shard: shard})
+	consumed := false
 	for {
-		if !q.held(shard) {
+		if !consumed && !q.held(shard) {
 			return errRetry
 		}
+		var rev uint64
 		err := f.call(ctx, func(ctx context.Context) error {
-			_, err := f.slots.Create(ctx, key, val)
+			var err error
+			rev, err = f.slots.Create(ctx, key, val)
 			return err
 		})
 		switch {
 		case err == nil:
 			q.taken.Add(1)
-			return q.consume(ctx)
+			if consumed {
+				return nil // a fresh slot: its window starts now
+			}
+			if err := q.consume(ctx); err != nil {
+				return err
+			}
+			consumed = true
+			err := f.call(ctx, func(ctx context.Context) error {
+				_, err := f.slots.Update(ctx, key, val, rev)
+				return err
+			})
+			switch {
+			case err == nil:
+				return nil
+			case isAnswer(err):
+				// The slot expired while the budget was taken (it may be
+				// another process's by now): take it again, without
+				// consuming a second start.
+				continue
+			default:
+				// Unreachable: the slot still lives until its first TTL
+				// ends; taking it again is the safe way.
+				if err := f.sleep(ctx, f.s.RetryInterval); err != nil {
+					return err
+				}
+				continue
+			}
 		case errors.Is(err, ErrExists):
 			q.busy.Add(1)
 			if err := f.sleep(ctx, f.s.PollInterval); err != nil {

@@ -92,9 +92,10 @@ type memBucket struct {
 	mu      sync.Mutex
 	seq     uint64
 	entries map[string]memEntry
-	// onWrite, when set (tests), sees every write with its time, under
-	// the bucket's lock.
-	onWrite func(key string, at time.Time)
+	// onWrite, when set (tests), sees every write with its time and
+	// whether it created the key (it had no live value), under the
+	// bucket's lock.
+	onWrite func(key string, at time.Time, created bool)
 }
 
 // live returns key's entry if it exists and has not expired; it drops an
@@ -112,11 +113,12 @@ func (b *memBucket) live(key string) (memEntry, bool) {
 }
 
 func (b *memBucket) write(key string, value []byte) uint64 {
+	_, existed := b.live(key)
 	b.seq++
 	now := b.store.clk.Now()
 	b.entries[key] = memEntry{value: slices.Clone(value), rev: b.seq, written: now}
 	if b.onWrite != nil {
-		b.onWrite(key, now)
+		b.onWrite(key, now, !existed)
 	}
 	return b.seq
 }

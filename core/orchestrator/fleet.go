@@ -14,6 +14,7 @@ import (
 	"github.com/lifeline-bot/lifeline/core/conn"
 	"github.com/lifeline-bot/lifeline/core/coord"
 	"github.com/lifeline-bot/lifeline/core/degrade"
+	"github.com/lifeline-bot/lifeline/core/events"
 	"github.com/lifeline-bot/lifeline/core/metrics"
 	"github.com/lifeline-bot/lifeline/core/policy"
 	"github.com/lifeline-bot/lifeline/core/shard"
@@ -48,6 +49,10 @@ type fleetPart struct {
 	state   atomic.Pointer[fleetState]
 
 	saves, saveErrors atomic.Uint64
+	// saveNow asks the refresh loop to save the sessions at once: a
+	// shard has just become READY (a new session a killed process must
+	// leave behind).
+	saveNow chan struct{}
 }
 
 // fleetState is the fleet as the last refresh read it.
@@ -82,7 +87,7 @@ func (o *Orchestrator) fleetManagerConfig(sc *shard.Config) error {
 	if o.plan.rng != nil {
 		return fmt.Errorf("%w: the policy's coordination block lets the fleet give this process its shards; ShardRange and ShardID cannot be set with it", ErrShardConfig)
 	}
-	fp := &fleetPart{o: o, c: *c, runDone: make(chan struct{})}
+	fp := &fleetPart{o: o, c: *c, runDone: make(chan struct{}), saveNow: make(chan struct{}, 1)}
 	fp.queue.ready = make(chan struct{})
 	o.fleet = fp
 	sc.Dynamic = true
@@ -198,6 +203,20 @@ func (fp *fleetPart) start(ctx context.Context) error {
 			o.log.Error("left the fleet unexpectedly", "error", fp.runErr)
 		}
 	}()
+	// A shard's session is saved as soon as it is READY, not only at the
+	// next regular save: a process killed right after its shards came up
+	// leaves them resumable too.
+	sub := o.bus.Subscribe(events.StateChanged, func(e events.Event) {
+		if d, ok := e.Data.(events.StateChange); ok && d.To == conn.Ready.String() && e.Shard >= 0 {
+			select {
+			case fp.saveNow <- struct{}{}:
+			default:
+			}
+		}
+	})
+	o.mu.Lock()
+	o.subs = append(o.subs, sub)
+	o.mu.Unlock()
 	fp.loops.Add(1)
 	go fp.refreshLoop(loopCtx)
 	return fp.waitShare(ctx)
@@ -213,7 +232,7 @@ func (fp *fleetPart) waitShare(ctx context.Context) error {
 	reported := 0
 	for {
 		plan, err := f.Ownership().Assignments(ctx)
-		if err == nil && !slices.Contains(plan, "") {
+		if err == nil && planIncludes(plan, f.Process()) {
 			var mine []int
 			for id, p := range plan {
 				if p == f.Process() {
@@ -250,6 +269,23 @@ func (fp *fleetPart) waitShare(ctx context.Context) error {
 	}
 }
 
+// planIncludes reports whether plan assigns every shard and accounts for
+// process: it gives it shards, or every shard has an owner of its own (a
+// fleet with more processes than shards leaves some without any).
+func planIncludes(plan []string, process string) bool {
+	if len(plan) == 0 || slices.Contains(plan, "") {
+		return false
+	}
+	if slices.Contains(plan, process) {
+		return true
+	}
+	owners := map[string]bool{}
+	for _, p := range plan {
+		owners[p] = true
+	}
+	return len(owners) == len(plan)
+}
+
 // refreshLoop reads the fleet's view every interval (so the tick never
 // waits on the network) and saves the running shards' sessions every
 // SaveInterval.
@@ -278,20 +314,30 @@ func (fp *fleetPart) refreshLoop(ctx context.Context) {
 		fp.state.Store(st)
 		if o.clk.Since(lastSave) >= fp.c.SaveInterval {
 			lastSave = o.clk.Now()
-			sctx, cancel := context.WithTimeout(ctx, max(fp.c.SaveInterval, time.Second))
-			n, err := h.SaveAll(sctx)
-			cancel()
-			fp.saves.Add(uint64(n))
-			if err != nil && ctx.Err() == nil {
-				fp.saveErrors.Add(1)
-				o.log.Debug("saving the shards' sessions failed; will try again", "error", err)
+			fp.saveAll(ctx, h)
+		}
+		for wait := true; wait; {
+			select {
+			case <-ctx.Done():
+				return
+			case <-fp.saveNow:
+				fp.saveAll(ctx, h)
+			case <-t.C():
+				wait = false
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		}
+	}
+}
+
+// saveAll saves the sessions that changed since their last save.
+func (fp *fleetPart) saveAll(ctx context.Context, h *shard.CoordHandler) {
+	sctx, cancel := context.WithTimeout(ctx, max(fp.c.SaveInterval, time.Second))
+	n, err := h.SaveAll(sctx)
+	cancel()
+	fp.saves.Add(uint64(n))
+	if err != nil && ctx.Err() == nil {
+		fp.saveErrors.Add(1)
+		fp.o.log.Debug("saving the shards' sessions failed; will try again", "error", err)
 	}
 }
 

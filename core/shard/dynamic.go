@@ -99,9 +99,9 @@ func (m *Manager) AddShard(ctx context.Context, id int, resume *conn.SavedSessio
 // connection resumably (close code 4000), and returns its session as a
 // next owner needs it to RESUME (ok false when the shard had no resumable
 // session: never READY, or its session had ended). It returns once the
-// connection and every goroutine of the shard have ended, or with ctx's
-// error (the shard is then out of the manager's list and stops on its
-// own).
+// connection to Discord has ended (the bot's discordgo Session is closed
+// in the background; Stop waits for that), or with ctx's error (the shard
+// is then out of the manager's list and stops on its own).
 //
 // It fails with ErrNotDynamic, ErrNotRunning, ErrStopped or ErrNoSuchShard
 // (wrapped).
@@ -132,8 +132,27 @@ func (m *Manager) RemoveShard(ctx context.Context, id int) (saved conn.SavedSess
 	defer m.launches.Done()
 
 	began := m.clk.Now()
-	if err := s.conn.Stop(ctx); err != nil {
-		return conn.SavedSession{}, false, fmt.Errorf("shard: remove shard %d: %w", id, err)
+	// The connection to Discord has ended once Done is closed: nothing is
+	// delivered after that, so the session can go to the next owner.
+	// Closing the bot's discordgo Session takes a second more (discordgo
+	// sleeps in Close); it finishes in the background and Stop waits for
+	// it, so a handover does not wait for it.
+	stopped := make(chan error, 1)
+	m.closing.Add(1)
+	go func() {
+		defer m.closing.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), removeCloseTimeout)
+		defer cancel()
+		stopped <- s.conn.Stop(sctx)
+	}()
+	select {
+	case <-s.conn.Done():
+	case err := <-stopped:
+		if err != nil {
+			return conn.SavedSession{}, false, fmt.Errorf("shard: remove shard %d: %w", id, err)
+		}
+	case <-ctx.Done():
+		return conn.SavedSession{}, false, fmt.Errorf("shard: remove shard %d: %w", id, ctx.Err())
 	}
 	if s.launched != nil {
 		s.cancelStart()
@@ -147,6 +166,10 @@ func (m *Manager) RemoveShard(ctx context.Context, id int) (saved conn.SavedSess
 	m.log.Info("shard removed", "shard", id, "resumable", ok, "took", m.clk.Since(began))
 	return saved, ok, nil
 }
+
+// removeCloseTimeout bounds the background close of a removed shard's
+// discordgo Session.
+const removeCloseTimeout = 30 * time.Second
 
 // SavedSessions returns the resumable session of every shard the manager
 // runs now, by shard ID (shards without one are left out): what a fleet

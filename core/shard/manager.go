@@ -255,7 +255,9 @@ type Manager struct {
 	bg         sync.WaitGroup
 	resharding bool
 	// adding holds the IDs AddShard is building (not yet in shards).
-	adding   map[int]bool
+	adding map[int]bool
+	// closing counts removed shards whose Session is still closing.
+	closing  sync.WaitGroup
 	stopOnce sync.Once
 	stopErr  error
 	stopDone chan struct{}
@@ -839,6 +841,7 @@ func (m *Manager) Stop(ctx context.Context) error {
 			shards := m.shards
 			m.mu.Unlock()
 			m.stopErr = stopAll(ctx, shards)
+			m.closing.Wait()
 			m.rest.CloseIdleConnections()
 			close(done)
 		}()
