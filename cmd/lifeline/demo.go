@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"time"
 
@@ -15,7 +16,7 @@ func init() {
 	register(command{
 		Name:    "demo",
 		Summary: "play the recovery story against the embedded fake Discord (no token needed)",
-		Usage: `[--duration 1m] [--json] [--verbose] [--http 127.0.0.1:8484|off] [--record FILE] [--shards N]
+		Usage: `[--duration 1m] [--json] [--verbose] [--http 127.0.0.1:8484|off] [--record FILE] [--shards N] [--fleet N]
 Connects to a fake Discord on 127.0.0.1, then injects a zombie connection,
 a latency spike, a REST rate-limit storm, a REST error burst and an outage,
 then crashes a health-check plugin mid-call (the plugin is this binary,
@@ -27,7 +28,14 @@ incident recovered, the level is back to NONE, the plugin was restarted
 while the bot stayed connected and no message was lost, 1 otherwise.
 With --shards N the bot runs N shards in one process: they start in identify
 order ("2 of 4 shards READY"), the zombie is one shard's, and every other
-incident hits them all.`,
+incident hits them all.
+With --fleet N (2 to 8) the story is a fleet's: N lifeline processes share
+the shards (4 per process unless --shards says otherwise) through an
+embedded NATS server, one is killed with kill -9 mid-story and its shards
+move to the others by RESUME, it comes back and takes its share again by
+handover, and all leave gracefully; it exits 0 when the fake Discord saw
+one IDENTIFY per shard and no other, no broken limit, no shard run twice
+and no lost dispatch.`,
 		Run: runDemo,
 	})
 }
@@ -57,6 +65,7 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) int {
 	record := fs.String("record", "", "flight recorder: one JSON line per tick to `file` (replay with lifeline policy test)")
 	httpAddr := fs.String("http", "127.0.0.1:8484", "serve the dashboard, /metrics and /health here during the story (loopback only; off: none)")
 	shards := fs.Int("shards", 1, "run the story with `N` shards in one process")
+	fleet := fs.Int("fleet", 0, "run the fleet story with `N` lifeline processes and an embedded NATS server (demo_fleet.go)")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -68,6 +77,18 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	if *shards < 1 || *shards > maxDemoShards {
 		return usageError(env, fs, "--shards %d: want 1 to %d", *shards, maxDemoShards)
+	}
+	if *fleet != 0 {
+		if *fleet < 2 || *fleet > maxDemoFleet {
+			return usageError(env, fs, "--fleet %d: want 2 to %d processes", *fleet, maxDemoFleet)
+		}
+		n := 0 // 4 shards per process
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "shards" {
+				n = *shards
+			}
+		})
+		return runFleetDemo(ctx, env, *fleet, n)
 	}
 	opts := demo.Options{Out: env.Stdout, JSON: *asJSON, Duration: *duration, Record: *record, Shards: *shards}
 	if *verbose {
