@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"flag"
+	"os/exec"
 	"sort"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,6 +163,17 @@ func TestFleetProcesses(t *testing.T) {
 		t.Fatalf("spread: %d IDENTIFYs for %d shards", tally.Identifies, shards)
 	}
 	checkLedger(t, c, "spread", tally)
+	// lifeline status shows which process owns which shards.
+	out, err := exec.Command(lifelineBin, "status", "--addr", c.Process("p1").HTTP, "--events", "0").CombinedOutput()
+	if err != nil {
+		t.Fatalf("lifeline status: %v\n%s", err, out)
+	}
+	for _, want := range []string{"Fleet (nats, buckets fleetdemo_*): 3 processes, " + strconv.Itoa(shards) + " of " + strconv.Itoa(shards) + " shards owned",
+		"p1 (this)", "p2 ", "p3 ", "leader"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("lifeline status lacks %q:\n%s", want, out)
+		}
+	}
 
 	// kill -9.
 	mark := fleetdemo.MarkNow(srv)
@@ -270,4 +284,49 @@ func TestFleetProcesses(t *testing.T) {
 		t.Fatalf("shutdown: %d IDENTIFYs", tally.Identifies)
 	}
 	checkLedger(t, c, "shutdown", tally)
+}
+
+func TestFakeURL(t *testing.T) {
+	cases := []struct {
+		in, want, err string
+	}{
+		{in: "http://127.0.0.1:4000", want: "http://127.0.0.1:4000"},
+		{in: "http://127.0.0.1:4000/api/v10", want: "http://127.0.0.1:4000"},
+		{in: "http://localhost:4000/api/v9/", want: "http://localhost:4000"},
+		{in: "http://[::1]:4000", want: "http://[::1]:4000"},
+		{in: "http://10.0.0.5:4000", err: "loopback only"},
+		{in: "ws://127.0.0.1:4000/gateway", err: "want http://127.0.0.1:PORT"},
+		{in: "127.0.0.1:4000", err: "want http://127.0.0.1:PORT"},
+	}
+	for _, tc := range cases {
+		got, err := fakeBaseURL(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("fakeBaseURL(%q) = %q, %v; want an error with %q", tc.in, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("fakeBaseURL(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	// --fake-url and --fake together are a usage error.
+	env, _, errb := testEnv(nil)
+	if code := runRun(context.Background(), env, []string{"--fake", "--fake-url", "http://127.0.0.1:1", "--http", "off"}); code != 2 ||
+		!strings.Contains(errb.String(), "--fake-url and --fake") {
+		t.Fatalf("run --fake --fake-url = %d: %s", code, errb.String())
+	}
+}
+
+func TestShardList(t *testing.T) {
+	for in, want := range map[string]string{"": "-", "3": "3", "0 1 2 5 7 8": "0-2 5 7-8", "9 1 0": "0-1 9"} {
+		var ids []int
+		for _, f := range strings.Fields(in) {
+			n, _ := strconv.Atoi(f)
+			ids = append(ids, n)
+		}
+		if got := shardList(ids); got != want {
+			t.Errorf("shardList(%v) = %q, want %q", ids, got, want)
+		}
+	}
 }

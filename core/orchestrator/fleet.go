@@ -528,3 +528,32 @@ func sleepCtx(ctx context.Context, o *Orchestrator, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// noteCoordinationChange warns when a new policy's coordination block
+// differs from the one the process started with: it is read at start only
+// (joining another fleet, or leaving one, takes a restart).
+func (o *Orchestrator) noteCoordinationChange(p *policy.Policy) {
+	cur := o.cfg.Policy.Coordination
+	if coordinationEqual(cur, p.Coordination) {
+		return
+	}
+	o.log.Warn("the policy's coordination block changed; it takes effect at the next start, the process keeps its current coordination",
+		"running", coordinationSummary(cur), "in_file", coordinationSummary(p.Coordination))
+}
+
+func coordinationEqual(a, b *policy.Coordination) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	x, y := *a, *b
+	return x.Kind == y.Kind && x.URL == y.URL && x.BucketPrefix == y.BucketPrefix && x.ProcessID == y.ProcessID &&
+		x.LeaseTTL == y.LeaseTTL && x.Interval == y.Interval && x.Replicas == y.Replicas && x.Memory == y.Memory &&
+		x.Credentials == y.Credentials && x.StopOnLeaseLoss == y.StopOnLeaseLoss && x.SaveInterval == y.SaveInterval
+}
+
+func coordinationSummary(c *policy.Coordination) string {
+	if c == nil {
+		return "none (in-process)"
+	}
+	return fmt.Sprintf("%s %s prefix %s", c.Kind, c.URL, c.BucketPrefix)
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bwmarrin/discordgo"
+	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/lifeline-bot/lifeline/core/conn"
@@ -306,4 +307,52 @@ func TestFleetRefusesAShardRange(t *testing.T) {
 	if !errors.Is(err, orchestrator.ErrShardConfig) || !strings.Contains(err.Error(), "coordination") {
 		t.Fatalf("New = %v, want ErrShardConfig about the coordination block", err)
 	}
+}
+
+// The coordination block is read at start: a policy change to it is
+// reported and left for the next start, the rest of the policy applies.
+func TestFleetCoordinationChangeWaitsForRestart(t *testing.T) {
+	srv, err := discordtest.NewServer(discordtest.Options{Scale: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	var logs strings.Builder
+	var mu sync.Mutex
+	o, err := orchestrator.New(orchestrator.Config{Token: srv.Token(), Policy: fleetPolicy(t, "nats://127.0.0.1:4222", "p", 4),
+		Logger: hclog.New(&hclog.LoggerOptions{Output: lockedWriter{&mu, &logs}, Level: hclog.Warn})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { o.Stop(context.Background()) })
+	if err := o.SetPolicy(fleetPolicy(t, "nats://127.0.0.1:4222", "p", 4)); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if strings.Contains(logs.String(), "coordination block changed") {
+		t.Fatalf("an unchanged block was reported: %s", logs.String())
+	}
+	mu.Unlock()
+	if err := o.SetPolicy(fleetPolicy(t, "nats://127.0.0.1:4333", "p", 4)); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logs.String(), "coordination block changed") || !strings.Contains(logs.String(), "4333") {
+		t.Fatalf("the change was not reported: %q", logs.String())
+	}
+	if o.Policy().Coordination.URL != "nats://127.0.0.1:4333" {
+		t.Fatal("the new policy is not in force")
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *strings.Builder
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -522,6 +522,7 @@ func (o *Orchestrator) SetPolicy(p *policy.Policy) error {
 	if err := o.setShardPolicy(p); err != nil {
 		return fmt.Errorf("orchestrator: %w", err)
 	}
+	o.noteCoordinationChange(p) // read at start only (fleet.go)
 	o.policy.Store(p)
 	o.launchPlugins(false)
 	return nil
