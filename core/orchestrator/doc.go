@@ -34,4 +34,23 @@
 // The root package lifeline is the bot author's front door; it wraps an
 // Orchestrator. Nothing under core/ imports this package (a test in the
 // repository root enforces the direction).
+//
+// # Fleets
+//
+// A policy with a coordination "nats" block makes the process one of a
+// fleet of lifeline processes running one bot (fleet.go; core/coord, and
+// docs/fleet.md for operators). The shard manager is then Dynamic: Start
+// resolves the shard count and budget, joins the fleet (through the backend
+// core/coord/natscoord registers when the program imports it) and returns
+// once the share of shards the fleet's leader gives this process is READY.
+// Every IDENTIFY goes through the fleet's identify queue, every reconnect
+// waits until the process holds the shard, each shard's session is saved
+// when it is READY and every save_interval, and shards move between
+// processes by RESUME (shard.CoordHandler). Each tick publishes the
+// process's health and sets Snapshot.Fleet from the last fleet view (read in
+// the background, so the tick never waits on the network); without a
+// coordination block Snapshot.Fleet describes the process as a fleet of
+// one. Stop hands every shard over before anything else stops.
+// Diagnostics.Fleet and the lifeline_fleet_* metrics say who owns which
+// shard.
 package orchestrator
