@@ -298,3 +298,10 @@ func TestToken(t *testing.T) {
 		t.Fatal("tokens are not a function of the seed")
 	}
 }
+
+func TestSiteGrowth(t *testing.T) {
+	got := siteGrowth(map[string]int64{"a": mb, "b": 2 * mb}, map[string]int64{"a": 3 * mb, "b": mb, "c": mb / 2}, 5)
+	if len(got) != 2 || !strings.HasPrefix(got[0], "a +2.00 MB") || !strings.HasPrefix(got[1], "c +0.50 MB") {
+		t.Fatalf("growth %q", got)
+	}
+}

@@ -266,7 +266,8 @@ func (r *run) finish(leakBase goleak.Option) {
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.rep.Heap = summariseHeap(r.samples, min(r.cfg.Duration/4, 10*time.Second))
+	r.rep.Heap = summariseHeap(r.samples, r.warmup())
+	r.rep.Heap.Growth = siteGrowth(r.firstSites, r.lastSites, 12)
 	if !r.rep.Heap.flat(r.cfg.HeapSlackMB) {
 		r.failures = append(r.failures, fmt.Sprintf("memory or goroutines grew: heap %.1f -> %.1f MB, goroutines %d -> %d",
 			r.rep.Heap.FirstMB, r.rep.Heap.LastMB, r.rep.Heap.GoroutinesFirst, r.rep.Heap.GoroutinesLast))

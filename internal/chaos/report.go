@@ -158,6 +158,9 @@ func (r *Report) String() string {
 	fmt.Fprintf(&b, "  heap (lifeline side) %.1f -> %.1f MB (max %.1f; fake+harness %.1f MB), goroutines %d -> %d (max %d), fds %d -> %d\n",
 		r.Heap.FirstMB, r.Heap.LastMB, r.Heap.MaxMB, r.Heap.HarnessLastMB,
 		r.Heap.GoroutinesFirst, r.Heap.GoroutinesLast, r.Heap.GoroutinesMax, r.FDsBefore, r.FDsAfter)
+	if len(r.Heap.Growth) > 0 {
+		fmt.Fprintf(&b, "  heap growth by site: %s\n", strings.Join(r.Heap.Growth[:min(5, len(r.Heap.Growth))], "; "))
+	}
 	if len(r.Failures) > 0 {
 		fmt.Fprintf(&b, "FAILED (%d):\n", len(r.Failures))
 		for _, f := range r.Failures {

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"os"
 	"runtime"
@@ -59,9 +60,12 @@ func harnessFrame(fn string) bool {
 	return strings.Contains(fn, "/discordtest.") || strings.Contains(fn, "/internal/chaos.")
 }
 
-// sample runs a garbage collection and reads the heap profile. Its
-// precision follows runtime.MemProfileRate (the chaos tests lower it).
-func (h *heapProfiler) sample() (system, harness int64) {
+// sampleSites runs a garbage collection and reads the heap profile (its
+// precision follows runtime.MemProfileRate, which the chaos tests lower):
+// the bytes in use on each side and, when sites is set, lifeline's side by
+// allocation site, the first function of each stack outside the runtime
+// and the standard library's containers.
+func (h *heapProfiler) sampleSites(sites bool) (system, harness int64, bySite map[string]int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.owner == nil {
@@ -89,9 +93,58 @@ func (h *heapProfiler) sample() (system, harness int64) {
 			harness += bytes
 		} else {
 			system += bytes
+			if sites {
+				if bySite == nil {
+					bySite = map[string]int64{}
+				}
+				bySite[siteOf(r.Stack())] += bytes
+			}
 		}
 	}
-	return system, harness
+	return system, harness, bySite
+}
+
+// siteOf names an allocation by the first frame of its stack that is not
+// the runtime's or a standard container's.
+func siteOf(stk []uintptr) string {
+	frames := runtime.CallersFrames(stk)
+	for {
+		f, more := frames.Next()
+		fn := f.Function
+		switch {
+		case strings.HasPrefix(fn, "runtime."), strings.HasPrefix(fn, "internal/"), strings.HasPrefix(fn, "reflect."),
+			strings.HasPrefix(fn, "strings."), strings.HasPrefix(fn, "bytes."), strings.HasPrefix(fn, "encoding/json."),
+			strings.HasPrefix(fn, "sync."), strings.HasPrefix(fn, "fmt."), strings.HasPrefix(fn, "slices."), strings.HasPrefix(fn, "maps."):
+		default:
+			if fn != "" {
+				return fn
+			}
+		}
+		if !more {
+			return "(runtime)"
+		}
+	}
+}
+
+// siteGrowth lists the allocation sites whose bytes in use grew the most
+// from first to last, largest first, at most n of them.
+func siteGrowth(first, last map[string]int64, n int) []string {
+	type g struct {
+		site string
+		d    int64
+	}
+	var gs []g
+	for site, b := range last {
+		if d := b - first[site]; d > 0 {
+			gs = append(gs, g{site, d})
+		}
+	}
+	sort.Slice(gs, func(i, j int) bool { return gs[i].d > gs[j].d })
+	var out []string
+	for i := 0; i < len(gs) && i < n; i++ {
+		out = append(out, fmt.Sprintf("%s +%.2f MB (%.2f MB in use)", gs[i].site, float64(gs[i].d)/mb, float64(last[gs[i].site])/mb))
+	}
+	return out
 }
 
 func (h *heapProfiler) isHarness(stk []uintptr) bool {
@@ -144,6 +197,10 @@ type HeapFigures struct {
 	// Goroutines the goroutine count of each.
 	SeriesMB   []float64 `json:"series_mb"`
 	Goroutines []int     `json:"goroutines"`
+	// Growth lists the allocation sites of lifeline's side whose bytes in
+	// use grew the most between the first sample after the warm-up and
+	// the last.
+	Growth []string `json:"growth,omitempty"`
 }
 
 const mb = 1 << 20

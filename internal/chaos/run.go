@@ -195,6 +195,8 @@ type run struct {
 	starts     int
 	plugins    []string // the last plugin events, for a failure report
 	samples    []heapSample
+	firstSites map[string]int64 // lifeline's heap by allocation site, first sample after the warm-up
+	lastSites  map[string]int64 // and the last one
 	emitted    int
 	rest       map[string]int
 	failures   []string
@@ -891,6 +893,9 @@ func (r *run) watchdog(ctx context.Context) {
 	}
 }
 
+// warmup is how long the heap figures ignore the start of the run.
+func (r *run) warmup() time.Duration { return min(r.cfg.Duration/4, 10*time.Second) }
+
 // sampler records the heap (lifeline's side) and the goroutine count.
 func (r *run) sampler(ctx context.Context) {
 	tk := time.NewTicker(r.cfg.SampleEvery)
@@ -901,10 +906,14 @@ func (r *run) sampler(ctx context.Context) {
 			return
 		case <-tk.C:
 		}
-		sys, harness := r.heap.sample()
+		sys, harness, sites := r.heap.sampleSites(true)
 		s := heapSample{At: time.Since(r.start), System: sys, Harness: harness, Goroutines: runtime.NumGoroutine()}
 		r.mu.Lock()
 		r.samples = append(r.samples, s)
+		if r.firstSites == nil && s.At >= r.warmup() {
+			r.firstSites = sites
+		}
+		r.lastSites = sites
 		r.mu.Unlock()
 	}
 }
