@@ -132,6 +132,7 @@ func (fp *fleetPart) start(ctx context.Context) error {
 	if gw == nil || count <= 0 {
 		return errors.New("orchestrator: fleet: the shard manager has no gateway or shard count")
 	}
+	fp.queue.before.Store(&budgetSeen{remaining: gw.Limit.Remaining, resetAt: o.clk.Now().Add(gw.Limit.ResetAfter)})
 	store, closer, err := coord.OpenBackend(ctx, fp.c.Kind, coord.BackendConfig{
 		URL: fp.c.URL, BucketPrefix: fp.c.BucketPrefix, Replicas: fp.c.Replicas, Memory: fp.c.Memory,
 		Credentials: fp.c.Credentials, Name: fp.c.ProcessID, Logger: o.cfg.Logger,
@@ -479,6 +480,14 @@ type lateQueue struct {
 	ready chan struct{}
 	once  sync.Once
 	q     atomic.Pointer[coordQueue]
+	// before is what /gateway/bot said, reported until the fleet's
+	// budget can be read.
+	before atomic.Pointer[budgetSeen]
+}
+
+type budgetSeen struct {
+	remaining int
+	resetAt   time.Time
 }
 
 type coordQueue struct{ coord.IdentifyQueue }
@@ -498,10 +507,14 @@ func (l *lateQueue) Wait(ctx context.Context, shard int) error {
 	return l.q.Load().Wait(ctx, shard)
 }
 
-// Remaining is the fleet's budget (0 before the fleet is joined).
+// Remaining is the fleet's budget; before the fleet is joined, what
+// /gateway/bot said.
 func (l *lateQueue) Remaining() (int, time.Time) {
 	if q := l.q.Load(); q != nil {
 		return q.Remaining()
+	}
+	if b := l.before.Load(); b != nil {
+		return b.remaining, b.resetAt
 	}
 	return 0, time.Time{}
 }
