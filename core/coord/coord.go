@@ -9,6 +9,10 @@ import (
 	"github.com/lifeline-bot/lifeline/core/conn"
 )
 
+// ErrShardCount is returned (wrapped) by NewFleet when the fleet in the
+// store runs another shard count than Settings.ShardCount.
+var ErrShardCount = errors.New("coord: the fleet runs another shard count")
+
 // ErrNotStarted is returned by Ownership.Leave when Run was never called.
 var ErrNotStarted = errors.New("coord: ownership not started")
 

@@ -27,7 +27,8 @@
 //	                                        leaving flag, owned shards, health
 //	                          leader        the leader's ID
 //	slots (TTL Window+Margin) bucket.<n>    identify bucket n is taken this window
-//	state (no TTL)            plan          the leader's assignment, shard -> process
+//	state (no TTL)            shards        the fleet's shard count (NewFleet refuses another)
+//	                          plan          the leader's assignment, shard -> process
 //	                          owner.<shard> the process running the shard
 //	                          budget        the shared session-start budget
 //	resume (no TTL)           shard.<id>    the shard's ResumeState

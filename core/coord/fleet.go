@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -245,10 +247,50 @@ func NewFleet(ctx context.Context, store Store, s Settings) (*Fleet, error) {
 		return nil, err
 	}
 	f.resume = kvResume{kv: rkv}
+	if err := f.checkShardCount(ctx); err != nil {
+		return nil, err
+	}
 	f.queue = newFleetQueue(f)
 	f.member = newMember(f)
 	f.health = &fleetHealth{f: f}
 	return f, nil
+}
+
+// shardsKey is the state bucket's key holding the fleet's shard count.
+const shardsKey = "shards"
+
+// checkShardCount records the fleet's shard count when the fleet has none
+// yet, and otherwise refuses a process that was given another count
+// (ErrShardCount): two processes planning different counts would each run
+// shards the other does not know of. A fleet changes its count by
+// deleting the state bucket's "shards" key while no process runs (a
+// re-shard is a restart of the whole fleet).
+func (f *Fleet) checkShardCount(ctx context.Context) error {
+	want := strconv.Itoa(f.s.ShardCount)
+	err := f.call(ctx, func(ctx context.Context) error {
+		_, err := f.state.Create(ctx, shardsKey, []byte(want))
+		return err
+	})
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, ErrExists) {
+		return fmt.Errorf("coord: fleet: record the shard count: %w", err)
+	}
+	var e Entry
+	err = f.call(ctx, func(ctx context.Context) error {
+		var err error
+		e, err = f.state.Get(ctx, shardsKey)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("coord: fleet: read the shard count: %w", err)
+	}
+	if string(e.Value) != want {
+		return fmt.Errorf("coord: fleet: the fleet runs %s shards and this process was given %d (every process needs the same count; to change it, stop every process and delete the %q key of the state bucket): %w",
+			e.Value, f.s.ShardCount, shardsKey, ErrShardCount)
+	}
+	return nil
 }
 
 // Process returns this process's ID.

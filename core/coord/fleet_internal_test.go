@@ -2,8 +2,10 @@ package coord
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -846,4 +848,17 @@ func TestOwnershipOutageForEveryoneLateRejoinMovesNothing(t *testing.T) {
 		t.Fatalf("a owns %v after b died, want every shard", got)
 	}
 	w.checkExactlyOnce(t, 6)
+}
+
+// Every process of a fleet runs one shard count: a process given another
+// one is refused before it joins.
+func TestFleetRefusesAnotherShardCount(t *testing.T) {
+	fake := clock.NewFake(time.Time{})
+	store := NewMemoryStore(fake)
+	newTestFleet(t, store, testSettings("a", 4, fake))
+	newTestFleet(t, store, testSettings("b", 4, fake))
+	_, err := NewFleet(context.Background(), store, testSettings("c", 8, fake))
+	if !errors.Is(err, ErrShardCount) || !strings.Contains(err.Error(), "runs 4 shards") || !strings.Contains(err.Error(), "given 8") {
+		t.Fatalf("NewFleet with 8 shards on a 4-shard fleet = %v, want ErrShardCount naming both counts", err)
+	}
 }
