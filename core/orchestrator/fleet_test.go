@@ -78,7 +78,7 @@ func newFleetMember(t *testing.T, srv *discordtest.Server, natsURL, name string,
 		Policy:         fleetPolicy(t, natsURL, name, shards),
 		RESTTransport:  srv.Transport(),
 		GatewayDialer:  srv.Dialer(),
-		IdentifyWindow: srv.IdentifyWindow() + 50*time.Millisecond, // the fake times arrivals on a loaded machine
+		IdentifyWindow: srv.IdentifyWindow() + 100*time.Millisecond, // the fake times arrivals on a loaded machine
 		TickInterval:   20 * time.Millisecond,
 		EventQueueSize: 8192,
 		Tune: func(c *conn.Config) {
@@ -267,16 +267,32 @@ func TestFleetOfOrchestratorsHandsShardsOverByResume(t *testing.T) {
 	if len(owners) != shards {
 		t.Fatalf("the diagnostics list owners for %d shards, want %d: %v", len(owners), shards, owners)
 	}
-	rec := httptest.NewRecorder()
-	b.o.Handler(telemetry.HandlerOptions{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	body := rec.Body.String()
-	if n := strings.Count(body, "\nlifeline_fleet_shard_owner{"); n != shards {
-		t.Fatalf("/metrics has %d lifeline_fleet_shard_owner series, want %d", n, shards)
-	}
-	for _, m := range []string{"lifeline_fleet_processes 2", "lifeline_fleet_lease_valid 1", `lifeline_fleet_shards{status="ready"} 4`} {
-		if !strings.Contains(body, m) {
-			t.Fatalf("/metrics lacks %q", m)
+	// The fleet view behind /metrics is refreshed each tick from what the
+	// processes published: wait (bounded) for the tick that sees both.
+	var body string
+	want := []string{"lifeline_fleet_processes 2", "lifeline_fleet_lease_valid 1", `lifeline_fleet_shards{status="ready"} 4`}
+	scrape := func() bool {
+		rec := httptest.NewRecorder()
+		b.o.Handler(telemetry.HandlerOptions{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		body = rec.Body.String()
+		for _, m := range want {
+			if !strings.Contains(body, m) {
+				return false
+			}
 		}
+		return strings.Count(body, "\nlifeline_fleet_shard_owner{") == shards
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !scrape() {
+		if time.Now().After(deadline) {
+			for _, m := range want {
+				if !strings.Contains(body, m) {
+					t.Fatalf("/metrics lacks %q", m)
+				}
+			}
+			t.Fatalf("/metrics has %d lifeline_fleet_shard_owner series, want %d", strings.Count(body, "\nlifeline_fleet_shard_owner{"), shards)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 
 	a.stop(t) // hands a's shards over before it stops
