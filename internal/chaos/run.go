@@ -416,7 +416,9 @@ func (r *run) newMember(shard, count int) (*member, error) {
 		return nil, fmt.Errorf("chaos: lifeline.New: %w", err)
 	}
 	m.lf.AddEventListener(events.All, func(e events.Event) { r.onEvent(m, e) })
-	m.lf.AddHandler(func(_ *discordgo.Session, mc *discordgo.MessageCreate) { r.handled.record(mc.ID) })
+	// The ID is copied: the handler ledger keeps it for the whole run, and
+	// the heap check counts by allocation site (discordgo decoded it).
+	m.lf.AddHandler(func(_ *discordgo.Session, mc *discordgo.MessageCreate) { r.handled.record(strings.Clone(mc.ID)) })
 	ln, err := telemetry.Listen("127.0.0.1:0", r.httpToken)
 	if err != nil {
 		return nil, fmt.Errorf("chaos: %w", err)
