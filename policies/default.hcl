@@ -23,9 +23,9 @@ connection {
   max_reconnect_delay    = "5m"
 
   # discordgo waits 5 heartbeat intervals (~3.5 minutes) before it notices a
-  # zombie connection; 1.5 intervals (~62s on Discord) catches a dead
-  # connection after one missed ACK plus a margin for a slow one.
-  zombie_after = 1.5
+  # zombie connection; 1.4 intervals (~58s on Discord) catches a dead
+  # connection after one missed ACK, which gets 0.4 of an interval (~16s).
+  zombie_after = 1.4
 
   # "auto" asks Discord (GET /gateway/bot) how many shards to run.
   shards = "auto"

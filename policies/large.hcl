@@ -35,7 +35,7 @@ connection {
   reconnect_delay     = "1s"
   backoff_multiplier  = 2.5
   max_reconnect_delay = "2m"
-  zombie_after        = 1.5
+  zombie_after        = 1.4
   # Discord's recommendation from /gateway/bot.
   shards = "auto"
 }

@@ -14,9 +14,9 @@ connection {
   reconnect_delay        = "3s"
   backoff_multiplier     = 2
   max_reconnect_delay    = "5m"
-  # 1.5 heartbeat intervals (~62s on Discord): a dead connection is noticed
-  # after one missed ACK plus a margin for a slow one.
-  zombie_after = 1.5
+  # 1.4 heartbeat intervals (~58s on Discord): a dead connection is noticed
+  # after one missed ACK, which gets 0.4 of an interval (~16s) to arrive.
+  zombie_after = 1.4
   # Sharding is optional below 2,500 servers; "auto" takes Discord's
   # recommendation from GET /gateway/bot, so a growing bot shards in time.
   shards = "auto"

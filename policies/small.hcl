@@ -17,8 +17,8 @@ connection {
   backoff_multiplier     = 2
   max_reconnect_delay    = "10m"
 
-  # 1.5 heartbeat intervals: a dead connection is noticed after ~62s.
-  zombie_after = 1.5
+  # 1.4 heartbeat intervals: a dead connection is noticed after ~58s.
+  zombie_after = 1.4
 
   # Discord requires sharding only from 2,500 servers.
   shards = 1

@@ -84,8 +84,8 @@ func (g *badGateway) serve(ws *websocket.Conn) {
 		defer wmu.Unlock()
 		_ = ws.WriteMessage(mt, []byte(s))
 	}
-	// Discord's interval: the zombie detector (1.5 intervals without an
-	// ACK, ~62s) cannot fire within the test's bounds however slowly a
+	// Discord's interval: the zombie detector (1.4 intervals without an
+	// ACK, ~58s) cannot fire within the test's bounds however slowly a
 	// loaded machine gets through the 8 MiB frame. With 5s it fired under
 	// full-suite load (7.5s without reading an ACK), and the reconnect's
 	// RESUME, which this gateway answers without replaying, lost frames.

@@ -80,7 +80,7 @@ type Config struct {
 	// Default: 10s.
 	HandshakeTimeout time.Duration
 	// ZombieFactor: heartbeat intervals without an ACK before the
-	// connection is declared a zombie. Default: 1.5.
+	// connection is declared a zombie. Default: 1.4.
 	ZombieFactor float64
 	// ReconnectDelay is the first backoff step. Default: 1s.
 	ReconnectDelay time.Duration

@@ -19,7 +19,7 @@ import (
 // Defaults for Options.
 const (
 	DefaultHandshakeTimeout = 10 * time.Second
-	DefaultZombieFactor     = 1.5
+	DefaultZombieFactor     = 1.4
 	DefaultWriteTimeout     = 10 * time.Second
 	// ResumableCloseCode is sent when lifeline closes a connection whose
 	// session it means to RESUME: any code but 1000/1001 keeps it alive.
@@ -43,7 +43,10 @@ type Options struct {
 	// READY or RESUMED after IDENTIFY or RESUME. Default: 10s.
 	HandshakeTimeout time.Duration
 	// ZombieFactor: the connection is a zombie when no ACK arrived for
-	// ZombieFactor heartbeat intervals. Default: 1.5 (discordgo alone: 5).
+	// ZombieFactor heartbeat intervals. Default: 1.4 (discordgo alone: 5):
+	// the ACK of the heartbeat after the last one answered gets 0.4 of an
+	// interval (16.5s on Discord) to arrive, and detection as Discord
+	// sees it, frames' flight included, stays within 1.5 intervals.
 	ZombieFactor float64
 	// WriteTimeout bounds each write to the socket. Default: 10s.
 	WriteTimeout time.Duration

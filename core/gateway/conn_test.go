@@ -120,12 +120,12 @@ func TestConnZombieDetectedAfterFactorIntervals(t *testing.T) {
 		done <- c.Run(context.Background(), Handshake{Identify: json.RawMessage(`{"token":"t"}`)}, func(context.Context, Payload, []byte) {})
 	}()
 	rec.waitFor(t, ObsReady)
-	// 1.4 intervals after HELLO: heartbeat sent at 0.5, no ACK, still alive.
+	// 1.3 intervals after HELLO: heartbeat sent at 0.5, no ACK, still alive.
 	// Waiting for the heartbeat keeps the fake clock from running ahead
 	// of the loop.
 	clk.Advance(500 * time.Millisecond)
 	rec.waitFor(t, ObsHeartbeatSent)
-	clk.Advance(900 * time.Millisecond)
+	clk.Advance(800 * time.Millisecond)
 	select {
 	case e := <-done:
 		t.Fatalf("ended early: %v", e)
@@ -139,8 +139,8 @@ func TestConnZombieDetectedAfterFactorIntervals(t *testing.T) {
 	if e.SentCode() != ResumableCloseCode {
 		t.Fatalf("sent close %d, want %d (resumable)", e.SentCode(), ResumableCloseCode)
 	}
-	if got := clk.Since(start); got != 1500*time.Millisecond {
-		t.Fatalf("zombie declared after %v of fake time, want 1.5 intervals", got)
+	if got := clk.Since(start); got != 1400*time.Millisecond {
+		t.Fatalf("zombie declared after %v of fake time, want 1.4 intervals", got)
 	}
 }
 

@@ -158,7 +158,7 @@ func Default() *Policy {
 			ReconnectDelay:       5 * time.Second,
 			BackoffMultiplier:    2,
 			MaxReconnectDelay:    5 * time.Minute,
-			ZombieAfter:          1.5,
+			ZombieAfter:          1.4,
 		},
 		Health: Health{Enabled: true, Interval: 30 * time.Second, Timeout: 10 * time.Second, Retries: 3, Checks: defaultChecks()},
 		CircuitBreaker: CircuitBreaker{

@@ -116,7 +116,7 @@ type Connection struct {
 	// MaxReconnectDelay caps the delay. Default: 5m.
 	MaxReconnectDelay time.Duration
 	// ZombieAfter is how many heartbeat intervals without an ACK mark the
-	// connection as a zombie. Default: 1.5.
+	// connection as a zombie. Default: 1.4.
 	ZombieAfter float64
 	// Shards is the shard count; 0 means "auto" (Discord's recommendation
 	// from /gateway/bot). Default: 0.

@@ -11,7 +11,7 @@ connection {
   reconnect_delay        = "2s"
   backoff_multiplier     = 2
   max_reconnect_delay    = "2m"
-  zombie_after           = 1.5
+  zombie_after           = 1.4
 }
 
 health {

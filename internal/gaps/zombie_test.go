@@ -24,7 +24,7 @@ import (
 // lifeline: TestResumableFaultsResumeWithoutLoss/zombie_(ACKs_stall)
 // (core/conn/integration_test.go) RESUMEs with nothing lost and one
 // IDENTIFY; TestConnZombieDetectedAfterFactorIntervals (core/gateway)
-// declares the zombie 1.5 intervals after the last sign of life (there,
+// declares the zombie 1.4 intervals after the last sign of life (there,
 // HELLO: no ACK ever comes), on a fake clock.
 func TestZombieKeptForFiveIntervals(t *testing.T) {
 	t.Parallel()

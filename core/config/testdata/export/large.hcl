@@ -10,7 +10,7 @@ connection {
   reconnect_delay        = "1s"                                                                                       # preset large (policies/large.hcl:35:3)
   backoff_multiplier     = 2.5                                                                                        # preset large (policies/large.hcl:36:3)
   max_reconnect_delay    = "2m"                                                                                       # preset large (policies/large.hcl:37:3)
-  zombie_after           = 1.5                                                                                        # preset large (policies/large.hcl:38:3)
+  zombie_after           = 1.4                                                                                        # preset large (policies/large.hcl:38:3)
   shards                 = "auto"                                                                                     # preset large (policies/large.hcl:40:3)
 }
 

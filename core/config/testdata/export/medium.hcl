@@ -10,7 +10,7 @@ connection {
   reconnect_delay        = "3s"                                                                   # preset medium (policies/medium.hcl:14:3)
   backoff_multiplier     = 2                                                                      # preset medium (policies/medium.hcl:15:3)
   max_reconnect_delay    = "5m"                                                                   # preset medium (policies/medium.hcl:16:3)
-  zombie_after           = 1.5                                                                    # preset medium (policies/medium.hcl:19:3)
+  zombie_after           = 1.4                                                                    # preset medium (policies/medium.hcl:19:3)
   shards                 = "auto"                                                                 # preset medium (policies/medium.hcl:22:3)
 }
 

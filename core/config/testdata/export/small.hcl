@@ -10,7 +10,7 @@ connection {
   reconnect_delay        = "2s"                                          # preset small (policies/small.hcl:16:3)
   backoff_multiplier     = 2                                             # preset small (policies/small.hcl:17:3)
   max_reconnect_delay    = "10m"                                         # preset small (policies/small.hcl:18:3)
-  zombie_after           = 1.5                                           # preset small (policies/small.hcl:21:3)
+  zombie_after           = 1.4                                           # preset small (policies/small.hcl:21:3)
   shards                 = 1                                             # preset small (policies/small.hcl:24:3)
 }
 

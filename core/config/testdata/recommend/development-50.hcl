@@ -23,7 +23,7 @@ connection {
   reconnect_delay        = "1s"                                          # recommended (4)
   backoff_multiplier     = 2                                             # preset small
   max_reconnect_delay    = "10m"                                         # preset small
-  zombie_after           = 1.5                                           # preset small
+  zombie_after           = 1.4                                           # preset small
   shards                 = 1                                             # recommended (2)
 }
 

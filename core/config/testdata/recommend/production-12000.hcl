@@ -24,7 +24,7 @@ connection {
   reconnect_delay        = "1s"                                                                                       # preset large
   backoff_multiplier     = 2.5                                                                                        # preset large
   max_reconnect_delay    = "2m"                                                                                       # preset large
-  zombie_after           = 1.5                                                                                        # preset large
+  zombie_after           = 1.4                                                                                        # preset large
   shards                 = 12                                                                                         # recommended (2)
 }
 

@@ -20,7 +20,7 @@ connection {
   reconnect_delay        = "3s"                                                                   # preset medium
   backoff_multiplier     = 2                                                                      # preset medium
   max_reconnect_delay    = "5m"                                                                   # preset medium
-  zombie_after           = 1.5                                                                    # preset medium
+  zombie_after           = 1.4                                                                    # preset medium
   shards                 = "auto"                                                                 # preset medium
 }
 
