@@ -18,8 +18,9 @@
 // Build returns a Snapshot: a plain value with no slices, maps or pointers,
 // so nothing the Recorder does afterwards changes it.
 //
-// Every observation method runs in constant time and makes no allocation:
-// plain counters (dispatches, sequence, close code, reconnects, resumes,
+// Every observation method runs in constant time and makes no allocation
+// (but one: the first REST latency a Recorder sees allocates its latency
+// histograms, once for its life; see below): plain counters (dispatches, sequence, close code, reconnects, resumes,
 // identifies, the HELLO interval) are atomics; everything that touches the
 // window takes one mutex for a few dozen instructions. Build takes the same
 // mutex for a fixed amount of work (about 200 histogram bins), whatever the
@@ -31,8 +32,13 @@
 // all of REST, the REST latency quantiles, Latency.HeartbeatAvg) cover the
 // last Options.Window (default 60 s). The window is a ring of
 // Options.Buckets time buckets (default 12, so 5 s each), allocated once,
-// so memory does not grow with traffic: 872 bytes per bucket plus about
-// 1.3 KB, about 12 KB with the defaults. Bucket b holds the observations made
+// so memory does not grow with traffic: 72 bytes per bucket (its counters)
+// plus about 0.5 KB, about 1.4 KB with the defaults. The REST latency
+// histograms add 800 bytes per bucket and 800 for their totals (11 KB with
+// the defaults); the first ObserveREST that records a latency allocates
+// them, so a Recorder that never sees a REST request, such as a shard's
+// whose manager counts REST in the process Recorder, never holds them.
+// Bucket b holds the observations made
 // between start+b·res and start+(b+1)·res, where start is when the Recorder
 // was created and res is Window/Buckets. The ring moves forward lazily,
 // when an observation or a Build reads the clock; there is no goroutine. At

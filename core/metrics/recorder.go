@@ -16,7 +16,7 @@ const (
 	// 0: a 5 s resolution over the default window.
 	DefaultBuckets = 12
 	// MaxBuckets caps Options.Buckets, which bounds a Recorder's memory
-	// (872 bytes per bucket).
+	// (72 bytes per bucket, 872 once it has seen a REST latency).
 	MaxBuckets = 3600
 	// MinResolution is the shortest time bucket; Buckets is lowered so
 	// that Window/Buckets is at least this long.
@@ -56,7 +56,8 @@ type Options struct {
 
 // Recorder collects observations about one connection and builds
 // Snapshots from them. Every method is safe for concurrent use, and every
-// observation method runs in constant time without allocating. A nil
+// observation method runs in constant time without allocating (the first
+// REST latency allocates the latency histograms, once). A nil
 // *Recorder ignores observations and builds zero Snapshots, so a component
 // can take an optional Recorder without checking for nil.
 type Recorder struct {
@@ -95,8 +96,9 @@ type Recorder struct {
 }
 
 // NewRecorder returns a Recorder configured by o, with defaults for the
-// zero fields. It allocates its whole window up front; observations never
-// allocate.
+// zero fields. It allocates its window's counters up front; the REST
+// latency histograms are allocated by the first ObserveREST that records a
+// latency, and no observation allocates after that.
 func NewRecorder(o Options) *Recorder {
 	clk := clock.Or(o.Clock)
 	win := o.Window
@@ -425,7 +427,7 @@ func (r *Recorder) Build() Snapshot {
 	r.mu.Lock()
 	r.w.at(r.bucket(now))
 	t := r.w.total
-	quantiles(&r.w.totalLat, t[cLatencySamples], restQuantiles[:], q[:])
+	quantiles(r.w.totalLat(), t[cLatencySamples], restQuantiles[:], q[:])
 	s.Errors = Errors{
 		InWindow:    t[cFailures],
 		Operations:  t[cOperations],

@@ -16,27 +16,48 @@ const (
 	numCounters
 )
 
-// slot is one time bucket of the ring.
+// slot is one time bucket of the ring: its counters. Its REST latency
+// histogram, when there is one, is the row of window.lat with the same
+// index.
 type slot struct {
-	c   [numCounters]uint64
-	lat [latencyBins]uint32
+	c [numCounters]uint64
 }
+
+// latencyRow is one histogram of REST latencies.
+type latencyRow = [latencyBins]uint32
 
 // window is a ring of time buckets plus running totals over the live ones.
 // Bucket number b (time since the Recorder started, divided by the
 // resolution) lives in slots[b % len(slots)]. The live buckets are
 // head-len(slots)+1 through head; total always equals their sum, so reading
-// the window costs the same whatever its length. window is not safe for
+// the window costs the same whatever its length.
+//
+// The REST latency histograms (800 bytes a bucket, ten times the counters)
+// are allocated by the first latency sample: a Recorder that never sees a
+// REST request, as a shard's does when its manager counts REST in a
+// process Recorder, never holds them. lat has one row per slot and one
+// more, the last, for the running totals. window is not safe for
 // concurrent use: the Recorder guards it with its mutex.
 type window struct {
-	slots    []slot
-	head     int64 // newest bucket number
-	total    [numCounters]uint64
-	totalLat [latencyBins]uint32
+	slots []slot
+	lat   []latencyRow // nil until the first latency sample; else len(slots)+1 rows
+	head  int64        // newest bucket number
+	total [numCounters]uint64
 }
+
+// noLatencies is the histogram of a window that has no latency sample yet.
+var noLatencies latencyRow
 
 func newWindow(buckets int) window {
 	return window{slots: make([]slot, buckets)}
+}
+
+// totalLat returns the running totals of the latency histograms.
+func (w *window) totalLat() *latencyRow {
+	if w.lat == nil {
+		return &noLatencies
+	}
+	return &w.lat[len(w.slots)]
 }
 
 // at moves the window forward to bucket b, dropping the buckets that leave
@@ -50,11 +71,11 @@ func (w *window) at(b int64) *slot {
 	if b > w.head {
 		if b-w.head >= n {
 			clear(w.slots)
+			clear(w.lat)
 			w.total = [numCounters]uint64{}
-			w.totalLat = [latencyBins]uint32{}
 		} else {
 			for x := w.head + 1; x <= b; x++ {
-				w.drop(&w.slots[x%n])
+				w.drop(int(x % n))
 			}
 		}
 		w.head = b
@@ -62,16 +83,18 @@ func (w *window) at(b int64) *slot {
 	return &w.slots[w.head%n]
 }
 
-// drop subtracts s from the totals and clears it.
-func (w *window) drop(s *slot) {
-	for i, v := range s.c {
-		w.total[i] -= v
+// drop subtracts slot i from the totals and clears it.
+func (w *window) drop(i int) {
+	s := &w.slots[i]
+	for k, v := range s.c {
+		w.total[k] -= v
 	}
 	if s.c[cLatencySamples] != 0 {
-		for i, v := range s.lat {
-			w.totalLat[i] -= v
+		row, tot := &w.lat[i], &w.lat[len(w.slots)]
+		for k, v := range row {
+			tot[k] -= v
 		}
-		s.lat = [latencyBins]uint32{}
+		*row = latencyRow{}
 	}
 	s.c = [numCounters]uint64{}
 }
@@ -82,9 +105,14 @@ func (w *window) add(s *slot, c counter, v uint64) {
 	w.total[c] += v
 }
 
-// addLatency counts one REST latency sample in histogram bin i.
+// addLatency counts one REST latency sample in histogram bin i of the head
+// bucket (at returned its slot, s). The first sample allocates the
+// histograms, once for the Recorder's life.
 func (w *window) addLatency(s *slot, i int) {
-	s.lat[i]++
-	w.totalLat[i]++
+	if w.lat == nil {
+		w.lat = make([]latencyRow, len(w.slots)+1)
+	}
+	w.lat[w.head%int64(len(w.slots))][i]++
+	w.lat[len(w.slots)][i]++
 	w.add(s, cLatencySamples, 1)
 }

@@ -114,15 +114,23 @@ func checkTotals(t *testing.T, w *window, step int) {
 	t.Helper()
 	var c [numCounters]uint64
 	var lat [latencyBins]uint32
-	for _, s := range w.slots {
+	for k, s := range w.slots {
 		for i, v := range s.c {
 			c[i] += v
 		}
-		for i, v := range s.lat {
+		if w.lat == nil {
+			continue
+		}
+		var n uint32
+		for i, v := range w.lat[k] {
 			lat[i] += v
+			n += v
+		}
+		if uint64(n) != s.c[cLatencySamples] {
+			t.Fatalf("step %d: bucket %d holds %d latencies but counts %d", step, k, n, s.c[cLatencySamples])
 		}
 	}
-	if c != w.total || lat != w.totalLat {
+	if c != w.total || lat != *w.totalLat() {
 		t.Fatalf("step %d: running totals differ from the sum of the buckets", step)
 	}
 }
@@ -235,6 +243,8 @@ func TestRecorderMemoryIsFixed(t *testing.T) {
 	fake := clock.NewFake(time.Time{})
 	r := NewRecorder(Options{Clock: fake})
 	before := cap(r.w.slots)
+	r.ObserveREST(time.Millisecond, 200, false)
+	lat := &r.w.lat[0]
 	for i := range 10000 {
 		r.ObserveREST(time.Duration(i)*time.Millisecond, 200, false)
 		r.OperationFailed()
@@ -243,14 +253,68 @@ func TestRecorderMemoryIsFixed(t *testing.T) {
 	if cap(r.w.slots) != before || len(r.w.slots) != DefaultBuckets {
 		t.Fatalf("ring has %d slots (cap %d), want %d (cap %d)", len(r.w.slots), cap(r.w.slots), DefaultBuckets, before)
 	}
+	if &r.w.lat[0] != lat || len(r.w.lat) != DefaultBuckets+1 {
+		t.Fatalf("latency histograms reallocated or resized: %d rows, want %d", len(r.w.lat), DefaultBuckets+1)
+	}
+}
+
+// TestLatencyHistogramsOnlyWithREST checks that the latency histograms
+// are allocated by the first REST latency and by nothing else: a shard's
+// Recorder, which sees heartbeats and operations but no REST request,
+// stays at its counters' size, and the first latency costs exactly one
+// allocation, after which the window's figures are what they would have
+// been with the histograms there from the start.
+func TestLatencyHistogramsOnlyWithREST(t *testing.T) {
+	fake := clock.NewFake(time.Time{})
+	r := NewRecorder(Options{Clock: fake})
+	for range 100 {
+		r.HeartbeatSent()
+		fake.Advance(40 * time.Millisecond)
+		r.HeartbeatAcked()
+		r.OperationFailed()
+		r.ObserveREST(0, 0, true) // a transport error records no latency
+		fake.Advance(time.Second)
+		_ = r.Build()
+	}
+	if r.w.lat != nil {
+		t.Fatal("latency histograms allocated without a REST latency")
+	}
+	if s := r.Build(); s.Latency.RESTP50 != 0 || s.REST.Requests == 0 {
+		t.Fatalf("without latencies: p50 %v, %d requests", s.Latency.RESTP50, s.REST.Requests)
+	}
+
+	base := testing.AllocsPerRun(50, func() { _ = NewRecorder(Options{Clock: fake}) })
+	first := testing.AllocsPerRun(50, func() {
+		NewRecorder(Options{Clock: fake}).ObserveREST(80*time.Millisecond, 200, false)
+	})
+	if first-base != 1 {
+		t.Fatalf("the first REST latency made %v allocations, want 1", first-base)
+	}
+
+	r.ObserveREST(80*time.Millisecond, 200, false)
+	r.ObserveREST(120*time.Millisecond, 503, false)
+	checkTotals(t, &r.w, 0)
+	s := r.Build()
+	if s.Latency.RESTP50 < 70*time.Millisecond || s.Latency.RESTP50 > 90*time.Millisecond ||
+		s.Latency.RESTP99 < 110*time.Millisecond || s.Latency.RESTP99 > 130*time.Millisecond {
+		t.Fatalf("p50 %v, p99 %v; want about 80ms and 120ms", s.Latency.RESTP50, s.Latency.RESTP99)
+	}
+	fake.Advance(DefaultWindow)
+	if s := r.Build(); s.Latency.RESTP50 != 0 || s.REST.Requests != 0 {
+		t.Fatalf("a window later: p50 %v, %d requests; want both gone", s.Latency.RESTP50, s.REST.Requests)
+	}
+	checkTotals(t, &r.w, 1)
 }
 
 // TestMemoryFootprint keeps the sizes doc.go states true.
 func TestMemoryFootprint(t *testing.T) {
-	if got := unsafe.Sizeof(slot{}); got != 872 {
-		t.Errorf("a bucket is %d bytes; doc.go and MaxBuckets say 872", got)
+	if got := unsafe.Sizeof(slot{}); got != 72 {
+		t.Errorf("a bucket's counters are %d bytes; doc.go and MaxBuckets say 72", got)
 	}
-	if got := unsafe.Sizeof(Recorder{}); got > 1400 {
-		t.Errorf("a Recorder without its buckets is %d bytes; doc.go says about 1.3 KB", got)
+	if got := unsafe.Sizeof(latencyRow{}); got != 800 {
+		t.Errorf("a bucket's latency histogram is %d bytes; doc.go and MaxBuckets say 800", got)
+	}
+	if got := unsafe.Sizeof(Recorder{}); got > 600 {
+		t.Errorf("a Recorder without its buckets is %d bytes; doc.go says about 0.5 KB", got)
 	}
 }
