@@ -22,25 +22,34 @@ type BackoffSettings struct {
 	// A Floor above an attempt's ceiling makes that attempt wait exactly
 	// the ceiling.
 	Floor time.Duration
+	// MinShare is the share of each attempt's ceiling that its wait is at
+	// least: waits are drawn from [MinShare * ceiling(n), ceiling(n)).
+	// Default: 0 (full jitter, waits from Floor). 0.5 is the AWS post's
+	// "Equal Jitter": it halves the spread but bounds how many attempts an
+	// outage of a given length can see, so a short outage cannot run a
+	// circuit breaker's failure count up by luck. Values are clamped to
+	// [0, 1].
+	MinShare float64
 	// Rand returns a uniformly distributed number in [0, 1). Default:
 	// math/rand/v2's Float64. Tests inject a fixed sequence.
 	Rand func() float64
 }
 
-// Backoff computes capped exponential backoff with full jitter (the
-// "Full Jitter" strategy of the AWS Architecture Blog post "Exponential
-// Backoff And Jitter"):
+// Backoff computes capped exponential backoff with jitter (the "Full
+// Jitter" strategy of the AWS Architecture Blog post "Exponential Backoff
+// And Jitter", or its "Equal Jitter" with MinShare 0.5):
 //
 //	ceiling(n) = min(Max, Base * Multiplier^n)        n = 0, 1, 2, ...
-//	wait(n)    = Floor + r * (ceiling(n) - Floor)      r uniform in [0, 1)
+//	lo(n)      = max(Floor, MinShare * ceiling(n))
+//	wait(n)    = lo(n) + r * (ceiling(n) - lo(n))     r uniform in [0, 1)
 //
 // where n counts the attempts since the last Reset, so wait(n) always lies
-// in Envelope(n). Spreading waits over the whole [Floor, ceiling) range is
+// in Envelope(n). Spreading waits over the whole [lo, ceiling) range is
 // what keeps many shards (or many bots after a Discord outage) from
 // reconnecting in lockstep. A Backoff is safe for concurrent use.
 type Backoff struct {
 	base, max, floor time.Duration
-	mult             float64
+	mult, minShare   float64
 	rand             func() float64
 
 	mu      sync.Mutex
@@ -49,7 +58,7 @@ type Backoff struct {
 
 // NewBackoff returns a Backoff at attempt 0.
 func NewBackoff(s BackoffSettings) *Backoff {
-	b := &Backoff{base: s.Base, max: s.Max, floor: s.Floor, mult: s.Multiplier, rand: s.Rand}
+	b := &Backoff{base: s.Base, max: s.Max, floor: s.Floor, mult: s.Multiplier, minShare: s.MinShare, rand: s.Rand}
 	if b.base <= 0 {
 		b.base = time.Second
 	}
@@ -67,6 +76,12 @@ func NewBackoff(s BackoffSettings) *Backoff {
 	}
 	if b.floor < 0 {
 		b.floor = 0
+	}
+	if !(b.minShare > 0) { // also catches NaN
+		b.minShare = 0
+	}
+	if b.minShare > 1 {
+		b.minShare = 1
 	}
 	if b.rand == nil {
 		b.rand = rand.Float64
@@ -130,13 +145,13 @@ func (b *Backoff) Ceiling(n int) time.Duration {
 }
 
 // Envelope returns the range [lo, hi] that the wait for attempt n lies in:
-// lo = Floor and hi = Ceiling(n), or both equal to Ceiling(n) when the
-// Floor is above it. Next's result is below hi unless lo == hi. Tests,
+// lo = max(Floor, MinShare * Ceiling(n)) and hi = Ceiling(n), or both
+// equal to Ceiling(n) when the Floor is above it. Next's result is below hi unless lo == hi. Tests,
 // and the chaos tests of the connection loop, check that observed waits
 // never leave the envelope.
 func (b *Backoff) Envelope(n int) (lo, hi time.Duration) {
 	hi = b.Ceiling(n)
-	lo = b.floor
+	lo = max(b.floor, time.Duration(b.minShare*float64(hi)))
 	if lo > hi {
 		lo = hi
 	}

@@ -77,6 +77,14 @@ func TestBackoffJitterBounds(t *testing.T) {
 		{"NaN r counts as 0", BackoffSettings{}, math.NaN(), 1, 0},
 		{"floor interpolates", BackoffSettings{Floor: time.Second}, 0.5, 2, 2500 * time.Millisecond},
 		{"floor above ceiling waits the ceiling", BackoffSettings{Floor: 10 * time.Second}, 0.9, 0, time.Second},
+		{"equal jitter: r=0 waits half the ceiling", BackoffSettings{MinShare: 0.5}, 0, 2, 2 * time.Second},
+		{"equal jitter interpolates", BackoffSettings{MinShare: 0.5}, 0.5, 2, 3 * time.Second},
+		{"min share above the floor wins", BackoffSettings{MinShare: 0.5, Floor: time.Second}, 0, 2, 2 * time.Second},
+		{"floor above the min share wins", BackoffSettings{MinShare: 0.1, Floor: time.Second}, 0, 2, time.Second},
+		{"min share 1 waits the ceiling", BackoffSettings{MinShare: 1}, 0.7, 2, 4 * time.Second},
+		{"min share above 1 counts as 1", BackoffSettings{MinShare: 7}, 0.7, 2, 4 * time.Second},
+		{"negative min share counts as 0", BackoffSettings{MinShare: -1}, 0, 2, 0},
+		{"NaN min share counts as 0", BackoffSettings{MinShare: math.NaN()}, 0, 2, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -169,4 +177,54 @@ func ExampleBackoff() {
 	// attempt 3: wait 4s in [0s, 8s]
 	// attempt 4: wait 5s in [0s, 10s]
 	// after reset: 500ms
+}
+
+// TestEqualJitterBoundsFailuresInAnOutage is why the connection loop uses
+// MinShare 0.5: however the random draws fall, an outage of two first
+// steps (10s with the default policy's 5s) sees at most three attempts
+// (the immediate one and two after backoff waits), so a breaker that
+// opens at five failures stays closed. Full jitter can fit any number.
+func TestEqualJitterBoundsFailuresInAnOutage(t *testing.T) {
+	const base = 5 * time.Second
+	outage := 2 * base
+	attempts := func(s BackoffSettings) int {
+		b := NewBackoff(s)
+		n, at := 1, time.Duration(0) // the first attempt goes at once
+		for n < 100 { // zero waits would never leave the outage
+			at += b.Next()
+			if at >= outage {
+				break
+			}
+			n++
+		}
+		return n
+	}
+	draws := []func() float64{
+		func() float64 { return 0 },
+		func() float64 { return math.Nextafter(1, 0) },
+		rand.New(rand.NewPCG(1, 2)).Float64,
+		rand.New(rand.NewPCG(3, 4)).Float64,
+	}
+	for i, r := range draws {
+		if n := attempts(BackoffSettings{Base: base, Max: 5 * time.Minute, MinShare: 0.5, Rand: r}); n > 3 {
+			t.Errorf("draws %d: %d attempts within a %s outage with equal jitter, want at most 3", i, n, outage)
+		}
+	}
+	if n := attempts(BackoffSettings{Base: base, Max: 5 * time.Minute, Rand: draws[0]}); n < 5 {
+		t.Errorf("full jitter with zero draws: %d attempts, want many (the case equal jitter rules out)", n)
+	}
+}
+
+func TestConfigDefaultsToEqualJitter(t *testing.T) {
+	for _, tt := range []struct {
+		set, want float64
+	}{{0, 0.5}, {-1, -1}, {0.25, 0.25}} {
+		c := Config{Token: "t", BackoffMinShare: tt.set}
+		if err := c.defaults(); err != nil {
+			t.Fatal(err)
+		}
+		if c.BackoffMinShare != tt.want {
+			t.Errorf("BackoffMinShare %v: default %v, want %v", tt.set, c.BackoffMinShare, tt.want)
+		}
+	}
 }

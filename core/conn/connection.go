@@ -105,6 +105,11 @@ type Config struct {
 	// RESTTransport enforces its own, as lifeline's degrade transport
 	// does, so that increase_timeouts can lengthen it).
 	RESTTimeout time.Duration
+	// BackoffMinShare is the share of each backoff step's ceiling that the
+	// wait is at least (BackoffSettings.MinShare). Default (0): 0.5, equal
+	// jitter, so a short outage cannot pile up failures by drawing short
+	// waits; negative: full jitter (waits from 0).
+	BackoffMinShare float64
 	// Rand returns numbers in [0, 1) for jitter. Default: math/rand/v2.
 	Rand func() float64
 	// ReconnectGate, when set, is waited on before every connection
@@ -167,6 +172,9 @@ func (c *Config) defaults() error {
 	}
 	if c.MaxReconnectDelay <= 0 {
 		c.MaxReconnectDelay = 5 * time.Minute
+	}
+	if c.BackoffMinShare == 0 {
+		c.BackoffMinShare = 0.5
 	}
 	if c.InvalidSessionDelay[1] <= 0 {
 		c.InvalidSessionDelay = [2]time.Duration{time.Second, 5 * time.Second}
@@ -245,7 +253,7 @@ func New(cfg Config) (*Connection, error) {
 		tries:      make(chan tryRequest),
 		done:       make(chan struct{}),
 		backoff: NewBackoff(BackoffSettings{Base: cfg.ReconnectDelay, Max: cfg.MaxReconnectDelay,
-			Multiplier: cfg.BackoffMultiplier, Rand: cfg.Rand}),
+			Multiplier: cfg.BackoffMultiplier, MinShare: cfg.BackoffMinShare, Rand: cfg.Rand}),
 	}
 	c.watchdog = NewWatchdog(WatchdogSettings{Clock: cfg.Clock, Timeout: cfg.CallTimeout,
 		OnAbandon: func(name string, cause error) {

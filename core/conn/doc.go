@@ -74,13 +74,18 @@
 //
 // # Backoff (backoff.go)
 //
-// Backoff is capped exponential backoff with full jitter:
+// Backoff is capped exponential backoff with jitter:
 //
 //	ceiling(n) = min(Max, Base * Multiplier^n)
-//	wait(n)    = Floor + r * (ceiling(n) - Floor),  r uniform in [0, 1)
+//	lo(n)      = max(Floor, MinShare * ceiling(n))
+//	wait(n)    = lo(n) + r * (ceiling(n) - lo(n)),  r uniform in [0, 1)
 //
-// with n the attempts since the last Reset. Envelope(n) returns the
-// allowed [Floor, ceiling(n)] so tests can check that no attempt ever
+// with n the attempts since the last Reset. The connection loop uses
+// MinShare 0.5 by default (Config.BackoffMinShare): each wait is at least
+// half its ceiling, so an outage of 10s with a 5s first step sees at most
+// three failed attempts (at 0, after >= 2.5s, after >= 7.5s) and cannot
+// open a breaker that needs five. Envelope(n) returns the allowed
+// [lo(n), ceiling(n)] so tests can check that no attempt ever
 // comes sooner or later than allowed. The random source is injectable.
 //
 // # Watchdog (watchdog.go)

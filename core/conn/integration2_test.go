@@ -227,8 +227,9 @@ func TestOutageBacksOffAndRecovers(t *testing.T) {
 	h.waitEvent(recoveryDone("resume"), "resume after the outage")
 	h.waitMessages(during)
 
-	// Every BACKING_OFF wait is half the ceiling of its attempt (Rand 0.5),
-	// so the attempts can never come faster than the envelope allows.
+	// Every BACKING_OFF wait is three quarters of the ceiling of its
+	// attempt (Rand 0.5 over equal jitter's [ceiling/2, ceiling)), so the
+	// attempts can never come faster than the envelope allows.
 	b := conn.NewBackoff(conn.BackoffSettings{Base: 20 * time.Millisecond, Max: 200 * time.Millisecond})
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -239,7 +240,7 @@ func TestOutageBacksOffAndRecovers(t *testing.T) {
 			continue
 		}
 		_, hi := b.Envelope(n)
-		want := "waiting " + (hi / 2).Round(time.Millisecond).String()
+		want := "waiting " + (hi * 3 / 4).Round(time.Millisecond).String()
 		if !strings.HasPrefix(d.Cause, want) {
 			t.Errorf("backoff %d: cause %q, want prefix %q", n, d.Cause, want)
 		}
