@@ -190,7 +190,7 @@ func TestEqualJitterBoundsFailuresInAnOutage(t *testing.T) {
 	attempts := func(s BackoffSettings) int {
 		b := NewBackoff(s)
 		n, at := 1, time.Duration(0) // the first attempt goes at once
-		for n < 100 { // zero waits would never leave the outage
+		for n < 100 {                // zero waits would never leave the outage
 			at += b.Next()
 			if at >= outage {
 				break
