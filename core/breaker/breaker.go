@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,17 +25,32 @@ const (
 
 func pack(gen uint64, s State) uint64 { return gen<<stateBits | uint64(s) }
 
-// Success, rejection and ignored-error counters are striped over
-// numStripes cache lines so that goroutines on different cores do not fight
-// over one line on the hot path. A call picks its stripe from the address of
-// its own stack (see stripe), which is stable for a goroutine and differs
-// between goroutines; any stripe is correct, the choice only spreads the
-// load. Metrics sums the stripes.
+// Success, rejection and ignored-error counters are striped over cache
+// lines so that goroutines on different cores do not fight over one line on
+// the hot path. A call picks its stripe from the address of its own stack
+// (see stripe), which is stable for a goroutine and differs between
+// goroutines; any stripe is correct, the choice only spreads the load.
+// Metrics sums the stripes.
+//
+// A breaker has as many stripes as GOMAXPROCS when New runs, rounded up to
+// a power of two and at most maxStripes: no more goroutines than that run
+// at once, and a process with a breaker per shard (a thousand of them)
+// keeps 128 bytes per core each rather than 2 KB.
 const (
-	stripeBits = 4
-	numStripes = 1 << stripeBits
-	stripeSize = 128 // two cache lines, so adjacent-line prefetch does not share them either
+	maxStripeBits = 4
+	maxStripes    = 1 << maxStripeBits
+	stripeSize    = 128 // two cache lines, so adjacent-line prefetch does not share them either
 )
+
+// stripeBits is log2 of the number of stripes for n processors: the
+// smallest power of two at least n, at most maxStripes.
+func stripeBits(n int) uint {
+	bits := uint(0)
+	for bits < maxStripeBits && 1<<bits < n {
+		bits++
+	}
+	return bits
+}
 
 type stripe struct {
 	successes  atomic.Uint64
@@ -72,9 +88,9 @@ type Breaker struct {
 	isFailure func(error) bool
 	errOpen   error
 	errProbes error
+	stripes   []stripe // len is a power of two; see stripeBits
+	shift     uint     // 64 - log2(len(stripes)): stripe() keeps the hash's top bits
 	_         [64]byte
-
-	stripes [numStripes]stripe
 
 	mu  sync.Mutex
 	cfg config
@@ -115,7 +131,10 @@ type listener struct {
 // New returns a CLOSED Breaker configured by s (zero fields take their
 // defaults).
 func New(s Settings) *Breaker {
+	bits := stripeBits(runtime.GOMAXPROCS(0))
 	b := &Breaker{
+		stripes:   make([]stripe, 1<<bits),
+		shift:     64 - bits,
 		clock:     clock.Or(s.Clock),
 		isFailure: s.IsFailure,
 		cfg:       resolve(s),
@@ -236,7 +255,7 @@ func (b *Breaker) State() State {
 func (b *Breaker) stripe() *stripe {
 	var marker byte
 	h := uint64(uintptr(unsafe.Pointer(&marker))) >> 10
-	return &b.stripes[(h*0x9E3779B97F4A7C15)>>(64-stripeBits)]
+	return &b.stripes[(h*0x9E3779B97F4A7C15)>>b.shift]
 }
 
 // openMayEnd reports whether a call that found the circuit OPEN should take

@@ -105,5 +105,8 @@
 // a cache line. A rejection in OPEN is the same load and add (with
 // clock.Real it does not even read the clock) and allocates nothing, since
 // each breaker makes its rejection errors once. Failures, probes and
-// transitions take a mutex; they are rare by design.
+// transitions take a mutex; they are rare by design. The counter stripes
+// are 128 bytes each, one per core (GOMAXPROCS when New runs, rounded up
+// to a power of two, at most 16), so a process with a breaker per shard
+// pays for the cores it has, not for the most a machine could have.
 package breaker
