@@ -46,6 +46,8 @@
 // Assess): pass and warn answer 200, fail answers 503. Listen refuses an
 // address other than loopback unless a bearer token is set; with a token,
 // every route but the dashboard page needs it, compared in constant time.
+// POST /-/reload also refuses cross-origin browser requests (403), so a web
+// page cannot make the operator's browser trigger a reload on loopback.
 //
 // The dashboard is one HTML page embedded in the binary, with its script
 // and SVG plots inline: no build step, no CDN, and a Content-Security-Policy

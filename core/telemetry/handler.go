@@ -87,7 +87,12 @@ func (t *Telemetry) Handler(opts HandlerOptions) *Handler {
 	h.mux.Handle("GET /readyz", h.auth(http.HandlerFunc(h.readyz), true))
 	h.mux.Handle("GET /debug/lifeline", h.auth(http.HandlerFunc(h.debug), false))
 	h.mux.Handle("GET /events", h.auth(http.HandlerFunc(h.events), false))
-	h.mux.Handle("POST /-/reload", h.auth(http.HandlerFunc(h.reload), false))
+	// A browser's cross-site POST needs no CORS preflight, so without a
+	// bearer token any web page the operator visits could trigger a
+	// reload: cross-origin browser requests are refused (Sec-Fetch-Site,
+	// or an Origin whose host is not the request's Host). curl and other
+	// non-browser clients send neither header and are not affected.
+	h.mux.Handle("POST /-/reload", h.auth(sameOrigin(http.HandlerFunc(h.reload)), false))
 	return h
 }
 
@@ -97,6 +102,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.Serv
 // Close ends the /events streams this Handler serves, now and later. The
 // other routes keep working.
 func (h *Handler) Close() { h.closeOnce.Do(func() { close(h.closing) }) }
+
+// sameOrigin refuses cross-origin browser requests with 403 and a JSON
+// error (net/http's CrossOriginProtection decides).
+func sameOrigin(next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross-origin request refused: POST /-/reload only from the same origin or a non-browser client"})
+	}))
+	return cop.Handler(next)
+}
 
 // auth requires the bearer token, if one is set.
 func (h *Handler) auth(next http.Handler, probe bool) http.Handler {

@@ -164,3 +164,52 @@ func TestTokenComparedInConstantTime(t *testing.T) {
 		t.Fatal("no subtle.ConstantTimeCompare in the package")
 	}
 }
+
+// Without a bearer token, a web page the operator visits cannot make the
+// browser POST /-/reload (a cross-site form POST needs no preflight);
+// same-origin pages and non-browser clients (curl sends neither header)
+// still can.
+func TestReloadRefusesCrossOriginBrowsers(t *testing.T) {
+	src := &stub{status: healthy()}
+	tel := newTelemetry(t, src, clock.NewFake(t0))
+	srv := serve(t, tel.Handler(telemetry.HandlerOptions{}))
+	host := strings.TrimPrefix(srv.URL, "http://")
+	tests := []struct {
+		name   string
+		header map[string]string
+		want   int
+	}{
+		{"curl: no browser headers", nil, 200},
+		{"same-origin fetch", map[string]string{"Sec-Fetch-Site": "same-origin"}, 200},
+		{"typed in the address bar", map[string]string{"Sec-Fetch-Site": "none"}, 200},
+		{"same origin, older browser", map[string]string{"Origin": "http://" + host}, 200},
+		{"cross-site form", map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
+		{"another localhost port", map[string]string{"Sec-Fetch-Site": "same-site"}, 403},
+		{"foreign Origin, older browser", map[string]string{"Origin": "https://evil.example"}, 403},
+		{"cross-site with a same-host Origin", map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "http://" + host}, 403},
+	}
+	want := 0
+	for _, tt := range tests {
+		req, err := http.NewRequest("POST", srv.URL+"/-/reload", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range tt.header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, resp.StatusCode, tt.want)
+		}
+		if tt.want == 200 {
+			want++
+		}
+	}
+	if src.reloads != want {
+		t.Fatalf("%d reloads ran, want %d (only the allowed requests)", src.reloads, want)
+	}
+}
