@@ -62,16 +62,29 @@
 //
 // # Caps
 //
-// Three caps keep a failing bot from hammering Discord:
+// Three caps keep a strategy that keeps failing from hammering Discord:
 //
 //   - per strategy and failure: MaxAttempts (a rule's max_attempts);
 //   - per strategy and shard, across failures: at most
-//     MaxStrategyAttemptsPerWindow attempts within any Window (sliding);
-//     when reached the strategy is skipped and the next one runs;
-//   - per shard: at most MaxAttemptsPerWindow attempts of all strategies
-//     within any Window; when reached every remaining strategy is skipped.
+//     MaxStrategyAttemptsPerWindow failed attempts within any Window
+//     (sliding); when reached the strategy is skipped and the next one
+//     runs;
+//   - per shard: at most MaxAttemptsPerWindow failed attempts of all
+//     strategies within any Window; when reached every remaining strategy
+//     is skipped.
 //
-// An attempt counts against the window caps when it starts. One recovery
+// An attempt counts against the window caps when it starts and is taken
+// back out when it succeeds (Stats.Refunded): a bot whose connection drops
+// often but resumes every time never meets them. A cap never costs a
+// session that can resume: when a resume strategy applies to the failure
+// (the policy says the session is resumable) and a strategy that keeps the
+// session (resume, reconnect) was skipped at its cap, the strategies that
+// start a new one (reidentify, restart_client) are skipped too
+// (ErrSessionKept), and the failure goes back to the connection loop,
+// which RESUMEs with its own backoff and max_reconnect_attempts. Every
+// attempt publishes its two events and counts in Stats.Attempts whether or
+// not it is refunded; skips publish no event and count in Stats.Skipped
+// and the Report. One recovery
 // runs per shard at a time; a Handle for a shard already recovering
 // returns ErrBusy at once, so errors caused by the recovery itself do not
 // start a second one.

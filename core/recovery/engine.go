@@ -51,15 +51,19 @@ type Settings struct {
 	// (the connection loop has its own backoff).
 	RetryDelay time.Duration
 	// Window is the length of the sliding window the two caps below
-	// count attempts in. Default: 5m.
+	// count failed attempts in. Default: 5m.
 	Window time.Duration
-	// MaxAttemptsPerWindow caps the attempts of all strategies together on
-	// one shard within Window; once reached, Handle skips every remaining
-	// strategy (ErrWindowCap). Default: 30.
+	// MaxAttemptsPerWindow caps the failed attempts of all strategies
+	// together on one shard within Window; once reached, Handle skips every
+	// remaining strategy (ErrWindowCap). A successful attempt does not
+	// count. Default: 30.
 	MaxAttemptsPerWindow int
-	// MaxStrategyAttemptsPerWindow caps the attempts of one strategy on one
-	// shard within Window, across failures; once reached, Handle falls
-	// through to the next strategy (ErrStrategyCap). Default: 10.
+	// MaxStrategyAttemptsPerWindow caps the failed attempts of one strategy
+	// on one shard within Window, across failures; once reached, Handle
+	// falls through to the next strategy (ErrStrategyCap), except to one
+	// that would start a new session while the failure leaves the old one
+	// resumable (ErrSessionKept). A successful attempt does not count.
+	// Default: 10.
 	MaxStrategyAttemptsPerWindow int
 }
 
@@ -115,9 +119,15 @@ type Stats struct {
 	// Unrecovered counts failures no strategy recovered from (none
 	// applied, all failed or were capped). Cancelled calls are not counted.
 	Unrecovered uint64 `json:"unrecovered"`
-	// Attempts counts attempts started.
+	// Attempts counts attempts started, successful or not (each has its
+	// RECOVERY_ATTEMPTED and RECOVERY_COMPLETED events).
 	Attempts uint64 `json:"attempts"`
-	// Skipped counts strategies skipped by a cap or as unavailable.
+	// Refunded counts the attempts that succeeded and so were taken back
+	// out of the window caps, which count failed attempts only.
+	Refunded uint64 `json:"refunded"`
+	// Skipped counts strategies skipped by a cap, as unavailable, or to
+	// keep a resumable session (ErrSessionKept); each is in its Report's
+	// Skipped and logged, and no event is published for it.
 	Skipped uint64 `json:"skipped"`
 	// Abandoned counts attempts that ignored their context past the
 	// AttemptTimeout and were left running.
@@ -360,7 +370,8 @@ type Report struct {
 	Plan []string
 	// Attempts lists every attempt in order.
 	Attempts []AttemptRecord
-	// Skipped lists strategies skipped by a cap or as unavailable.
+	// Skipped lists strategies skipped by a cap, as unavailable, or to
+	// keep a resumable session.
 	Skipped []Skip
 	// Recovered is true when a strategy succeeded; Strategy names it.
 	Recovered bool
@@ -384,7 +395,8 @@ type AttemptRecord struct {
 // Skip is a strategy that applied but was not tried (further).
 type Skip struct {
 	Strategy string
-	// Reason wraps ErrStrategyCap, ErrWindowCap or ErrUnavailable.
+	// Reason wraps ErrStrategyCap, ErrWindowCap, ErrSessionKept or
+	// ErrUnavailable.
 	Reason error
 }
 
@@ -420,7 +432,12 @@ type candidate struct {
 // Handle recovers from f: it tries the strategies that apply, lowest
 // priority first, each up to its MaxAttempts, until one succeeds, and
 // returns what it did. A failing attempt falls through to the next attempt
-// or strategy. Each attempt publishes RECOVERY_ATTEMPTED before and
+// or strategy. A strategy at its cap falls through to the next one too,
+// but never to a strategy that starts a new session (reidentify,
+// restart_client) while a resume strategy applies to f: a cap meant for
+// failing loops must not cost a session that can still resume; those are
+// skipped with ErrSessionKept and the failure goes back to the caller (a
+// ConnPlanner's connection loop resumes with its own backoff). Each attempt publishes RECOVERY_ATTEMPTED before and
 // RECOVERY_COMPLETED after (with the outcome); when nothing succeeds,
 // ERROR_OCCURRED (Source "recovery") is published and the error wraps
 // ErrExhausted (an *ExhaustedError) or ErrNoStrategy. Handle returns
@@ -471,11 +488,23 @@ func (e *Engine) Handle(ctx context.Context, f Failure) (Report, error) {
 		return rep, err
 	}
 
+	// resumable: a resume strategy applies, i.e. the policy says this
+	// failure leaves the session resumable. capped names the first
+	// strategy keeping the session that was skipped at its cap.
+	resumable := slices.ContainsFunc(plan, func(c candidate) bool { return c.use == Resume })
+	var capped string
 	var errs []error
 strategies:
 	for _, c := range plan {
 		if ctx.Err() != nil {
 			break
+		}
+		if resumable && capped != "" && startsNewSession(c.use) {
+			err := fmt.Errorf("%s: %w: %s, which keeps the session, was skipped at its cap and the failure leaves the session resumable",
+				c.name, ErrSessionKept, capped)
+			e.skip(&rep, c.name, err)
+			errs = append(errs, err)
+			continue
 		}
 		if av, ok := c.impl.(Availability); ok {
 			if err := av.Available(f); err != nil {
@@ -491,16 +520,25 @@ strategies:
 			if ctx.Err() != nil {
 				break strategies
 			}
-			if err := e.reserve(f.Shard, c.name); err != nil {
+			res, err := e.reserve(f.Shard, c.name)
+			if err != nil {
 				e.skip(&rep, c.name, err)
 				errs = append(errs, err)
 				if errors.Is(err, ErrWindowCap) {
 					break strategies
 				}
+				if capped == "" && keepsSession(c.use) {
+					capped = c.name
+				}
 				continue strategies
 			}
 			rec := e.attempt(ctx, c, n, f)
 			rep.Attempts = append(rep.Attempts, rec)
+			if rec.Err == nil || ctx.Err() != nil {
+				// Caps count failures: a success, or an attempt cut short
+				// because the caller stopped, spends none of the budget.
+				e.refund(res)
+			}
 			if rec.Err == nil {
 				rep.Recovered, rep.Strategy = true, c.name
 				e.mu.Lock()
@@ -576,9 +614,26 @@ func applies(s Strategy, f Failure) (ok bool, err error) {
 	return s.When(f), nil
 }
 
+// keepsSession reports whether the built-in use keeps the session: resume,
+// and reconnect, which RESUMEs while the connection holds a session.
+func keepsSession(use string) bool { return use == Resume || use == Reconnect }
+
+// startsNewSession reports whether the built-in use gives the session up
+// and IDENTIFYs anew.
+func startsNewSession(use string) bool { return use == Reidentify || use == RestartClient }
+
+// reservation is one attempt counted in the window caps; refund takes it
+// back out.
+type reservation struct {
+	shard    int
+	strategy string
+	at       time.Time
+}
+
 // reserve counts one attempt of strategy on shard, or says which cap
-// forbids it.
-func (e *Engine) reserve(shard int, strategy string) error {
+// forbids it. The attempt stays counted unless refund takes it back, which
+// Handle does when it succeeds: the caps count failed attempts.
+func (e *Engine) reserve(shard int, strategy string) (reservation, error) {
 	now := e.s.Clock.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -593,16 +648,28 @@ func (e *Engine) reserve(shard int, strategy string) error {
 	}
 	total := e.windowLocked(windowKey{shard: shard})
 	if n := total.count(now, e.s.Window); n >= e.s.MaxAttemptsPerWindow {
-		return fmt.Errorf("%s: %d attempts on shard %d within %s: %w", strategy, n, shard, e.s.Window, ErrWindowCap)
+		return reservation{}, fmt.Errorf("%s: %d failed attempts on shard %d within %s: %w", strategy, n, shard, e.s.Window, ErrWindowCap)
 	}
 	per := e.windowLocked(windowKey{shard: shard, strategy: strategy})
 	if n := per.count(now, e.s.Window); n >= e.s.MaxStrategyAttemptsPerWindow {
-		return fmt.Errorf("%s: %d attempts on shard %d within %s: %w", strategy, n, shard, e.s.Window, ErrStrategyCap)
+		return reservation{}, fmt.Errorf("%s: %d failed attempts on shard %d within %s: %w", strategy, n, shard, e.s.Window, ErrStrategyCap)
 	}
 	total.add(now)
 	per.add(now)
 	e.stats.Attempts++
-	return nil
+	return reservation{shard: shard, strategy: strategy, at: now}, nil
+}
+
+// refund takes a reserved attempt back out of both window caps.
+func (e *Engine) refund(r reservation) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, k := range []windowKey{{shard: r.shard}, {shard: r.shard, strategy: r.strategy}} {
+		if w := e.windows[k]; w != nil {
+			w.remove(r.at)
+		}
+	}
+	e.stats.Refunded++
 }
 
 func (e *Engine) windowLocked(k windowKey) *window {

@@ -328,35 +328,32 @@ plugin "p" { path = "./p" }
 		clk.Advance(40 * time.Second)
 	}
 	equal(t, "attempts", tr.got(), []string{"flaky#1", "good#1", "flaky#1", "good#1"})
-	// t=80s: the first pair has left the 1-minute window, the second has
-	// not: each strategy has 1 attempt in the window, so both run again.
+	// t=80s: the first failed attempt has left the 1-minute window, the
+	// second has not: flaky has 1 failure in the window and runs again.
 	if _, err := handle(); err != nil {
 		t.Fatal(err)
 	}
-	// t=80s again: now both are at the cap of 2.
+	// t=80s again: flaky is at its cap of 2 failures and is skipped; good,
+	// whose three attempts all succeeded, has spent nothing and recovers.
 	rep, err := handle()
-	if !errors.Is(err, recovery.ErrExhausted) || !errors.Is(err, recovery.ErrStrategyCap) {
-		t.Fatalf("err %v, want exhausted by the strategy cap", err)
+	if err != nil {
+		t.Fatalf("err %v, want good to recover", err)
 	}
-	if len(rep.Attempts) != 0 || len(rep.Skipped) != 2 {
-		t.Fatalf("report %+v, want two skips and no attempt", rep)
+	if len(rep.Attempts) != 1 || rep.Strategy != "good" || len(rep.Skipped) != 1 ||
+		rep.Skipped[0].Strategy != "flaky" || !errors.Is(rep.Skipped[0].Reason, recovery.ErrStrategyCap) {
+		t.Fatalf("report %+v, want flaky skipped at its cap and good recovering", rep)
 	}
-	for _, s := range rep.Skipped {
-		if !errors.Is(s.Reason, recovery.ErrStrategyCap) {
-			t.Fatalf("skip %+v", s)
-		}
-	}
-	// Skips are not attempts: no event for them, only the final error.
-	lines := rec.lines()
-	if got := lines[len(lines)-1]; got != "ERROR recovery_failed" || len(lines) != 3*4+1 {
+	// Skips are not attempts: no event for them.
+	if lines := rec.lines(); len(lines) != 2*7 {
 		t.Fatalf("events %q", lines)
 	}
-	// t=121s: the t=40s attempts have left the window.
+	// t=121s: the t=40s failure has left the window: flaky runs again.
 	clk.Advance(41 * time.Second)
 	if _, err := handle(); err != nil {
 		t.Fatalf("after the window moved: %v", err)
 	}
-	if st := e.Stats(); st.Skipped != 2 || st.Attempts != 8 {
+	equal(t, "attempts", tr.got()[7:], []string{"flaky#1", "good#1"})
+	if st := e.Stats(); st.Skipped != 1 || st.Attempts != 9 || st.Refunded != 5 {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -683,6 +680,11 @@ func TestContextEndsHandle(t *testing.T) {
 	}
 	if st := e.Stats(); st.Unrecovered != 0 {
 		t.Fatalf("a cancelled recovery counted as unrecovered: %+v", st)
+	}
+	// The attempt the caller cut short is not the strategy failing: it
+	// spends none of the window caps.
+	if st := e.Stats(); st.Attempts != 1 || st.Refunded != 1 {
+		t.Fatalf("stats %+v, want the cancelled attempt refunded", st)
 	}
 }
 

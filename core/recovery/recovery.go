@@ -60,11 +60,21 @@ var (
 	// Available check when it has no Connection to drive. The Engine skips
 	// an unavailable strategy without counting an attempt.
 	ErrUnavailable = errors.New("recovery strategy unavailable")
-	// ErrStrategyCap is the reason a strategy was skipped when its
-	// attempts within the window reached Settings.MaxStrategyAttemptsPerWindow.
+	// ErrStrategyCap is the reason a strategy was skipped when its failed
+	// attempts within the window reached
+	// Settings.MaxStrategyAttemptsPerWindow.
 	ErrStrategyCap = errors.New("strategy attempt cap for the window reached")
+	// ErrSessionKept is the reason a strategy that starts a new session
+	// (reidentify, restart_client) was skipped: a resume strategy applied
+	// to the failure, so the session can still resume, and a strategy that
+	// keeps it (resume, reconnect) was skipped at its cap. The caps stop
+	// failing loops; they must not make lifeline give up a session and the
+	// events in flight with it. Engine.Handle then ends with ErrExhausted
+	// and a ConnPlanner hands the failure back to the connection loop,
+	// which RESUMEs with its own backoff.
+	ErrSessionKept = errors.New("skipped to keep a resumable session")
 	// ErrWindowCap is the reason the remaining strategies were skipped
-	// when the shard's attempts within the window reached
+	// when the shard's failed attempts within the window reached
 	// Settings.MaxAttemptsPerWindow.
 	ErrWindowCap = errors.New("recovery attempt cap for the window reached")
 	// ErrAttemptTimeout is returned (wrapped) for an attempt that did not
