@@ -131,8 +131,10 @@ type DegradationView struct {
 // the process from the share of its shards in trouble (for instance:
 // degrade when more than 20% of shards are unhealthy). Counts are of the
 // process's shards (Total of them); ratios are fractions in [0, 1] of
-// Total, 0 when Total is 0. core/shard's Classify says what makes a shard
-// starting, healthy, degraded or unhealthy.
+// Total, 0 when Total is 0. It is computed in one place, core/shard's
+// Summarize (whose Aggregate embeds it, with what a diagnostics page adds);
+// core/shard's Classify says what makes a shard starting, healthy,
+// degraded or unhealthy.
 type Shards struct {
 	// Total is how many shards this process runs (the bot's count is
 	// Snapshot.Shard.Count).

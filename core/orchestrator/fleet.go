@@ -395,21 +395,25 @@ func (o *Orchestrator) fillFleet(v *shard.View, s *metrics.Snapshot) {
 		f = fp.fleet.Load()
 	}
 	if f == nil {
-		s.Fleet = metrics.Fleet{Coordinated: fp != nil, Available: fp == nil, Processes: 1, Shards: a.Shards, Owned: a.Shards,
-			Ready: a.Ready, Unhealthy: a.Unhealthy, UnhealthyRatio: a.UnhealthyShare, WorstAckAge: a.WorstAckAge, Degraded: degraded}
+		s.Fleet = metrics.Fleet{Coordinated: fp != nil, Available: fp == nil, Processes: 1, Shards: a.Total, Owned: a.Total,
+			Ready: a.Ready, Unhealthy: a.Unhealthy, UnhealthyRatio: a.UnhealthyRatio, WorstAckAge: a.WorstAckAge, Degraded: degraded}
 		return
 	}
 	deg := ""
 	if level != degrade.None {
 		deg = strings.ToLower(level.String())
 	}
-	f.Health().Publish(coord.ProcessHealth{Shards: a.Shards, Ready: a.Ready, Unhealthy: a.Unhealthy,
-		WorstAckAge: a.WorstAckAge, Degradation: deg, HealthScore: a.MinHealthScore})
+	score := a.MinHealthScore
+	if a.Total == 0 {
+		score = 100 // no shard here: none in poor health (shards.min_health_score is 0 then)
+	}
+	f.Health().Publish(coord.ProcessHealth{Shards: a.Total, Ready: a.Ready, Unhealthy: a.Unhealthy,
+		WorstAckAge: a.WorstAckAge, Degradation: deg, HealthScore: score})
 	st := fp.state.Load()
 	if st == nil || !st.ok {
 		// No view yet: this process alone, as far as it knows.
 		s.Fleet = metrics.Fleet{Coordinated: true, Available: st == nil || st.err == "", Processes: 1, Shards: max(o.mgr.Count(), 1),
-			Owned: a.Shards, Ready: a.Ready, Unhealthy: a.Unhealthy, WorstAckAge: a.WorstAckAge, Degraded: degraded}
+			Owned: a.Total, Ready: a.Ready, Unhealthy: a.Unhealthy, WorstAckAge: a.WorstAckAge, Degraded: degraded}
 		s.Fleet.UnhealthyRatio = unhealthyRatio(s.Fleet)
 		return
 	}

@@ -270,12 +270,12 @@ func (o *Orchestrator) setShardPolicy(p *policy.Policy) error {
 }
 
 // processSnapshot builds the tick's Snapshot: the manager's view merged
-// (shard.View.Snapshot) after the process monitor's verdict, the
-// degradation level and the first shard's breaker (which stands for the
-// gateway before any shard exists) are set on the process Recorder.
-// Gateway.DownFor is the longest any shard has been down (a shard still in
-// its first handshake is not down) and Gateway.Connections the sessions
-// every shard brought up, added up: with one shard, exactly that shard's.
+// (shard.View.Snapshot: gateway.down_for is the longest any shard has been
+// down, gateway.connections the sessions every shard brought up) after the
+// process monitor's verdict, the degradation level and the first shard's
+// breaker (which stands for the gateway before any shard exists) are set
+// on the process Recorder. Before any shard exists it names the shard and
+// count this process was planned with.
 func (o *Orchestrator) processSnapshot(v *shard.View) metrics.Snapshot {
 	s := v.Snapshot()
 	if len(v.Shards) == 0 {
@@ -284,13 +284,6 @@ func (o *Orchestrator) processSnapshot(v *shard.View) metrics.Snapshot {
 			count = 1
 		}
 		s.Shard = metrics.ShardInfo{ID: o.plan.first, Count: count}
-		return s
-	}
-	s.Gateway.DownFor, s.Gateway.Connections = 0, 0
-	for i := range v.Shards {
-		g := &v.Shards[i].Snapshot.Gateway
-		s.Gateway.DownFor = max(s.Gateway.DownFor, g.DownFor)
-		s.Gateway.Connections += g.Connections
 	}
 	return s
 }

@@ -324,8 +324,9 @@ func TestPerShardDiagnosticsAndMetrics(t *testing.T) {
 					} `json:"snapshot"`
 				} `json:"shards"`
 				Aggregate struct {
-					Shards int `json:"shards"`
-					Ready  int `json:"ready"`
+					Total int `json:"total"`
+					Count int `json:"count"`
+					Ready int `json:"ready"`
 				} `json:"aggregate"`
 			} `json:"shards"`
 		} `json:"diagnostics"`
@@ -336,7 +337,7 @@ func TestPerShardDiagnosticsAndMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := debug.Diagnostics
-	if d.State != "READY" || d.Shards.Aggregate.Shards != shards || d.Shards.Aggregate.Ready != shards || len(d.Shards.Shards) != shards {
+	if d.State != "READY" || d.Shards.Aggregate.Total != shards || d.Shards.Aggregate.Count != shards || d.Shards.Aggregate.Ready != shards || len(d.Shards.Shards) != shards {
 		t.Fatalf("/debug/lifeline: %+v", d)
 	}
 	for i, sh := range d.Shards.Shards {

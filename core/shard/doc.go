@@ -102,12 +102,12 @@
 //	Degraded   health DEGRADED, or breaker HALF_OPEN
 //	Healthy    otherwise
 //
-// Summarize aggregates the shards' views for the process: shards ready,
-// counts per condition, the shares
+// Summarize aggregates the shards' views for the process (the one place
+// they are summed up): shards ready, counts per condition, the ratios
 //
-//	ReadyShare     = Ready / Shards
-//	UnhealthyShare = Unhealthy / Shards
-//	DegradedShare  = (Degraded + Unhealthy) / Shards
+//	ReadyRatio     = Ready / Total
+//	UnhealthyRatio = Unhealthy / Total
+//	DegradedRatio  = (Degraded + Unhealthy) / Total
 //
 // the worst ACK age and heartbeat latency with their shards, the mean
 // latency, the pooled error rate (the shards' failures over their
@@ -129,8 +129,9 @@
 // health and degradation from the process Recorder; heartbeat latencies
 // averaged over the shards; gateway.connected only when every shard is;
 // the worst ACK age and the worst breaker state; the gateway state, close
-// code and sequence of the shard furthest from READY; counters added up;
-// and Snapshot.Shards from the Aggregate (the policy's `shards.*`). A
+// code and sequence of the shard furthest from READY; the longest outage
+// (gateway.down_for); sessions and counters added up; and Snapshot.Shards,
+// the Aggregate's embedded metrics.Shards (the policy's `shards.*`). A
 // process running one shard gets exactly that shard's figures with REST
 // and the pooled errors: what a single connection reports.
 //

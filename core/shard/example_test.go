@@ -43,7 +43,7 @@ func Example() {
 		panic(err)
 	}
 	a := m.View().Aggregate
-	fmt.Printf("%d of %d shards ready, %.0f%% unhealthy, %d IDENTIFYs\n", a.Ready, a.Total, 100*a.UnhealthyShare, a.Identifies)
+	fmt.Printf("%d of %d shards ready, %.0f%% unhealthy, %d IDENTIFYs\n", a.Ready, a.Total, 100*a.UnhealthyRatio, a.Identifies)
 	fmt.Println("guild", srv.Guilds()[1].ID, "is on shard", m.ShardForGuild(srv.Guilds()[1].ID).ID())
 	if err := m.Stop(ctx); err != nil {
 		panic(err)

@@ -341,7 +341,7 @@ func waitAllReady(t *testing.T, m *shard.Manager, resumes uint64) shard.View {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		v := m.View()
-		if v.Aggregate.Ready == v.Aggregate.Shards && v.Aggregate.Resumes >= resumes {
+		if v.Aggregate.Ready == v.Aggregate.Total && v.Aggregate.Resumes >= resumes {
 			return v
 		}
 		if time.Now().After(deadline) {
@@ -508,11 +508,11 @@ func TestTickAggregatesShardHealth(t *testing.T) {
 
 	v := m.Tick(context.Background())
 	a := v.Aggregate
-	if a.Shards != shards || a.Ready != shards || a.Unhealthy != 2 || a.Degraded != 1 || a.Healthy != 5 {
+	if a.Total != shards || a.Ready != shards || a.Unhealthy != 2 || a.Degraded != 1 || a.Healthy != 5 {
 		t.Fatalf("aggregate %+v", a)
 	}
-	if a.UnhealthyShare != 0.25 || a.DegradedShare != 0.375 || a.ReadyShare != 1 {
-		t.Fatalf("shares: unhealthy %v degraded %v ready %v", a.UnhealthyShare, a.DegradedShare, a.ReadyShare)
+	if a.UnhealthyRatio != 0.25 || a.DegradedRatio != 0.375 || a.ReadyRatio != 1 {
+		t.Fatalf("ratios: unhealthy %v degraded %v ready %v", a.UnhealthyRatio, a.DegradedRatio, a.ReadyRatio)
 	}
 	// Shard 0's critical check weighs 2, its passing plain check 1.
 	if a.WorstAckShard < 0 || a.Identifies != shards || math.Abs(a.MinHealthScore-100.0/3) > 1e-9 {
@@ -711,7 +711,7 @@ func TestAutoReshardsWhenARunningShardGets4011(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		v := m.View()
-		if m.Count() == 4 && v.Aggregate.Shards == 4 && v.Aggregate.Ready == 4 {
+		if m.Count() == 4 && v.Aggregate.Total == 4 && v.Aggregate.Ready == 4 {
 			break
 		}
 		if time.Now().After(deadline) {

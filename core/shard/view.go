@@ -84,52 +84,27 @@ type ShardView struct {
 	Snapshot metrics.Snapshot `json:"snapshot"`
 }
 
-// Aggregate is the process-wide summary of its shards, the figures a
-// policy conditions on to act on the process rather than one shard
-// (for instance: degrade when more than 20% of shards are unhealthy).
-// Shares are fractions in [0, 1] of Shards; 0 when Shards is 0.
+// Aggregate is the process-wide summary of its shards. Its embedded
+// metrics.Shards is the part a policy conditions on to act on the process
+// rather than one shard (for instance: degrade when more than 20% of
+// shards are unhealthy), the `shards.*` variables, which the process
+// Snapshot carries as Snapshot.Shards: the counts by Condition, the
+// ratios, the worst ACK age and latencies, the worst error rate and the
+// lowest health score, each documented there. The fields below add what
+// a diagnostics page shows besides.
 type Aggregate struct {
-	// Shards is how many shards this process runs; Total the bot's shard
-	// count.
-	Shards int `json:"shards"`
-	Total  int `json:"total"`
-	// Ready counts the shards READY now.
-	Ready int `json:"ready"`
-	// Starting, Healthy, Degraded and Unhealthy count the shards in each
-	// Condition; they add up to Shards.
-	Starting  int `json:"starting"`
-	Healthy   int `json:"healthy"`
-	Degraded  int `json:"degraded"`
-	Unhealthy int `json:"unhealthy"`
-	// Reconnecting counts shards that were READY and are recovering now;
-	// Failed the shards stopped for good. Both are counted in Unhealthy.
-	Reconnecting int `json:"reconnecting"`
-	Failed       int `json:"failed"`
-	// BreakersOpen counts shards whose breaker is OPEN.
-	BreakersOpen int `json:"breakers_open"`
-	// ReadyShare is Ready/Shards; UnhealthyShare is Unhealthy/Shards;
-	// DegradedShare is (Degraded+Unhealthy)/Shards, the shards doing
-	// worse than healthy (starting shards are in none of them).
-	ReadyShare     float64 `json:"ready_share"`
-	UnhealthyShare float64 `json:"unhealthy_share"`
-	DegradedShare  float64 `json:"degraded_share"`
-	// WorstAckAge is the largest Gateway.LastAckAge of a connected shard
-	// and WorstAckShard that shard (-1 when none is connected).
-	WorstAckAge   time.Duration `json:"worst_ack_age"`
-	WorstAckShard int           `json:"worst_ack_shard"`
-	// WorstLatency is the largest last heartbeat round trip and
-	// WorstLatencyShard its shard (-1 when no shard has one); MeanLatency
-	// is the mean over the shards that have one.
-	WorstLatency      time.Duration `json:"worst_latency"`
-	WorstLatencyShard int           `json:"worst_latency_shard"`
-	MeanLatency       time.Duration `json:"mean_latency"`
+	metrics.Shards
+	// Count is the bot's shard count (Total is the shards this process
+	// runs).
+	Count int `json:"count"`
+	// WorstAckShard is the shard of WorstAckAge, the connected shard that
+	// has waited longest for a HEARTBEAT_ACK (-1 when none is connected);
+	// WorstLatencyShard that of WorstLatency (-1 when no shard has one).
+	WorstAckShard     int `json:"worst_ack_shard"`
+	WorstLatencyShard int `json:"worst_latency_shard"`
 	// ErrorRate pools the shards' windows: their failures over their
-	// operations. MaxErrorRate is the worst single shard's rate.
-	ErrorRate    float64 `json:"error_rate"`
-	MaxErrorRate float64 `json:"max_error_rate"`
-	// MinHealthScore is the lowest health score among shards whose
-	// monitor has a verdict (100 when none has).
-	MinHealthScore float64 `json:"min_health_score"`
+	// operations (MaxErrorRate is the worst single shard's rate).
+	ErrorRate float64 `json:"error_rate"`
 	// Reconnects, Resumes, Identifies and Dispatches are the shards'
 	// counters added up.
 	Reconnects uint64 `json:"reconnects"`
@@ -138,11 +113,16 @@ type Aggregate struct {
 	Dispatches uint64 `json:"dispatches"`
 }
 
-// Summarize computes the Aggregate of shard views; total is the bot's
+// Summarize computes the Aggregate of shard views; count is the bot's
 // shard count. It reads only the views, so a caller can summarize any
-// subset.
-func Summarize(total int, shards []ShardView) Aggregate {
-	a := Aggregate{Shards: len(shards), Total: total, WorstAckShard: -1, WorstLatencyShard: -1, MinHealthScore: 100}
+// subset. This is the one place the shards are summed up: the process
+// Snapshot's Shards (the policy's `shards.*`) is the result's
+// metrics.Shards.
+func Summarize(count int, shards []ShardView) Aggregate {
+	a := Aggregate{Shards: metrics.Shards{Total: len(shards)}, Count: count, WorstAckShard: -1, WorstLatencyShard: -1}
+	if len(shards) > 0 {
+		a.MinHealthScore = 100 // lowered below by each shard with a verdict
+	}
 	var latSum time.Duration
 	var latN int
 	var failures, operations uint64
@@ -197,11 +177,11 @@ func Summarize(total int, shards []ShardView) Aggregate {
 	if operations > 0 {
 		a.ErrorRate = float64(failures) / float64(operations)
 	}
-	if a.Shards > 0 {
-		n := float64(a.Shards)
-		a.ReadyShare = float64(a.Ready) / n
-		a.UnhealthyShare = float64(a.Unhealthy) / n
-		a.DegradedShare = float64(a.Degraded+a.Unhealthy) / n
+	if a.Total > 0 {
+		n := float64(a.Total)
+		a.ReadyRatio = float64(a.Ready) / n
+		a.UnhealthyRatio = float64(a.Unhealthy) / n
+		a.DegradedRatio = float64(a.Degraded+a.Unhealthy) / n
 	}
 	return a
 }
@@ -212,7 +192,7 @@ func Summarize(total int, shards []ShardView) Aggregate {
 type View struct {
 	// Time is when the view was built (the manager's clock).
 	Time time.Time `json:"time"`
-	// Range is the shards this process runs, out of Aggregate.Total.
+	// Range is the shards this process runs, out of Aggregate.Count.
 	Range Range `json:"range"`
 	// Shards holds one view per shard, in ID order.
 	Shards []ShardView `json:"shards"`
@@ -297,23 +277,6 @@ func (m *Manager) Tick(ctx context.Context) View {
 	return m.View()
 }
 
-// Metrics returns the part of the aggregate a policy reads
-// (metrics.Snapshot.Shards, the `shards.*` variables).
-func (a Aggregate) Metrics() metrics.Shards {
-	m := metrics.Shards{
-		Total: a.Shards, Ready: a.Ready,
-		Starting: a.Starting, Healthy: a.Healthy, Degraded: a.Degraded, Unhealthy: a.Unhealthy,
-		Reconnecting: a.Reconnecting, Failed: a.Failed, BreakersOpen: a.BreakersOpen,
-		ReadyRatio: a.ReadyShare, UnhealthyRatio: a.UnhealthyShare, DegradedRatio: a.DegradedShare,
-		WorstAckAge: a.WorstAckAge, WorstLatency: a.WorstLatency, MeanLatency: a.MeanLatency,
-		MaxErrorRate: a.MaxErrorRate, MinHealthScore: a.MinHealthScore,
-	}
-	if a.Shards == 0 {
-		m.MinHealthScore = 0
-	}
-	return m
-}
-
 // breakerRank orders breaker states from best to worst.
 func breakerRank(state string) int {
 	switch state {
@@ -339,11 +302,13 @@ func breakerRank(state string) int {
 //     Gateway.LastAckAge is the worst among connected shards; State,
 //     HeartbeatInterval, Sequence and LastCloseCode are those of the
 //     shard furthest from READY (the first shard not READY, else the
-//     first shard); the counters (reconnects, resumes, identifies,
+//     first shard); DownFor is the longest any shard has been down (a
+//     shard in its first handshake is not down: its DownFor is 0);
+//     Connections and the counters (reconnects, resumes, identifies,
 //     dispatches) are added up;
 //   - Breaker.State is the worst shard's (OPEN, then HALF_OPEN, then
 //     CLOSED), its failures and rejections added up;
-//   - Shards is Aggregate.Metrics().
+//   - Shards is the Aggregate's metrics.Shards.
 //
 // So a process running one shard gets that shard's figures, REST and the
 // pooled errors added: exactly what a single connection reports. With no
@@ -351,8 +316,8 @@ func breakerRank(state string) int {
 // Recorder's.
 func (v *View) Snapshot() metrics.Snapshot {
 	s := v.Process
-	s.Shard = metrics.ShardInfo{ID: v.Range.First, Count: max(v.Aggregate.Total, 1)}
-	s.Shards = v.Aggregate.Metrics()
+	s.Shard = metrics.ShardInfo{ID: v.Range.First, Count: max(v.Aggregate.Count, 1)}
+	s.Shards = v.Aggregate.Shards
 	if len(v.Shards) == 0 {
 		return s
 	}
@@ -377,6 +342,8 @@ func (v *View) Snapshot() metrics.Snapshot {
 	for i := range v.Shards {
 		sh := &v.Shards[i].Snapshot
 		g.Connected = g.Connected && sh.Gateway.Connected
+		g.DownFor = max(g.DownFor, sh.Gateway.DownFor)
+		g.Connections += sh.Gateway.Connections
 		g.Reconnects += sh.Gateway.Reconnects
 		g.Resumes += sh.Gateway.Resumes
 		g.Identifies += sh.Gateway.Identifies

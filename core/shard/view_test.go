@@ -74,7 +74,9 @@ func TestSummarize(t *testing.T) {
 		views []shard.ShardView
 		want  shard.Aggregate
 	}{
-		{"no shards", 4, nil, shard.Aggregate{Total: 4, WorstAckShard: -1, WorstLatencyShard: -1, MinHealthScore: 100}},
+		// No shard: the counts, ratios and lowest score are all 0 (a
+		// process without shards, as a single connection's Snapshot has).
+		{"no shards", 4, nil, shard.Aggregate{Count: 4, WorstAckShard: -1, WorstLatencyShard: -1}},
 		{
 			"mixed", 16,
 			[]shard.ShardView{
@@ -95,20 +97,22 @@ func TestSummarize(t *testing.T) {
 				}),
 			},
 			shard.Aggregate{
-				Shards: 6, Total: 16, Ready: 3, Starting: 1, Healthy: 2, Degraded: 1, Unhealthy: 2,
-				Reconnecting: 1, Failed: 1, BreakersOpen: 1,
-				ReadyShare: 0.5, UnhealthyShare: 2.0 / 6, DegradedShare: 0.5,
-				WorstAckAge: 300 * ms, WorstAckShard: 1,
-				WorstLatency: 90 * ms, WorstLatencyShard: 2, MeanLatency: 50 * ms,
-				ErrorRate: 4.0 / 6, MaxErrorRate: 1, MinHealthScore: 60,
+				Shards: metrics.Shards{
+					Total: 6, Ready: 3, Starting: 1, Healthy: 2, Degraded: 1, Unhealthy: 2,
+					Reconnecting: 1, Failed: 1, BreakersOpen: 1,
+					ReadyRatio: 0.5, UnhealthyRatio: 2.0 / 6, DegradedRatio: 0.5,
+					WorstAckAge: 300 * ms, WorstLatency: 90 * ms, MeanLatency: 50 * ms,
+					MaxErrorRate: 1, MinHealthScore: 60,
+				},
+				Count: 16, WorstAckShard: 1, WorstLatencyShard: 2, ErrorRate: 4.0 / 6,
 				Reconnects: 2, Resumes: 2, Identifies: 3, Dispatches: 30,
 			},
 		},
 		{
 			"a connected shard with a zero ACK age is still the worst when alone", 1,
 			[]shard.ShardView{view(0, "READY", shard.Healthy, true, connected(0, 0))},
-			shard.Aggregate{Shards: 1, Total: 1, Ready: 1, Healthy: 1, ReadyShare: 1, WorstAckShard: 0,
-				WorstLatencyShard: -1, MinHealthScore: 100, Identifies: 1, Dispatches: 10},
+			shard.Aggregate{Shards: metrics.Shards{Total: 1, Ready: 1, Healthy: 1, ReadyRatio: 1, MinHealthScore: 100},
+				Count: 1, WorstAckShard: 0, WorstLatencyShard: -1, Identifies: 1, Dispatches: 10},
 		},
 	}
 	for _, tc := range cases {
@@ -141,7 +145,7 @@ func TestViewSnapshot(t *testing.T) {
 	ready := func(ack, lat time.Duration, seq int64) func(*metrics.Snapshot) {
 		return func(s *metrics.Snapshot) {
 			s.Gateway = metrics.Gateway{State: "READY", Connected: true, LastAckAge: ack, HeartbeatInterval: 400 * ms,
-				Sequence: seq, Identifies: 1, Resumes: 1, Reconnects: 1, Dispatches: 10, LastCloseCode: 4000}
+				Sequence: seq, Identifies: 1, Resumes: 1, Reconnects: 1, Dispatches: 10, LastCloseCode: 4000, Connections: 2}
 			s.Latency.Heartbeat, s.Latency.HeartbeatAvg = lat, lat
 		}
 	}
@@ -164,20 +168,27 @@ func TestViewSnapshot(t *testing.T) {
 		sv(0, "READY", shard.Healthy, ready(100*ms, 20*ms, 5)),
 		sv(1, "RESUMING", shard.Unhealthy, func(s *metrics.Snapshot) {
 			s.Gateway = metrics.Gateway{State: "RESUMING", Sequence: 9, LastCloseCode: 1006, HeartbeatInterval: 400 * ms,
-				Identifies: 1, Reconnects: 2}
+				Identifies: 1, Reconnects: 2, DownFor: 3 * time.Second, Connections: 1}
 			s.Breaker = metrics.BreakerView{State: "HALF_OPEN", Failures: 2}
 		}),
 		sv(2, "READY", shard.Unhealthy, func(s *metrics.Snapshot) {
 			ready(900*ms, 60*ms, 7)(s)
 			s.Breaker = metrics.BreakerView{State: "OPEN", Failures: 3, Rejections: 4}
 		}),
-		sv(3, "BACKING_OFF", shard.Unhealthy, func(s *metrics.Snapshot) { s.Gateway.State = "BACKING_OFF" }),
+		sv(3, "BACKING_OFF", shard.Unhealthy, func(s *metrics.Snapshot) {
+			s.Gateway.State, s.Gateway.DownFor, s.Gateway.Connections = "BACKING_OFF", 10*time.Second, 3
+		}),
+		// Never READY yet: not down (DownFor 0), no session brought up.
+		sv(4, "IDENTIFYING", shard.Starting, func(s *metrics.Snapshot) { s.Gateway.State = "IDENTIFYING" }),
 	}
-	v = shard.View{Range: shard.Range{First: 0, Last: 3}, Shards: many, Process: process}
-	v.Aggregate = shard.Summarize(4, v.Shards)
+	v = shard.View{Range: shard.Range{First: 0, Last: 4}, Shards: many, Process: process}
+	v.Aggregate = shard.Summarize(5, v.Shards)
 	got = v.Snapshot()
+	// DownFor is the longest outage (shard 3's), Connections the sessions
+	// every shard brought up.
 	wantG := metrics.Gateway{State: "RESUMING", Connected: false, HeartbeatInterval: 400 * ms, LastAckAge: 900 * ms,
-		Sequence: 9, LastCloseCode: 1006, Reconnects: 4, Resumes: 2, Identifies: 3, Dispatches: 20}
+		Sequence: 9, LastCloseCode: 1006, Reconnects: 4, Resumes: 2, Identifies: 3, Dispatches: 20,
+		DownFor: 10 * time.Second, Connections: 2 + 1 + 2 + 3}
 	if got.Gateway != wantG {
 		t.Errorf("gateway\n got %+v\nwant %+v", got.Gateway, wantG)
 	}
@@ -187,11 +198,11 @@ func TestViewSnapshot(t *testing.T) {
 	if got.Latency.Heartbeat != 40*ms || got.Latency.HeartbeatAvg != 40*ms || got.Latency.RESTP95 != 80*ms {
 		t.Errorf("latency = %+v, want means of 20ms and 60ms and the process's REST p95", got.Latency)
 	}
-	if got.Errors != process.Errors || got.REST != process.REST || got.Health != process.Health || got.Shard != (metrics.ShardInfo{ID: 0, Count: 4}) {
+	if got.Errors != process.Errors || got.REST != process.REST || got.Health != process.Health || got.Shard != (metrics.ShardInfo{ID: 0, Count: 5}) {
 		t.Errorf("process parts changed: %+v", got)
 	}
-	if s := got.Shards; s.Total != 4 || s.Unhealthy != 3 || s.UnhealthyRatio != 0.75 || s.Ready != 2 || s.BreakersOpen != 1 {
-		t.Errorf("shards = %+v", s)
+	if s := got.Shards; s != v.Aggregate.Shards || s.Total != 5 || s.Unhealthy != 3 || s.UnhealthyRatio != 0.6 || s.Ready != 2 || s.BreakersOpen != 1 {
+		t.Errorf("shards = %+v, want the aggregate's %+v", s, v.Aggregate.Shards)
 	}
 
 	empty := shard.View{Process: process}
