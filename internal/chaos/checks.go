@@ -78,7 +78,8 @@ func serverEnded(reason string) bool {
 type LossFigures struct {
 	// Lost counts dispatches lost on a path where the session could have
 	// been resumed: the client gave a resumable session up, closed it with
-	// 1000/1001, or stopped heartbeating. Must be 0.
+	// 1000/1001, or stopped heartbeating; those a recovery cap preceded
+	// are counted in Capped instead. Must be 0.
 	Lost int `json:"lost"`
 	// Excused counts dispatches Discord's rules made undeliverable: the
 	// server ended the session (op 9 d=false, a session-ending close code,
@@ -86,14 +87,14 @@ type LossFigures struct {
 	Excused int `json:"excused"`
 	// ExcusedBy counts Excused by the session's end reason.
 	ExcusedBy map[string]int `json:"excused_by,omitempty"`
-	// Capped counts dispatches lost because lifeline's recovery caps
-	// (core/recovery: at most 10 attempts of one strategy per shard within
-	// 5 minutes, successful ones included) had spent resume and reconnect,
-	// so the planner started a new session while the old one could still
-	// resume. Counted, reported, not failed: the caps are documented
-	// behaviour; see docs/reliability.md.
+	// Capped counts the dispatches of Lost's kind (lost on a resumable
+	// path) that followed the recovery engine skipping a strategy at one of
+	// its caps (core/recovery: failed attempts per strategy and per shard
+	// within 5 minutes) before the shard's next session. Counted apart so
+	// that the report names the cap, and failed like Lost: the caps count
+	// failures only and never cost a session that can resume. Must be 0.
 	Capped int `json:"capped"`
-	// Details names each loss.
+	// Details names each loss, Lost's and Capped's.
 	Details []string `json:"details,omitempty"`
 	// Spans place each loss in time, for a failure report.
 	Spans []LossSpan `json:"spans,omitempty"`

@@ -41,13 +41,14 @@
 //   - each valid policy edit is put in force, each invalid one refused
 //     with the running policy kept, and a missing file changes nothing.
 //
-// Dispatches lost after lifeline's recovery caps (core/recovery: at most 10
-// attempts of one strategy per shard within 5 minutes, successful attempts
-// included) had spent resume and reconnect, so that the planner started a new
-// session, are counted apart (Loss.Capped) and reported, not failed: the caps
-// are documented behaviour, and the run compresses hours of Discord time into
-// minutes while the caps' window, which the orchestrator does not expose, is
-// not scaled.
+// Dispatches lost on a resumable path after the recovery engine skipped a
+// strategy at one of its caps (core/recovery's "recovery strategy skipped"
+// log line, between the session's last connection and the next session)
+// are counted apart (Loss.Capped) and fail the run like every other such
+// loss, with a message naming the shard, the strategy capped, when, and
+// why: the caps count failed attempts only and never make lifeline give
+// up a session that can resume (recovery.ErrSessionKept). The report
+// counts the engine's skips at a cap and those that kept a session.
 //
 // After the last fault, all faults are cleared and every shard must be
 // READY at level NONE with its plugin running within the recovery bound:

@@ -137,6 +137,7 @@ func (r *run) settleAndCheck() {
 	sessions := l.Sessions()
 	r.rep.Loss = classifyLosses(sessions, l.Connections())
 	r.separateCapped(&r.rep.Loss)
+	r.rep.RecoveryCapSkips, r.rep.RecoverySessionKept = r.timeline.skipCounts()
 	if len(r.rep.Loss.Details) > 0 {
 		r.rep.Ledger = describeSessions(l) + "\nwhat the client did around each loss:\n" + r.timeline.explain(r.rep.Loss.Spans)
 	}
@@ -188,24 +189,27 @@ func (r *run) settleAndCheck() {
 	r.checkPluginEnvs()
 }
 
-// separateCapped moves the losses that followed the recovery engine's caps
-// from Lost to Capped: resume and reconnect spent for the window when the
-// shard moved to a new session, or the engine skipping a strategy at its
-// cap (its log says so) between the session's last connection and the
-// next session.
+// separateCapped moves the losses that followed a skip of the recovery
+// engine at one of its caps (its log line, between the session's last
+// connection and the next session) from Lost to Capped, and says in their
+// detail which strategy was capped on which shard, when, and why. Both
+// fail the run: the caps count failed attempts only and never cost a
+// session that can resume (core/recovery's ErrSessionKept), so a cap
+// behind a loss on a resumable path is a bug.
 func (r *run) separateCapped(f *LossFigures) {
-	var details []string
-	var spans []LossSpan
 	for i, sp := range f.Spans {
-		if !sp.NextSession.IsZero() && (r.timeline.capped(sp.Shard, sp.NextSession) ||
-			r.timeline.skippedAtCap(sp.Shard, sp.Disconnected.Add(-time.Second), sp.NextSession)) {
-			f.Capped += sp.Count
-			f.Lost -= sp.Count
+		if sp.NextSession.IsZero() {
 			continue
 		}
-		details, spans = append(details, f.Details[i]), append(spans, sp)
+		c, ok := r.timeline.skippedAtCap(sp.Shard, sp.Disconnected.Add(-time.Second), sp.NextSession)
+		if !ok {
+			continue
+		}
+		f.Capped += sp.Count
+		f.Lost -= sp.Count
+		f.Details[i] = fmt.Sprintf("%s; the recovery engine had skipped %s on shard %d at its cap at %s (%s), then a new session began at %s: a cap cost a resumable session",
+			f.Details[i], c.strategy, sp.Shard, c.at.Format("15:04:05.000"), c.reason, sp.NextSession.Format("15:04:05.000"))
 	}
-	f.Details, f.Spans = details, spans
 }
 
 // finish stops everything, then checks for leaked goroutines, files and

@@ -32,6 +32,13 @@ type Report struct {
 	// were retried).
 	Recoveries       map[string]int `json:"recoveries"`
 	RecoveryFailures int            `json:"recovery_failures"`
+	// RecoveryCapSkips counts the recovery engine's skips of a strategy at
+	// one of its caps (which count failed attempts); RecoverySessionKept
+	// its skips of reidentify or restart_client that would have ended a
+	// resumable session after such a cap (core/recovery's ErrSessionKept).
+	// Both read from its "recovery strategy skipped" log lines.
+	RecoveryCapSkips    int `json:"recovery_cap_skips"`
+	RecoverySessionKept int `json:"recovery_session_kept"`
 	// Identifies and Resumes are what the fake Discord accepted.
 	Identifies int `json:"identifies"`
 	Resumes    int `json:"resumes"`
@@ -140,7 +147,8 @@ func (r *Report) String() string {
 	for _, k := range sortedKeys(r.Recoveries) {
 		fmt.Fprintf(&b, " %s=%d", k, r.Recoveries[k])
 	}
-	fmt.Fprintf(&b, " (failed attempts %d)\n", r.RecoveryFailures)
+	fmt.Fprintf(&b, " (failed attempts %d; strategies skipped at a cap %d, held back to keep a resumable session %d)\n",
+		r.RecoveryFailures, r.RecoveryCapSkips, r.RecoverySessionKept)
 	fmt.Fprintf(&b, "  dispatches %d, messages emitted %d, handled %d, acked %d; lost %d, after recovery caps %d, excused %d %v, duplicates %d\n",
 		r.Dispatches, r.MessagesEmitted, r.MessagesHandled, r.AckedMessages, r.Loss.Lost, r.Loss.Capped, r.Loss.Excused, r.Loss.ExcusedBy, len(r.Duplicates))
 	fmt.Fprintf(&b, "  violations %v; REST %v\n", r.Violations, r.REST)
@@ -197,11 +205,12 @@ func (r *Report) Markdown() string {
 		row("recoveries completed: "+k, r.Recoveries[k])
 	}
 	row("recovery attempts that failed (then retried)", r.RecoveryFailures)
+	row("strategies skipped at a recovery cap / held back to keep a resumable session", fmt.Sprintf("%d / %d", r.RecoveryCapSkips, r.RecoverySessionKept))
 	row("dispatches generated", r.Dispatches)
 	row("messages posted / handled by the bot", fmt.Sprintf("%d / %d", r.MessagesEmitted, r.MessagesHandled))
 	row("MESSAGE_CREATEs acknowledged, all handled", r.AckedMessages)
 	row("**lost on a resumable path**", fmt.Sprintf("**%d**", r.Loss.Lost))
-	row("unacknowledged when the recovery caps forced a new session", r.Loss.Capped)
+	row("**lost on a resumable path after a recovery cap**", fmt.Sprintf("**%d**", r.Loss.Capped))
 	row("unacknowledged when Discord ended the session", r.Loss.Excused)
 	row("duplicate deliveries", len(r.Duplicates))
 	row("identify / send-limit violations", r.Violations["identify_concurrency"]+r.Violations["session_start_budget"]+r.Violations["gateway_send_limit"])

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lifeline-bot/lifeline/core/events"
+	"github.com/lifeline-bot/lifeline/core/recovery"
 )
 
 // timeline keeps, per shard, the last events that explain a connection's
@@ -20,23 +21,17 @@ type timeline struct {
 	mu       sync.Mutex
 	keep     int
 	ring     map[int][]timelineEntry
-	attempts map[int][]attemptEntry // RECOVERY_ATTEMPTED by shard, the last recoveryWindow*2
-	capSkips map[int][]time.Time    // the recovery engine skipping a strategy at its cap, by shard
+	capSkips map[int][]capSkip // the recovery engine skipping a strategy at a cap, by shard
+	kept     int               // skips of a strategy that would have ended a resumable session
 }
 
-type attemptEntry struct {
+// capSkip is one "recovery strategy skipped" log line of the recovery
+// engine whose reason is one of its caps (ErrStrategyCap, ErrWindowCap).
+type capSkip struct {
 	at       time.Time
 	strategy string
+	reason   string
 }
-
-// The recovery engine's caps as lifeline runs it (core/recovery's
-// Settings defaults, which the orchestrator keeps): at most
-// recoveryStrategyCap attempts of one strategy on one shard within
-// recoveryWindow, successful attempts included.
-const (
-	recoveryWindow      = 5 * time.Minute
-	recoveryStrategyCap = 10
-)
 
 type timelineEntry struct {
 	at   time.Time
@@ -44,7 +39,7 @@ type timelineEntry struct {
 }
 
 func newTimeline(keep int) *timeline {
-	return &timeline{keep: keep, ring: map[int][]timelineEntry{}, attempts: map[int][]attemptEntry{}, capSkips: map[int][]time.Time{}}
+	return &timeline{keep: keep, ring: map[int][]timelineEntry{}, capSkips: map[int][]capSkip{}}
 }
 
 // add records e for shard when it is one of the kinds that explain a path.
@@ -57,13 +52,6 @@ func (tl *timeline) add(shard int, e events.Event) {
 	}
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
-	if d, ok := e.Data.(events.Recovery); ok && !d.Completed {
-		a := append(tl.attempts[shard], attemptEntry{at: e.Time, strategy: d.Strategy})
-		for len(a) > 0 && e.Time.Sub(a[0].at) > 2*recoveryWindow {
-			a = a[1:]
-		}
-		tl.attempts[shard] = a
-	}
 	r := append(tl.ring[shard], timelineEntry{at: e.Time, text: e.String()})
 	if len(r) > tl.keep {
 		r = r[len(r)-tl.keep:]
@@ -100,8 +88,15 @@ func (tl *timeline) explain(spans []LossSpan) string {
 // its time, shard, strategy and reason.
 var skipLine = regexp.MustCompile(`^(\S+) \[WARN\] +\S+: recovery strategy skipped: shard=(\d+) strategy=(\S+) reason="?(.*?)"?\n?$`)
 
+// What the recovery engine's skip reasons say: at a cap, or to keep a
+// resumable session.
+var (
+	capReasons = [][]byte{[]byte(recovery.ErrStrategyCap.Error()), []byte(recovery.ErrWindowCap.Error())}
+	keptReason = []byte(recovery.ErrSessionKept.Error())
+)
+
 // logLine takes one log line; the recovery engine's skips go into the
-// shard's timeline (a skip at a cap also into capSkips).
+// shard's timeline, a skip at a cap also into capSkips.
 func (tl *timeline) logLine(line []byte) {
 	if !bytes.Contains(line, []byte("recovery strategy skipped")) {
 		return
@@ -119,35 +114,38 @@ func (tl *timeline) logLine(line []byte) {
 	defer tl.mu.Unlock()
 	tl.ring[shard] = append(tl.ring[shard], timelineEntry{at: at,
 		text: fmt.Sprintf("recovery skipped %s: %s", m[3], m[4])})
-	if bytes.Contains(m[4], []byte("attempt cap")) {
-		tl.capSkips[shard] = append(tl.capSkips[shard], at)
+	if bytes.Contains(m[4], keptReason) {
+		tl.kept++
+		return
+	}
+	for _, c := range capReasons {
+		if bytes.Contains(m[4], c) {
+			tl.capSkips[shard] = append(tl.capSkips[shard], capSkip{at: at, strategy: string(m[3]), reason: string(m[4])})
+			return
+		}
 	}
 }
 
-// skippedAtCap reports whether the recovery engine skipped a strategy of
-// the shard at its cap between from and to.
-func (tl *timeline) skippedAtCap(shard int, from, to time.Time) bool {
+// skippedAtCap returns the first skip of a strategy of the shard at a cap
+// of the recovery engine between from and to.
+func (tl *timeline) skippedAtCap(shard int, from, to time.Time) (capSkip, bool) {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
-	for _, at := range tl.capSkips[shard] {
-		if !at.Before(from) && !at.After(to) {
-			return true
+	for _, c := range tl.capSkips[shard] {
+		if !c.at.Before(from) && !c.at.After(to) {
+			return c, true
 		}
 	}
-	return false
+	return capSkip{}, false
 }
 
-// capped reports whether, at t, the shard's resume and reconnect
-// strategies had both reached the recovery engine's cap: recoveryStrategyCap
-// attempts within the recoveryWindow before t.
-func (tl *timeline) capped(shard int, t time.Time) bool {
+// skipCounts returns how many strategies the recovery engine skipped at a
+// cap, and how many it skipped to keep a resumable session.
+func (tl *timeline) skipCounts() (capped, kept int) {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
-	n := map[string]int{}
-	for _, a := range tl.attempts[shard] {
-		if !a.at.After(t) && t.Sub(a.at) <= recoveryWindow {
-			n[a.strategy]++
-		}
+	for _, c := range tl.capSkips {
+		capped += len(c)
 	}
-	return n["resume"] >= recoveryStrategyCap && n["reconnect"] >= recoveryStrategyCap
+	return capped, tl.kept
 }
