@@ -15,8 +15,11 @@ import (
 // Check should return promptly once ctx is done. A check that does not is
 // still cut off: the monitor stops waiting at the check's timeout and counts
 // the run as failed (see the package comment for what happens to the
-// abandoned call). Check may be called from several goroutines over time but
-// never concurrently for the same registration.
+// abandoned call). Check may be called from several goroutines over time;
+// calls for the same registration overlap only when an attempt starts while
+// a call abandoned after its timeout has not returned yet. A Checker that
+// also implements WorkerChecker can ask for its calls to be made by one
+// goroutine kept between runs.
 type Checker interface {
 	// Check judges s (and anything else the check watches) and reports.
 	// The monitor fills in Result.Name, Time, Duration, Attempts and

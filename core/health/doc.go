@@ -41,15 +41,28 @@
 // to Retries times; the run's result is the first passing attempt or the
 // last failing one, with Attempts saying how many were made.
 //
+// Each call of Check runs on a goroutine of its own, so that the monitor
+// can stop waiting for it; the goroutine that called RunOnce or RunDue (or
+// one per batch of due checks, under Start) waits for every check of the
+// run, its timeouts and its retry delays. A new goroutine is made for each
+// attempt, unless the Checker is a WorkerChecker asking for a kept one: its
+// calls are then made, one after the other, by a goroutine the monitor
+// keeps for it between runs, which saves a check with a deep call path
+// (plugin checks, calling through gRPC) from growing a fresh goroutine's
+// stack on every call. A kept goroutine ends when its check is removed or
+// replaced by a Checker that does not ask for one, and when Stop is called.
+//
 // A check that ignores its context keeps running after its timeout in an
 // abandoned goroutine. That goroutine ends when Check returns; its result
-// is discarded. To keep a hung check from piling up goroutines, each
-// registered check has at most two calls outstanding (the one being waited
-// for and one abandoned): while two have not returned, further attempts are
-// not started and count as failed at once ("earlier calls are still
-// running"), and retries stop. CheckState.Calls shows the count. Removing a
-// check does not end its abandoned call; nothing can, short of Check
-// returning.
+// is discarded. A kept goroutine whose call is abandoned (timed out, or its
+// run cut short) is no longer kept: the check's next attempt gets a new one,
+// so it never waits behind a hung call. To keep a hung check from piling up
+// goroutines, each registered check has at most two calls outstanding (the
+// one being waited for and one abandoned): while two have not returned,
+// further attempts are not started and count as failed at once ("earlier
+// calls are still running"), and retries stop. CheckState.Calls shows the
+// count. Removing a check does not end its abandoned call; nothing can,
+// short of Check returning.
 //
 // A check that cannot judge yet returns a pending Result (Result.Pending:
 // the gateway has not been READY yet, the plugin serving it is still

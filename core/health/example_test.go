@@ -113,3 +113,37 @@ func ExampleCheckFunc() {
 	fmt.Println(r.Name, r.Passed, r.Message, ev.Status)
 	// Output: reconnects false 7 reconnects since start UNHEALTHY
 }
+
+// remoteCheck asks a service over the network whether it is up; each call
+// goes through a deep client stack, so it asks the monitor to keep a
+// goroutine for its calls between runs.
+type remoteCheck struct {
+	ask func(ctx context.Context) error // the remote call
+}
+
+func (c remoteCheck) KeepWorker() bool { return true }
+
+func (c remoteCheck) Check(ctx context.Context, _ metrics.Snapshot) health.Result {
+	if err := c.ask(ctx); err != nil {
+		return health.Result{Message: err.Error()}
+	}
+	return health.Result{Passed: true, Message: "service answered"}
+}
+
+// A check that calls out of the process can implement WorkerChecker: its
+// calls are then made by one goroutine the monitor keeps for it, rather
+// than by a new goroutine per attempt. Stop (or Remove) ends that
+// goroutine.
+func ExampleWorkerChecker() {
+	m := health.NewMonitor(health.Options{Clock: clock.NewFake(time.Time{}), Retries: -1})
+	defer m.Stop()
+	service := remoteCheck{ask: func(ctx context.Context) error { return ctx.Err() }}
+	_ = m.Add("service", service, health.CheckConfig{})
+	for range 2 {
+		ev, _ := m.RunOnce(context.Background())
+		fmt.Println(ev.Results[0].Message, ev.Status)
+	}
+	// Output:
+	// service answered HEALTHY
+	// service answered HEALTHY
+}

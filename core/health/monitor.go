@@ -38,8 +38,9 @@ const (
 	DefaultUnhealthyBelow = 50.0
 )
 
-// maxCallsPerCheck bounds the goroutines one registered check can hold: the
-// call being waited for plus at most one abandoned after its timeout.
+// maxCallsPerCheck bounds the calls of one registered check that have not
+// returned, each on a goroutine of its own: the call being waited for plus
+// at most one abandoned after its timeout.
 const maxCallsPerCheck = 2
 
 // Options configures a Monitor. The zero value is valid; each field's
@@ -164,6 +165,9 @@ type Monitor struct {
 	hist     []Evaluation // ring buffer of at most historySize
 	histNext int          // where the next evaluation goes once hist is full
 	current  Evaluation
+	// histPassed and histRuns count the passing and the judged (not
+	// pending) results in hist, for reliability.
+	histPassed, histRuns int
 
 	runMu  sync.Mutex
 	cancel context.CancelFunc
@@ -184,6 +188,7 @@ type entry struct {
 	pending   Result // the last run's result, when it was pending
 	isPending bool
 	calls     atomic.Int32 // calls of check.Check not yet returned
+	workers   workers      // the goroutine kept for its calls (WorkerChecker)
 }
 
 // job is one check taken for a run, with its settings fixed at take time.
@@ -192,6 +197,7 @@ type job struct {
 	check   Checker
 	timeout time.Duration
 	retries int
+	keep    bool // make the calls on the check's kept goroutine
 }
 
 // NewMonitor returns a Monitor with no checks. Its status is Unknown and
@@ -297,15 +303,18 @@ func (m *Monitor) Add(name string, c Checker, cfg CheckConfig) error {
 }
 
 // Remove unregisters the check called name. A run of it in progress
-// finishes, but its result is dropped. The status and score are derived
-// again at once without it.
+// finishes, but its result is dropped. The goroutine kept for its calls
+// (WorkerChecker), if any, ends once its call in progress returns. The
+// status and score are derived again at once without it.
 func (m *Monitor) Remove(name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.checks[name]; !ok {
+	e, ok := m.checks[name]
+	if !ok {
 		return fmt.Errorf("health: remove %q: %w", name, ErrUnknownCheck)
 	}
 	delete(m.checks, name)
+	e.workers.close()
 	m.refreshLocked()
 	return nil
 }
@@ -441,18 +450,24 @@ func (m *Monitor) Start(ctx context.Context) error {
 // Stop ends the loop Start began and waits for it and its runs to return.
 // Runs in progress are cut short: their checks' contexts are canceled, and
 // results cut off that way are dropped. Stop does not wait for checks that
-// ignore their context (see the package comment). Stop on a monitor that is
-// not running does nothing.
+// ignore their context (see the package comment). Then the goroutines kept
+// for checks' calls (WorkerChecker) end, each once its call in progress (if
+// any) returns; a later run starts new ones. On a monitor that is not
+// running, Stop only ends the kept goroutines.
 func (m *Monitor) Stop() {
 	m.runMu.Lock()
 	cancel, done := m.cancel, m.done
 	m.cancel, m.done = nil, nil
 	m.runMu.Unlock()
-	if cancel == nil {
-		return
+	if cancel != nil {
+		cancel()
+		<-done
 	}
-	cancel()
-	<-done
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range m.checks {
+		e.workers.stop()
+	}
 }
 
 func (m *Monitor) loop(ctx context.Context, tk clock.Ticker) {
@@ -515,123 +530,10 @@ func (m *Monitor) take(now time.Time, all bool) []job {
 		e.nextDue = next
 		e.lastStart = now
 		e.running = true
-		jobs = append(jobs, job{e: e, check: e.check, timeout: m.timeoutOf(e.cfg), retries: m.retriesOf(e.cfg)})
+		jobs = append(jobs, job{e: e, check: e.check, timeout: m.timeoutOf(e.cfg), retries: m.retriesOf(e.cfg), keep: keepsWorker(e.check)})
 	}
 	sort.Slice(jobs, func(i, j int) bool { return jobs[i].e.name < jobs[j].e.name })
 	return jobs
-}
-
-// runJobs runs jobs concurrently against one Snapshot and records the
-// results.
-func (m *Monitor) runJobs(ctx context.Context, jobs []job) (Evaluation, error) {
-	if len(jobs) == 0 {
-		ev := m.Latest()
-		ev.Results = nil
-		return ev, nil
-	}
-	snap := m.source()
-	results := make([]Result, len(jobs))
-	cut := make([]bool, len(jobs))
-	var wg sync.WaitGroup
-	for i := range jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i], cut[i] = m.run(ctx, jobs[i], snap)
-		}()
-	}
-	wg.Wait()
-	ev, recorded := m.record(jobs, results, cut)
-	if recorded && m.onEval != nil {
-		m.onEval(ev.clone())
-	}
-	if slices.Contains(cut, true) {
-		return ev, fmt.Errorf("health: run of %d checks cut short: %w", len(jobs), context.Cause(ctx))
-	}
-	return ev, nil
-}
-
-// run runs one check with retries. It reports true when ctx cut it off.
-func (m *Monitor) run(ctx context.Context, j job, snap metrics.Snapshot) (Result, bool) {
-	start := m.clk.Now()
-	var r Result
-	attempts := 0
-	for {
-		next, started, cut := m.attempt(ctx, j, snap)
-		if cut {
-			return next, true
-		}
-		if !started {
-			if attempts == 0 {
-				r = next
-			} else {
-				r.Message += "; retry not started: " + next.Message
-			}
-			break
-		}
-		attempts++
-		r = next
-		if r.Passed || r.Pending || attempts > j.retries {
-			break
-		}
-		if m.retryDelay > 0 && !m.sleep(ctx, m.retryDelay) {
-			return r, true
-		}
-	}
-	r.Name = j.e.name
-	r.Time = start
-	r.Duration = m.clk.Since(start)
-	r.Attempts = attempts
-	return r, false
-}
-
-// attempt makes one call of the check, bounded by its timeout. started is
-// false when the check already has maxCallsPerCheck calls that have not
-// returned; cut is true when ctx ended first.
-func (m *Monitor) attempt(ctx context.Context, j job, snap metrics.Snapshot) (r Result, started, cut bool) {
-	e := j.e
-	if n := e.calls.Add(1); n > maxCallsPerCheck {
-		e.calls.Add(-1)
-		return Result{Message: fmt.Sprintf("%d earlier calls are still running after their timeouts", n-1)}, false, false
-	}
-	// The timer exists before Check is called, so the deadline is fixed
-	// by then, whatever a fake clock does next.
-	timer := m.clk.NewTimer(j.timeout)
-	defer timer.Stop()
-	actx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	out := make(chan Result, 1) // buffered: an abandoned call can still hand in its result and end
-	go func() {
-		var res Result
-		defer func() {
-			if p := recover(); p != nil {
-				res = Result{Message: fmt.Sprintf("check panicked: %v", p)}
-			}
-			e.calls.Add(-1)
-			out <- res
-		}()
-		res = j.check.Check(actx, snap)
-	}()
-	select {
-	case res := <-out:
-		res.TimedOut = false
-		return res, true, false
-	case <-timer.C():
-		return Result{TimedOut: true, Message: fmt.Sprintf("timed out after %s", j.timeout)}, true, false
-	case <-ctx.Done():
-		return Result{Message: "cut short: " + context.Cause(ctx).Error()}, true, true
-	}
-}
-
-func (m *Monitor) sleep(ctx context.Context, d time.Duration) bool {
-	t := m.clk.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C():
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // record stores the results that were not cut off, derives a new
@@ -690,36 +592,47 @@ func (m *Monitor) deriveLocked(now time.Time) Evaluation {
 }
 
 // pushLocked appends ev to the history and fills in the values derived
-// from the history: stability, reliability and trend.
+// from the history: stability, reliability and trend. Reliability's counts
+// are kept as evaluations enter and leave the history, so a run costs the
+// same however long the history is.
 func (m *Monitor) pushLocked(ev *Evaluation) {
 	if len(m.hist) < m.historySize {
 		m.hist = append(m.hist, *ev)
 	} else {
-		m.hist[m.histNext] = *ev
+		gone := &m.hist[m.histNext]
+		p, r := countVerdicts(gone.Results)
+		m.histPassed -= p
+		m.histRuns -= r
+		*gone = *ev
 		m.histNext = (m.histNext + 1) % m.historySize
 	}
+	p, r := countVerdicts(ev.Results)
+	m.histPassed += p
+	m.histRuns += r
 	n := len(m.hist)
 	scores := make([]float64, 0, m.window)
-	passed, runs := 0, 0
-	for i := range n {
-		h := &m.hist[(m.histNext+i)%n] // oldest first
-		if i >= n-m.window {
-			scores = append(scores, h.Score)
-		}
-		for _, r := range h.Results {
-			if r.Pending {
-				continue
-			}
-			runs++
-			if r.Passed {
-				passed++
-			}
-		}
+	for i := max(n-m.window, 0); i < n; i++ {
+		scores = append(scores, m.hist[(m.histNext+i)%n].Score) // oldest first
 	}
 	ev.Stability = stabilityOf(scores)
 	ev.Trend = trendOf(scores, m.deadBand)
-	ev.Reliability = reliabilityOf(passed, runs)
+	ev.Reliability = reliabilityOf(m.histPassed, m.histRuns)
 	m.hist[(m.histNext+n-1)%n] = *ev
+}
+
+// countVerdicts counts the results that are not pending, and the passing
+// ones among them.
+func countVerdicts(rs []Result) (passed, runs int) {
+	for _, r := range rs {
+		if r.Pending {
+			continue
+		}
+		runs++
+		if r.Passed {
+			passed++
+		}
+	}
+	return passed, runs
 }
 
 // refreshLocked derives status and score again after a configuration

@@ -41,7 +41,7 @@ type Checker struct {
 	cfg    []byte
 }
 
-var _ health.Checker = (*Checker)(nil)
+var _ health.WorkerChecker = (*Checker)(nil)
 
 // Checker returns the health check of plugin that the check block use
 // runs (see Spec.Checks): the plugin's health check named like the block,
@@ -53,6 +53,11 @@ func (h *Host) Checker(plugin string, use CheckUse) *Checker {
 	}
 	return &Checker{h: h, plugin: plugin, use: use, cfg: cfg}
 }
+
+// KeepWorker reports true: the health monitor keeps a goroutine for the
+// check's calls (see health.WorkerChecker), since a call through gRPC grows
+// a new goroutine's stack several times over.
+func (c *Checker) KeepWorker() bool { return true }
 
 // Check runs the plugin's check on s.
 func (c *Checker) Check(ctx context.Context, s metrics.Snapshot) health.Result {

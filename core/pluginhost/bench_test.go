@@ -1,9 +1,13 @@
 package pluginhost_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +25,75 @@ func reportQuantiles(b *testing.B, d []time.Duration) {
 	q := func(p float64) time.Duration { return d[int(p*float64(len(d)-1))] }
 	b.ReportMetric(float64(q(0.50).Microseconds()), "p50-µs")
 	b.ReportMetric(float64(q(0.99).Microseconds()), "p99-µs")
+}
+
+// cpuMeter reports the CPU time (user and system) the host process and the
+// plugin processes use during a benchmark's timed loop, per operation, from
+// /proc/PID/stat: on a shared machine CPU per call moves far less with the
+// load than latency does. On systems without /proc it reports nothing.
+type cpuMeter struct {
+	pids        []int
+	host, plugs time.Duration
+	ok          bool
+}
+
+// startCPU notes the CPU time used so far by this process and by the
+// processes of h's running plugins.
+func startCPU(h *pluginhost.Host) *cpuMeter {
+	c := &cpuMeter{ok: true}
+	for _, s := range h.Status() {
+		c.pids = append(c.pids, s.PID)
+	}
+	c.host, c.plugs = c.read()
+	return c
+}
+
+func (c *cpuMeter) read() (host, plugs time.Duration) {
+	host, ok := procCPU("self")
+	c.ok = c.ok && ok
+	for _, pid := range c.pids {
+		d, ok := procCPU(strconv.Itoa(pid))
+		c.ok = c.ok && ok
+		plugs += d
+	}
+	return host, plugs
+}
+
+// report adds host-cpu-µs/op and plugin-cpu-µs/op (all plugin processes
+// together) to b's output.
+func (c *cpuMeter) report(b *testing.B) {
+	host, plugs := c.read()
+	if !c.ok || b.N == 0 {
+		return
+	}
+	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) / float64(b.N) }
+	b.ReportMetric(us(host-c.host), "host-cpu-µs/op")
+	b.ReportMetric(us(plugs-c.plugs), "plugin-cpu-µs/op")
+}
+
+// procCPU returns utime+stime of /proc/WHO/stat. The kernel counts them in
+// clock ticks of 1/100 s (USER_HZ, 100 on Linux's usual builds).
+func procCPU(who string) (time.Duration, bool) {
+	raw, err := os.ReadFile("/proc/" + who + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	// The command name (field 2) is in parentheses and may hold spaces:
+	// fields are counted after its closing parenthesis, from field 3.
+	i := bytes.LastIndexByte(raw, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(raw[i+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64) // field 14, utime
+	st, err2 := strconv.ParseInt(f[12], 10, 64) // field 15, stime
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(ut+st) * (time.Second / 100), true
 }
 
 func benchHost(b *testing.B, specs []pluginhost.Spec) *pluginhost.Host {
@@ -43,6 +116,7 @@ func BenchmarkPluginCheck(b *testing.B) {
 	lat := make([]time.Duration, 0, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU(h)
 	for range b.N {
 		start := time.Now()
 		if res := c.Check(ctx, snap); !res.Passed {
@@ -51,6 +125,7 @@ func BenchmarkPluginCheck(b *testing.B) {
 		lat = append(lat, time.Since(start))
 	}
 	b.StopTimer()
+	cpu.report(b)
 	reportQuantiles(b, lat)
 }
 
@@ -64,6 +139,7 @@ func BenchmarkTenPluginChecksOneTick(b *testing.B) {
 	}
 	h := benchHost(b, specs)
 	mon := health.NewMonitor(health.Options{Retries: -1})
+	b.Cleanup(mon.Stop)
 	for _, s := range specs {
 		if err := mon.Add(s.Name, h.Checker(s.Name, pluginhost.CheckUse{Name: "probe", Config: map[string]any{"mode": "ok"}}), health.CheckConfig{}); err != nil {
 			b.Fatal(err)
@@ -72,6 +148,7 @@ func BenchmarkTenPluginChecksOneTick(b *testing.B) {
 	ctx := context.Background()
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
+	cpu := startCPU(h)
 	for range b.N {
 		start := time.Now()
 		ev, err := mon.RunOnce(ctx)
@@ -81,6 +158,7 @@ func BenchmarkTenPluginChecksOneTick(b *testing.B) {
 		lat = append(lat, time.Since(start))
 	}
 	b.StopTimer()
+	cpu.report(b)
 	reportQuantiles(b, lat)
 }
 
@@ -91,6 +169,7 @@ func BenchmarkTenChecksOnePluginOneTick(b *testing.B) {
 	use := pluginhost.CheckUse{Name: "probe", Config: map[string]any{"mode": "ok"}}
 	h := benchHost(b, []pluginhost.Spec{{Name: "p", Path: testPlugin, Checks: []pluginhost.CheckUse{use}}})
 	mon := health.NewMonitor(health.Options{Retries: -1})
+	b.Cleanup(mon.Stop)
 	for i := range 10 {
 		if err := mon.Add(fmt.Sprintf("probe%d", i), h.Checker("p", use), health.CheckConfig{}); err != nil {
 			b.Fatal(err)
@@ -99,6 +178,7 @@ func BenchmarkTenChecksOnePluginOneTick(b *testing.B) {
 	ctx := context.Background()
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
+	cpu := startCPU(h)
 	for range b.N {
 		start := time.Now()
 		ev, err := mon.RunOnce(ctx)
@@ -108,5 +188,6 @@ func BenchmarkTenChecksOnePluginOneTick(b *testing.B) {
 		lat = append(lat, time.Since(start))
 	}
 	b.StopTimer()
+	cpu.report(b)
 	reportQuantiles(b, lat)
 }
