@@ -191,6 +191,13 @@ type Orchestrator struct {
 	// pluginMu serialises the launches of plugin processes (plugins.go).
 	pluginMu sync.Mutex
 
+	// checksMu guards where the built-in checks are (placeBuiltinChecks,
+	// shards.go): on the process monitor (procBuiltins) or the shards',
+	// as of the policy checksPolicy.
+	checksMu     sync.Mutex
+	checksPolicy *policy.Policy
+	procBuiltins bool
+
 	mu       sync.Mutex
 	state    runState
 	runCtx   context.Context // ends at Stop
@@ -299,7 +306,7 @@ func New(cfg Config) (*Orchestrator, error) {
 		// Each run's check results at debug level (telemetry.go).
 		OnEvaluation: o.logEvaluation,
 	})
-	if err := o.addChecks(cfg.Policy.Health); err != nil {
+	if err := o.placeBuiltinChecks(cfg.Policy); err != nil {
 		cleanup()
 		return nil, err
 	}
@@ -457,9 +464,13 @@ func (o *Orchestrator) AddEventListener(t events.Type, fn func(events.Event)) (r
 }
 
 // HealthMonitor returns the process's health monitor, to add or
-// reconfigure checks: it judges the process Snapshot with the policy's
-// checks and the plugins'. With several shards each shard also has a
-// monitor of its own with the built-in checks (Shard(id).Monitor()).
+// reconfigure checks; its verdict is the policy's health.*. With one
+// shard it judges the process Snapshot (that shard's) with the policy's
+// built-in checks and the plugins'. With several it holds only what is
+// process-wide, the plugins' checks: each shard's own monitor
+// (Shard(id).Monitor()) runs the built-in checks on that shard's figures,
+// and their verdicts reach the policy through shards.*, so one shard of
+// many down does not fail the process's health.
 func (o *Orchestrator) HealthMonitor() *health.Monitor { return o.mon }
 
 // CircuitBreaker returns the breaker that guards the first shard's
@@ -509,7 +520,7 @@ func (o *Orchestrator) SetPolicy(p *policy.Policy) error {
 	}
 	o.brk.Update(breakerSettings(p.CircuitBreaker, o.clk, o.bus))
 	o.mon.SetDefaults(healthDefaults(p))
-	if err := configureBuiltinChecks(o.mon, p); err != nil {
+	if err := o.placeBuiltinChecks(p); err != nil {
 		return err
 	}
 	if err := o.registerPlugins(p); err != nil {
@@ -592,22 +603,6 @@ func retries(n int) int {
 func healthDefaults(p *policy.Policy) health.Defaults {
 	h := p.Health
 	return health.Defaults{Interval: h.Interval, Timeout: h.Timeout, Retries: retries(h.Retries)}
-}
-
-func (o *Orchestrator) addChecks(h policy.Health) error {
-	for _, c := range h.Checks {
-		if c.Type == "" {
-			continue // a plugin's check: buildPlugins registers it
-		}
-		chk, err := builtinCheck(c)
-		if err != nil {
-			return fmt.Errorf("orchestrator: check %q: %w", c.Name, err)
-		}
-		if err := o.mon.Add(c.Name, chk, health.CheckConfig{Critical: c.Critical}); err != nil {
-			return fmt.Errorf("orchestrator: check %q: %w", c.Name, err)
-		}
-	}
-	return nil
 }
 
 func builtinCheck(c policy.Check) (health.Checker, error) {

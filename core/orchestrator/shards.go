@@ -226,8 +226,9 @@ func (o *Orchestrator) newShardMonitor(id int, source func() metrics.Snapshot) (
 }
 
 // configureBuiltinChecks adds, retunes or replaces the policy's built-in
-// checks on mon (plugin checks are the process monitor's only). Their
-// interval, timeout and retries are mon's (healthDefaults).
+// checks on mon: a shard's, or the process's while it runs one shard
+// (placeBuiltinChecks; plugin checks are the process monitor's only).
+// Their interval, timeout and retries are mon's (healthDefaults).
 func configureBuiltinChecks(mon *health.Monitor, p *policy.Policy) error {
 	for _, c := range p.Health.Checks {
 		if c.Type == "" {
@@ -249,6 +250,48 @@ func configureBuiltinChecks(mon *health.Monitor, p *policy.Policy) error {
 		}
 	}
 	return nil
+}
+
+// placeBuiltinChecks puts the built-in checks of p (gateway, latency,
+// error_rate) where they judge one connection. While the process runs one
+// shard (and before Start, until the manager knows the count) they are the
+// process monitor's: the process Snapshot is that shard's. With several
+// shards each shard's monitor has them (newShardMonitor, setShardPolicy)
+// and the process monitor keeps only the plugin checks, what is
+// process-wide: run on the merged Snapshot, the gateway check would fail
+// whenever any one shard is down and make health.* CRITICAL for one shard
+// of many. A nil p puts the last policy's checks on the right side again
+// when the shard count changed sides since (Start learning the count, a
+// re-shard); the tick calls it so.
+func (o *Orchestrator) placeBuiltinChecks(p *policy.Policy) error {
+	o.checksMu.Lock()
+	defer o.checksMu.Unlock()
+	onProcess := !o.multi()
+	if p == nil {
+		if o.checksPolicy == nil || onProcess == o.procBuiltins {
+			return nil
+		}
+		p = o.checksPolicy
+	}
+	if onProcess {
+		if err := configureBuiltinChecks(o.mon, p); err != nil {
+			return err
+		}
+	} else {
+		removeBuiltinChecks(o.mon, p)
+	}
+	o.checksPolicy, o.procBuiltins = p, onProcess
+	return nil
+}
+
+// removeBuiltinChecks removes p's built-in checks from mon (those it
+// does not have are skipped).
+func removeBuiltinChecks(mon *health.Monitor, p *policy.Policy) {
+	for _, c := range p.Health.Checks {
+		if c.Type != "" {
+			_ = mon.Remove(c.Name) // health.ErrUnknownCheck: not there
+		}
+	}
 }
 
 // setShardPolicy puts p's breaker settings and built-in checks in force on
@@ -291,6 +334,9 @@ func (o *Orchestrator) processSnapshot(v *shard.View) metrics.Snapshot {
 // feedProcess sets what the process Recorder carries besides its own
 // observations, right before a view is built.
 func (o *Orchestrator) feedProcess() {
+	if err := o.placeBuiltinChecks(nil); err != nil {
+		o.log.Error("built-in health checks not placed on the process monitor", "error", err)
+	}
 	rec := o.mgr.Recorder()
 	m := o.brk.Metrics()
 	rec.SetBreaker(metrics.BreakerView{State: m.State.String(), Failures: m.FailuresInWindow, Rejections: m.Rejections})

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/lifeline-bot/lifeline/core/conn"
 	"github.com/lifeline-bot/lifeline/core/events"
+	"github.com/lifeline-bot/lifeline/core/health"
 	"github.com/lifeline-bot/lifeline/core/metrics"
 	"github.com/lifeline-bot/lifeline/core/orchestrator"
 	"github.com/lifeline-bot/lifeline/core/policy"
@@ -495,7 +497,126 @@ func TestAutoReshardsAtStart(t *testing.T) {
 	if snap := o.Snapshot(); snap.Shards.Total != 2 || snap.Shards.Ready != 2 || snap.Shard.Count != 2 {
 		t.Fatalf("snapshot shards %+v shard %+v", snap.Shards, snap.Shard)
 	}
+	// One shard had the built-in checks on the process monitor; two have
+	// them on their own monitors, and the process monitor none.
+	if names := checkNames(o.HealthMonitor()); len(names) != 0 {
+		t.Errorf("process monitor after the re-shard to 2 shards: checks %v, want none (no plugin)", names)
+	}
+	for _, sh := range o.Shards() {
+		if names := checkNames(sh.Monitor()); !slices.Equal(names, []string{"error_rate", "gateway", "latency"}) {
+			t.Errorf("shard %d monitor: checks %v, want the built-in ones", sh.ID(), names)
+		}
+	}
 	if v := srv.Ledger().Violations(); len(v) > 0 {
 		t.Fatalf("ledger violations: %+v", v)
 	}
+}
+
+// checkNames lists mon's checks, sorted (nil for a nil monitor).
+func checkNames(mon *health.Monitor) []string {
+	if mon == nil {
+		return nil
+	}
+	var out []string
+	for _, c := range mon.Diagnostics().Checks {
+		out = append(out, c.Name)
+	}
+	return out
+}
+
+// healthPolicy is what a user might write: degrade on the process's
+// health.* (not shards.*). Each shard's gateway check fails after 500ms
+// without a HEARTBEAT_ACK (two heartbeat intervals at this scale).
+const healthPolicy = `
+health {
+  interval = "1s"
+  timeout  = "500ms"
+  retries  = 0
+  check "gateway" {
+    type      = "gateway"
+    threshold = "500ms"
+    critical  = true
+  }
+}
+degradation {
+  recovery_delay = "200ms"
+  level "moderate" {
+    when    = "health.status == 'CRITICAL' || health.score < 60"
+    actions = ["disable_analytics"]
+  }
+  recover {
+    when = "health.score >= 60"
+  }
+}
+`
+
+// With several shards the process monitor holds only what is process-wide
+// (plugin checks): the built-in checks run on each shard's monitor, so one
+// shard of four that stops getting HEARTBEAT_ACKs is unhealthy in
+// shards.* while health.* (and a policy reading it) stays calm. Before
+// the fix the process's gateway check judged the merged Snapshot (the
+// worst shard's ACK age), failed, and made the process CRITICAL (score
+// 50): MODERATE for one shard of four.
+func TestOneShardDownDoesNotFailTheProcessHealth(t *testing.T) {
+	const shards = 4
+	p, err := policy.LoadSource("health.hcl", []byte(healthPolicy), policy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type tickSeen struct {
+		unhealthy int
+		status    string
+		level     policy.Level
+	}
+	ticks := make(chan tickSeen, 1<<16)
+	s := newShardedSystem(t, shards, func(c *orchestrator.Config) {
+		c.Policy = p
+		c.Tune = func(c *conn.Config) {
+			c.HandshakeTimeout = 2 * time.Second
+			c.ReconnectDelay = 20 * time.Millisecond
+			c.ZombieFactor = 40 // a stalled shard stays READY and its check shows it
+		}
+		c.OnTick = func(snap metrics.Snapshot, _ policy.Decision, l policy.Level) {
+			select {
+			case ticks <- tickSeen{snap.Shards.Unhealthy, snap.Health.Status, l}:
+			default:
+			}
+		}
+	})
+	s.start()
+	defer s.stop()
+
+	if names := checkNames(s.o.HealthMonitor()); len(names) != 0 {
+		t.Fatalf("process monitor of %d shards: checks %v, want none (no plugin)", shards, names)
+	}
+	for _, sh := range s.o.Shards() {
+		if names := checkNames(sh.Monitor()); !slices.Equal(names, []string{"gateway"}) {
+			t.Fatalf("shard %d monitor: checks %v, want [gateway]", sh.ID(), names)
+		}
+	}
+
+	if err := s.srv.StallACKs(0, 3); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(15 * time.Second)
+	var seen time.Time // when shard 3 was first seen unhealthy
+	for seen.IsZero() || time.Since(seen) < 3*time.Second {
+		// Three seconds of ticks after that: three of the process
+		// monitor's rounds, were it judging the gateway.
+		select {
+		case tk := <-ticks:
+			if tk.level != policy.None || tk.status == "CRITICAL" || tk.status == "UNHEALTHY" {
+				t.Fatalf("one stalled shard of %d: process health %s, level %s (%d unhealthy shards)", shards, tk.status, tk.level, tk.unhealthy)
+			}
+			if tk.unhealthy == 1 && seen.IsZero() {
+				seen = time.Now()
+			}
+		case <-deadline:
+			t.Fatalf("shard 3 never unhealthy, or the ticks stopped")
+		}
+	}
+	if st := s.o.Shard(3).Monitor().Status(); st != health.Critical {
+		t.Fatalf("the stalled shard's own health is %s, want CRITICAL", st)
+	}
+	s.srv.ClearFaults()
 }
