@@ -21,7 +21,10 @@
 // shards, or Config.ShardRange of them. The Manager owns each shard's
 // connection, breaker, Recorder and (with several shards) health monitor
 // with the policy's built-in checks; its process Recorder takes REST and
-// pools every shard's errors. Each tick the orchestrator sets the process
+// pools every shard's errors. The process health monitor has the plugins'
+// checks, and the built-in ones only while the process runs one shard
+// (with several, run on the merged Snapshot, the gateway check would fail
+// for any one shard down). Each tick the orchestrator sets the process
 // health verdict and degradation level on the process Recorder, has the
 // Manager run the shards' due checks and build its View, and evaluates the
 // policy on View.Snapshot: the process Snapshot, with the shards.*
