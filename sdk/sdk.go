@@ -116,7 +116,9 @@ type CheckRequest struct {
 	// Snapshot is the bot's metrics at the tick the check runs for.
 	Snapshot Snapshot
 	// Config is the check block's config over the plugin block's config:
-	// a key in both takes the check block's value.
+	// a key in both takes the check block's value. The map is the call's
+	// own; the lists and objects in it are shared with other calls, so
+	// they must not be changed.
 	Config Config
 	// Threshold is the check block's threshold.
 	Threshold Threshold

@@ -70,10 +70,26 @@ func Serve(p Plugins) {
 // transfers (measured with strace: 3.5 writes per call in both processes
 // together, 2.1 with the window on both sides). 1 MiB is far above any
 // message of the plugin protocol, so flow control never holds a call back.
+//
+// Calls are served by a few goroutines kept for the purpose
+// (grpc.NumStreamWorkers) rather than by a new goroutine per call: a call's
+// path through gRPC, the sdk and the plugin's code grows a new goroutine's
+// stack several times, by copying it, on every call, while a kept goroutine
+// keeps the stack it grew. When every kept goroutine is busy, gRPC serves
+// the call on a new goroutine as before, so a slow call never holds up
+// another.
 func grpcServer(opts []grpc.ServerOption) *grpc.Server {
 	const window = 1 << 20
-	return grpc.NewServer(append(opts, grpc.InitialWindowSize(window), grpc.InitialConnWindowSize(window))...)
+	return grpc.NewServer(append(opts, grpc.InitialWindowSize(window), grpc.InitialConnWindowSize(window),
+		grpc.NumStreamWorkers(streamWorkers))...)
 }
+
+// streamWorkers is how many goroutines the plugin's gRPC server keeps for
+// streams: go-plugin's two long-lived streams (the broker's and standard
+// output's) hold one each for the life of the process, and ten are left
+// for the calls a host makes at once in a tick of checks served by one
+// plugin. An idle one costs a few kilobytes.
+const streamWorkers = 12
 
 // processStderr is the process's standard error as it was at start:
 // go-plugin's Serve points os.Stderr at a pipe it forwards over gRPC, which

@@ -28,6 +28,8 @@ type server struct {
 	host     Host
 	hostID   uint32
 	hostConn *grpc.ClientConn
+
+	calls configCache // the per-call configs, decoded
 }
 
 func newServer(p Plugins, broker *plugin.GRPCBroker) (*server, error) {
@@ -41,6 +43,7 @@ func newServer(p Plugins, broker *plugin.GRPCBroker) (*server, error) {
 		actions:    map[string]DegradationAction{},
 		config:     Config{},
 		host:       noHost{},
+		calls:      configCache{m: map[string]Config{}},
 	}
 	for _, d := range p.Descriptors() {
 		pd, err := DescriptorToProto(d)
@@ -84,6 +87,45 @@ func decodeConfig(raw []byte) (Config, error) {
 		return nil, status.Errorf(codes.InvalidArgument, "config is not a JSON object: %v", err)
 	}
 	return c, nil
+}
+
+// maxCachedConfigs bounds configCache. A host sends one config per check
+// block (or action, or strategy), the same on every call; a cache holding
+// more than this is emptied and fills again.
+const maxCachedConfigs = 64
+
+// configCache keeps the per-call configs a host sends, decoded, by their
+// JSON: decoding the same few bytes again on every call was a twentieth of
+// a plugin's CPU per health check. A cached Config is never handed to a
+// plugin as it is, only merged into a new one (as the process-wide config
+// is), so a plugin changing its request's Config changes no later call's.
+type configCache struct {
+	mu sync.RWMutex
+	m  map[string]Config
+}
+
+// decode returns the Config raw holds (empty for no bytes).
+func (c *configCache) decode(raw []byte) (Config, error) {
+	if len(raw) == 0 {
+		return Config{}, nil
+	}
+	c.mu.RLock()
+	cfg, ok := c.m[string(raw)]
+	c.mu.RUnlock()
+	if ok {
+		return cfg, nil
+	}
+	cfg, err := decodeConfig(raw)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if len(c.m) >= maxCachedConfigs {
+		clear(c.m)
+	}
+	c.m[string(raw)] = cfg
+	c.mu.Unlock()
+	return cfg, nil
 }
 
 type pluginService struct{ s *server }
@@ -132,7 +174,7 @@ func (c checkService) Check(ctx context.Context, r *pb.CheckRequest) (resp *pb.C
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "no health check named %q", r.GetName())
 	}
-	call, err := decodeConfig(r.GetConfigJson())
+	call, err := c.s.calls.decode(r.GetConfigJson())
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +199,7 @@ func (st strategyService) request(r *pb.RecoveryRequest) (RecoveryStrategy, Reco
 	if !ok {
 		return nil, RecoveryRequest{}, status.Errorf(codes.NotFound, "no recovery strategy named %q", r.GetName())
 	}
-	call, err := decodeConfig(r.GetConfigJson())
+	call, err := st.s.calls.decode(r.GetConfigJson())
 	if err != nil {
 		return nil, RecoveryRequest{}, err
 	}
@@ -203,7 +245,7 @@ func (a actionService) request(r *pb.ActionRequest) (DegradationAction, ActionRe
 	if !ok {
 		return nil, ActionRequest{}, status.Errorf(codes.NotFound, "no degradation action named %q", r.GetName())
 	}
-	call, err := decodeConfig(r.GetConfigJson())
+	call, err := a.s.calls.decode(r.GetConfigJson())
 	if err != nil {
 		return nil, ActionRequest{}, err
 	}

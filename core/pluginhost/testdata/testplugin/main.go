@@ -77,6 +77,14 @@ func plugins() sdk.Plugins {
 			case "slow":
 				<-ctx.Done()
 				return sdk.Result{}, ctx.Err()
+			case "wait":
+				// Says it is in the call (a feature flag named after its
+				// label), then waits for the host's deadline.
+				if err := req.Host.SetFeature(ctx, "waiting-"+l, true); err != nil {
+					return sdk.Result{}, err
+				}
+				<-ctx.Done()
+				return sdk.Result{}, ctx.Err()
 			case "nan":
 				return sdk.Result{Passed: true, Value: math.NaN()}, nil
 			case "env":
