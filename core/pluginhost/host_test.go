@@ -173,9 +173,16 @@ func TestHangPastTheDeadlineFailsTheCheckAndRestartsAWedgedPlugin(t *testing.T) 
 		t.Fatalf("check after one timeout = %+v", res)
 	}
 	timedCheck(t, hs, map[string]any{"mode": "hang"})
-	timedCheck(t, hs, map[string]any{"mode": "hang"})
 	// Two failures in the window open the plugin's breaker, which kills
-	// the wedged process; it is restarted like a crashed one.
+	// the wedged process; it is restarted like a crashed one. A call now is
+	// refused at once: it arms no deadline (the restart's timer may be
+	// armed already, so the test does not wait for a timer here).
+	if st := hs.status("p"); st.Breaker != "OPEN" {
+		t.Fatalf("breaker after two timeouts = %s", st.Breaker)
+	}
+	if res := probe(hs, "p", map[string]any{"mode": "ok"}); res.Passed || !strings.Contains(res.Message, pluginhost.ErrNotRunning.Error()) {
+		t.Fatalf("check with the breaker open = %+v", res)
+	}
 	e := hs.rec.waitFor(t, 1, "PLUGIN_EXITED", exited("p")).Data.(events.Plugin)
 	if !e.Restart || !strings.Contains(e.Reason, "unresponsive: its breaker opened") || !strings.Contains(e.Reason, "signal: killed") {
 		t.Fatalf("PLUGIN_EXITED = %+v", e)
