@@ -509,7 +509,9 @@ func (o *Orchestrator) Decision() policy.Decision {
 // SetPolicy puts a new policy in force without losing any state: every
 // shard's breaker takes its new settings live (breaker.Update), every
 // monitor (the process's and each shard's) its new interval, timeout and
-// retries and every check, built-in or plugin, follows them, the plugins
+// retries and every check, built-in or plugin, follows them, the plugin
+// host bounds its calls by the new timeout (nine tenths of it, at most
+// 5s: a hung plugin's call ends before its check does), the plugins
 // are reconciled in the background (a new plugin's checks are pending, not
 // failing, until it is up), and the next tick evaluates the new
 // conditions. Connection settings (intents, backoff, shard count) apply to
@@ -520,6 +522,7 @@ func (o *Orchestrator) SetPolicy(p *policy.Policy) error {
 	}
 	o.brk.Update(breakerSettings(p.CircuitBreaker, o.clk, o.bus))
 	o.mon.SetDefaults(healthDefaults(p))
+	o.plugins.SetCallTimeout(pluginCallTimeout(p.Health))
 	if err := o.placeBuiltinChecks(p); err != nil {
 		return err
 	}

@@ -28,22 +28,31 @@ func (o *Orchestrator) buildPlugins(p *policy.Policy) error {
 	if o.cfg.PolicyFile != "" {
 		base = filepath.Dir(o.cfg.PolicyFile)
 	}
-	// A plugin call must end before the monitor gives up on the check,
-	// or a hung plugin would never trip its breaker.
-	callTimeout := pluginhost.DefaultCallTimeout
-	if t := p.Health.Timeout; t > 0 && t < callTimeout {
-		callTimeout = t
-	}
 	o.plugins = pluginhost.New(pluginhost.Options{
 		Clock:       o.clk,
 		Logger:      o.cfg.Logger,
 		Events:      o.bus,
 		Services:    hostServices{o},
 		BaseDir:     base,
-		CallTimeout: callTimeout,
+		CallTimeout: pluginCallTimeout(p.Health),
 		OnCall:      o.tel.ObservePluginCall,
 	})
 	return o.registerPlugins(p)
+}
+
+// pluginCallTimeout bounds each call to a plugin under health h (New, and
+// SetPolicy on every reload): pluginhost.DefaultCallTimeout (5s), or nine
+// tenths of h's timeout when that is shorter. A check's call must end,
+// timed out by the host, before the monitor gives up on the check: the
+// host's timeout counts against the plugin's breaker, which kills and
+// restarts a wedged plugin, while a call the monitor cancels at its own
+// timeout counts for nothing. With equal bounds the two timers race.
+func pluginCallTimeout(h policy.Health) time.Duration {
+	d := pluginhost.DefaultCallTimeout
+	if t := h.Timeout * 9 / 10; t > 0 && t < d {
+		d = t
+	}
+	return d
 }
 
 // registerPlugins adds the adapters for what p uses from its plugins. A

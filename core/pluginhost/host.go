@@ -241,8 +241,9 @@ func (r RestartPolicy) backoff(n int) time.Duration {
 // the health monitor, the degradation engine and the recovery engine.
 // Create it with New; all methods are safe for concurrent use.
 type Host struct {
-	o   Options
-	log hclog.Logger
+	o       Options
+	log     hclog.Logger
+	timeout callTimeout // SetCallTimeout's bound (timeout_reload.go)
 
 	mu      sync.Mutex
 	plugins map[string]*managed

@@ -679,14 +679,15 @@ func (m *managed) unavailableLocked() error {
 	return fmt.Errorf("plugin %q %w: %s", m.spec.Name, ErrNotRunning, why)
 }
 
-// withDeadline runs fn with a context that ends after CallTimeout on the
-// host's clock (or when ctx ends). A call cut off by the timeout returns
-// an error wrapping ErrCallTimeout.
+// withDeadline runs fn with a context that ends after the call timeout in
+// force (Host.CallTimeout) on the host's clock (or when ctx ends). A call
+// cut off by the timeout returns an error wrapping ErrCallTimeout.
 func (m *managed) withDeadline(ctx context.Context, fn func(ctx context.Context) error) error {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var timedOut atomic.Bool
-	t := m.h.o.Clock.AfterFunc(m.h.o.CallTimeout, func() {
+	timeout := m.h.CallTimeout()
+	t := m.h.o.Clock.AfterFunc(timeout, func() {
 		timedOut.Store(true)
 		cancel()
 	})
@@ -696,7 +697,7 @@ func (m *managed) withDeadline(ctx context.Context, fn func(ctx context.Context)
 	case err == nil:
 		return nil
 	case timedOut.Load():
-		return fmt.Errorf("%w after %v", ErrCallTimeout, m.h.o.CallTimeout)
+		return fmt.Errorf("%w after %v", ErrCallTimeout, timeout)
 	case ctx.Err() != nil:
 		return ctx.Err()
 	}
