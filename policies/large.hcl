@@ -125,12 +125,16 @@ degradation {
   # Half the MINIMAL latency, a third of its error rate and fewer than a
   # tenth of the shards unhealthy (half the MODERATE share; an open breaker
   # makes its shard unhealthy): big audiences punish flapping more than a
-  # slightly late recovery. Not breaker.state or health.score: with many
-  # shards they read one shard (the worst breaker; a gateway check that
-  # fails while any one shard is down), which would hold the whole bot
-  # degraded for one shard's trouble.
+  # slightly late recovery. The shards that ended for good (FAILED) are not
+  # counted here: this preset never stops reconnecting on its own, so a
+  # FAILED shard had a fatal close code (4004, 4010-4014); no degradation
+  # brings it back, and one of ten would otherwise hold the whole bot
+  # degraded until someone restarts it. They stay in the levels' shares
+  # and in shards.failed (alert on it). max(..., 1) lets a process with no
+  # shard yet recover. Not breaker.state: it is the worst shard's, one
+  # shard's trouble (health.* with several shards is the plugins' checks).
   recover {
-    when = "latency.heartbeat < 400 && errors.rate < 0.02 && shards.unhealthy_ratio < 0.1"
+    when = "latency.heartbeat < 400 && errors.rate < 0.02 && (shards.unhealthy - shards.failed) * 10 < max(shards.total, 1)"
   }
 }
 

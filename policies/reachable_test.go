@@ -150,6 +150,28 @@ func oneShardOfManyDown(r *metrics.Recorder, clk *clock.Fake) {
 	rest(r, clk, 200)
 }
 
+// oneShardFailed is a process one of whose shards ended for good ten
+// minutes ago (a fatal close code: it makes no further attempt) while the
+// other shards' heartbeats and the REST traffic succeed.
+func oneShardFailed(r *metrics.Recorder, clk *clock.Fake) {
+	connect(r)
+	heartbeats(r, clk, 2, 80*time.Millisecond)
+	rest(r, clk, 100)
+	r.CloseCode(4010)
+	r.SetGatewayState("FAILED", false)
+	clk.Advance(10 * time.Minute)
+	heartbeats(r, clk, 13, 80*time.Millisecond)
+	rest(r, clk, 200)
+}
+
+// oneOfTenFailed is the shards summary of a process of ten shards, one
+// FAILED.
+func oneOfTenFailed() metrics.Shards {
+	sh := someShardsDown(10, 1)
+	sh.Reconnecting, sh.Failed = 0, 1
+	return sh
+}
+
 // scenarios must, together, reach every level of every shipped policy and
 // every way (disjunct) each level condition can hold, and satisfy every
 // recover condition. A new policy or level that none reaches fails the
@@ -217,6 +239,13 @@ var scenarios = []scenario{
 		// breaker and the process's gateway check read that one shard.
 		name: "1 of 20 shards down for 10 minutes", play: oneShardOfManyDown,
 		breaker: metrics.BreakerView{State: "OPEN", Failures: 3, Rejections: 40}, health: gatewayDown, shards: someShardsDown(20, 1),
+	},
+	{
+		// One shard of ten ended for good: a tenth of the shards
+		// unhealthy, none of them recovering. With several shards the
+		// process health has the plugins' checks only (none here).
+		name: "1 of 10 shards failed for good", play: oneShardFailed,
+		breaker: closed, health: metrics.HealthView{Score: 100, Status: "UNKNOWN", Trend: "stable"}, shards: oneOfTenFailed(),
 	},
 	{
 		// Connected again with the breaker still OPEN: only the probes
@@ -343,9 +372,12 @@ func TestEveryShippedLevelIsReachable(t *testing.T) {
 
 // TestOneShardDoesNotDegradeALargeBot: with the large preset, one shard of
 // twenty down for ten minutes (its breaker OPEN, so the process's worst
-// breaker is OPEN and its gateway check fails) leaves the process at NONE
-// and lets it recover: the levels read shares of shards. Two of ten
-// reconnecting is MODERATE, six of ten down for two minutes CRITICAL.
+// breaker is OPEN; the scenario also fails the process's health as the
+// merged gateway check once did) leaves the process at NONE and lets it
+// recover: the levels read shares of shards. Two of ten reconnecting is
+// MODERATE, six of ten down for two minutes CRITICAL, and one of ten
+// FAILED for good lets the bot recover (it used to need fewer than a
+// tenth unhealthy, FAILED included: degraded for good).
 func TestOneShardDoesNotDegradeALargeBot(t *testing.T) {
 	large := shipped(t)["large.hcl"]
 	for _, tt := range []struct {
@@ -356,6 +388,9 @@ func TestOneShardDoesNotDegradeALargeBot(t *testing.T) {
 		{"1 of 20 shards down for 10 minutes", policy.None, true},
 		{"2 of 10 shards reconnecting", policy.Moderate, false},
 		{"6 of 10 shards down for 2 minutes", policy.Critical, false},
+		// A shard that ended for good (fatal close) does not hold the
+		// bot degraded: nothing recovers it but an operator.
+		{"1 of 10 shards failed for good", policy.None, true},
 	} {
 		i := slices.IndexFunc(scenarios, func(sc scenario) bool { return sc.name == tt.scenario })
 		if i < 0 {

@@ -75,11 +75,11 @@ degradation {
   }
 
   recover {
-    when = "latency.heartbeat < 400 && errors.rate < 0.02 && shards.unhealthy_ratio < 0.1"
+    when = "latency.heartbeat < 400 && errors.rate < 0.02 && (shards.unhealthy - shards.failed) * 10 < max(shards.total, 1)"
   }
 }
 
-# recovery: preset large (policies/large.hcl:138:1)
+# recovery: preset large (policies/large.hcl:142:1)
 recovery "resume" {
   priority     = 10
   when         = "!error.fatal && error.close_code not in [1000, 1001, 4004, 4007, 4009, 4010, 4011, 4012, 4013, 4014] && error.kind != 'invalid_session'"

@@ -89,7 +89,7 @@ degradation {
   }
 
   recover {
-    when = "latency.heartbeat < 400 && errors.rate < 0.02 && shards.unhealthy_ratio < 0.1"
+    when = "latency.heartbeat < 400 && errors.rate < 0.02 && (shards.unhealthy - shards.failed) * 10 < max(shards.total, 1)"
   }
 }
 
