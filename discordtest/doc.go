@@ -90,6 +90,19 @@
 // durations) without sleeping. Network I/O deadlines stay on the wall
 // clock.
 //
+// A client's frame is timed when it arrived, before the fake decodes or
+// handles it, and that time is what the identify window, the send limit
+// and the ledger use. On Linux, with the real clock, it is the kernel's
+// receive time of the frame's bytes (SO_TIMESTAMPNS), which on loopback is
+// the moment the client sent them; otherwise (a fake clock, another
+// system, or bytes the kernel did not stamp) it is the moment the fake
+// read the frame. So the fake's own delays, which a busy machine stretches
+// to tens of milliseconds whatever the Scale, do not make a client that
+// spaced two IDENTIFYs a window apart look faster than it was. The
+// identify check compares an IDENTIFY with the nearest of its bucket's
+// recent accepted ones, before or after it, since readers of different
+// connections may handle frames in another order than they arrived.
+//
 // # Faults
 //
 // Inject applies a Fault; the typed methods (StallACKs, DelayACKs,

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -71,6 +70,10 @@ type gwConn struct {
 	compress bool
 	hb       clock.Timer
 
+	// stamps tells when the bytes of a frame reached the socket; nil
+	// when the connection cannot (see arrival.go).
+	stamps arrivalSource
+
 	// reader-goroutine state
 	sendTimes []time.Time
 }
@@ -105,7 +108,12 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request, path strin
 		s.log.Debug("gateway upgrade failed", "error", err)
 		return
 	}
+	stamps, _ := ws.NetConn().(arrivalSource)
+	if stamps != nil {
+		stamps.track()
+	}
 	c := &gwConn{
+		stamps:  stamps,
 		id:      s.nextConnID.Add(1),
 		srv:     s,
 		ws:      ws,
@@ -174,8 +182,8 @@ func (s *Server) outageConn(w http.ResponseWriter, r *http.Request, a activeFaul
 		return
 	}
 	if mode == OutageRefuse {
-		if tc, ok := nc.(*net.TCPConn); ok {
-			_ = tc.SetLinger(0) // reset, not FIN
+		if tc, ok := nc.(interface{ SetLinger(int) error }); ok {
+			_ = tc.SetLinger(0) // reset, not FIN (*net.TCPConn, or an arrivalConn holding one)
 		}
 		_ = nc.Close()
 		return
@@ -426,10 +434,12 @@ func (c *gwConn) readLoop() {
 			}
 			return
 		}
+		// Timed before anything else (see arrival.go).
+		at := c.arrival()
 		if c.isClosing() {
 			continue
 		}
-		c.handle(mt, data)
+		c.handle(mt, data, at)
 	}
 }
 
@@ -449,10 +459,9 @@ func (c *gwConn) sessionID() string {
 	return ""
 }
 
-// handle processes one client frame.
-func (c *gwConn) handle(mt int, data []byte) {
+// handle processes one client frame that arrived at now.
+func (c *gwConn) handle(mt int, data []byte, now time.Time) {
 	s := c.srv
-	now := s.clk.Now()
 	if mt != websocket.TextMessage {
 		s.ledger.frame(c.id, Frame{At: now, Dir: Received, Op: -1, Binary: true})
 		c.protocolError(CloseDecodeError, "Error while decoding payload.", "binary frame on a json connection")
@@ -502,7 +511,7 @@ func (c *gwConn) handle(mt int, data []byte) {
 			c.protocolError(CloseAlreadyAuthenticated, "Already authenticated.", "IDENTIFY on an authenticated connection")
 			return
 		}
-		c.handleIdentify(p.D)
+		c.handleIdentify(p.D, now)
 	case OpResume:
 		if authed {
 			c.protocolError(CloseAlreadyAuthenticated, "Already authenticated.", "RESUME on an authenticated connection")
@@ -615,9 +624,10 @@ func (c *gwConn) bind(sess *session, shard [2]int, compress bool) {
 	c.srv.ledger.bindConn(c.id, sess.id, shard)
 }
 
-func (c *gwConn) handleIdentify(raw json.RawMessage) {
+// handleIdentify handles an IDENTIFY that arrived at now; the identify
+// window is checked against arrival times.
+func (c *gwConn) handleIdentify(raw json.RawMessage, now time.Time) {
 	s := c.srv
-	now := s.clk.Now()
 	var id identifyData
 	if err := json.Unmarshal(raw, &id); err != nil {
 		c.protocolError(CloseDecodeError, "Error while decoding payload.", "identify: "+err.Error())
@@ -667,12 +677,12 @@ func (c *gwConn) handleIdentify(raw json.RawMessage) {
 	}
 
 	s.mu.Lock()
-	if last, ok := s.identifyLast[bucket]; ok && now.Sub(last) < s.cfg.IdentifyWindow {
+	if gap, ok := nearestIdentify(s.identifySeen[bucket], now); ok && gap < s.cfg.IdentifyWindow {
 		s.mu.Unlock()
 		record(IdentifyRateLimited, "")
 		s.ledger.violation(Violation{
 			At: now, Kind: ViolationIdentifyConcurrency, ConnID: c.id, Shard: shard[0],
-			Detail: fmt.Sprintf("bucket %d identified %v ago (window %v)", bucket, now.Sub(last), s.cfg.IdentifyWindow),
+			Detail: fmt.Sprintf("bucket %d identified %v apart from this IDENTIFY (window %v)", bucket, gap, s.cfg.IdentifyWindow),
 		})
 		c.invalidSession(false, "identify rate limited")
 		return
@@ -693,7 +703,7 @@ func (c *gwConn) handleIdentify(raw json.RawMessage) {
 	if s.budgetReset.IsZero() {
 		s.budgetReset = now.Add(s.cfg.SessionStartReset)
 	}
-	s.identifyLast[bucket] = now
+	s.identifySeen[bucket] = rememberIdentify(s.identifySeen[bucket], now)
 	sid := ""
 	for sid == "" || s.sessions[sid] != nil {
 		s.mu.Unlock()

@@ -45,6 +45,8 @@ const (
 // Frame is one gateway frame in the ledger. Tokens in IDENTIFY and
 // RESUME payloads are replaced by "[redacted]".
 type Frame struct {
+	// At is when the fake wrote the frame, or when a received frame
+	// arrived (see the package doc's Time scale section).
 	At      time.Time
 	Dir     Direction
 	Op      int
@@ -165,6 +167,8 @@ const (
 
 // IdentifyRecord is one IDENTIFY the fake received.
 type IdentifyRecord struct {
+	// At is when the IDENTIFY arrived, the time the identify window is
+	// checked with.
 	At      time.Time
 	ConnID  int64
 	Shard   [2]int

@@ -29,6 +29,9 @@ type Server struct {
 	log    hclog.Logger
 	ledger *Ledger
 	faults faultSet
+	// realClock: clk is clock.Real, so the kernel's receive times (wall
+	// clock) can time client frames (see arrival.go).
+	realClock bool
 
 	ln        net.Listener
 	hs        *http.Server
@@ -52,8 +55,8 @@ type Server struct {
 	// token and session-start budget
 	revoked      bool
 	budgetLeft   int
-	budgetReset  time.Time // zero until the first IDENTIFY of a period
-	identifyLast map[int]time.Time
+	budgetReset  time.Time           // zero until the first IDENTIFY of a period
+	identifySeen map[int][]time.Time // bucket -> latest accepted IDENTIFY arrivals
 	guilds       []Guild
 	channels     map[string]Guild
 	messages     map[string]*Message
@@ -88,6 +91,7 @@ func NewServer(opts Options) (*Server, error) {
 		cfg:          cfg,
 		clk:          cfg.Clock,
 		log:          cfg.Logger,
+		realClock:    isRealClock(cfg.Clock),
 		ledger:       newLedger(),
 		ln:           ln,
 		done:         make(chan struct{}),
@@ -95,7 +99,7 @@ func NewServer(opts Options) (*Server, error) {
 		held:         map[net.Conn]struct{}{},
 		sessions:     map[string]*session{},
 		budgetLeft:   cfg.SessionStartTotal,
-		identifyLast: map[int]time.Time{},
+		identifySeen: map[int][]time.Time{},
 		guilds:       makeGuilds(cfg.Guilds),
 		channels:     map[string]Guild{},
 		messages:     map[string]*Message{},
@@ -123,10 +127,13 @@ func NewServer(opts Options) (*Server, error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          s.log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	}
+	// Connections are accepted as ones that can tell when a frame
+	// arrived (see arrival.go); set up before the address is handed out.
+	served := stampListener(ln)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := s.hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.hs.Serve(served); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("serve", "error", err)
 		}
 	}()

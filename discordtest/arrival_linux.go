@@ -1,0 +1,146 @@
+//go:build linux
+
+package discordtest
+
+import (
+	"encoding/binary"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// setStamping asks the kernel to attach receive times (SO_TIMESTAMPNS,
+// wall clock, nanoseconds) to what fd receives.
+func setStamping(fd uintptr) error {
+	return syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1)
+}
+
+// stampingOn keeps one socket asking for receive times for the life of
+// the process. The kernel stamps incoming packets only while some socket
+// wants it, and switches stamping on and off a moment after the first
+// socket asks and the last one stops: without this socket, a test binary
+// that starts and closes fake servers one after another would switch it
+// off between them, and the first frames of the next server would arrive
+// unstamped (and be timed when read). One descriptor, never closed.
+var stampingOn sync.Once
+
+func holdStamping() {
+	stampingOn.Do(func() {
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return
+		}
+		if setStamping(uintptr(fd)) != nil {
+			_ = syscall.Close(fd)
+		}
+	})
+}
+
+// stampListener returns a listener whose Accept returns *arrivalConn, and
+// switches the kernel's stamping on now, well before the first frame.
+// Called before the server's address is handed out.
+func stampListener(ln net.Listener) net.Listener {
+	tl, ok := ln.(*net.TCPListener)
+	if !ok {
+		return ln
+	}
+	holdStamping()
+	return arrivalListener{tl}
+}
+
+// arrivalListener wraps each accepted TCP connection in an arrivalConn.
+type arrivalListener struct{ *net.TCPListener }
+
+// Accept implements net.Listener.
+func (l arrivalListener) Accept() (net.Conn, error) {
+	tc, err := l.AcceptTCP()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return tc, nil
+	}
+	return &arrivalConn{TCPConn: tc, raw: raw}, nil
+}
+
+// arrivalConn is an accepted connection whose reads, once tracked, use
+// recvmsg and keep the kernel's receive time of the bytes they return.
+// Before track (the HTTP request and the WebSocket upgrade) it reads as a
+// plain *net.TCPConn. Only the connection's reader goroutine reads it.
+type arrivalConn struct {
+	*net.TCPConn
+	raw      syscall.RawConn
+	tracking atomic.Bool
+	// last is the kernel's receive time of the latest bytes read, in Unix
+	// nanoseconds on the wall clock; 0 when the kernel gave none.
+	last atomic.Int64
+}
+
+// track turns the socket's receive times on; when that fails the
+// connection goes on reading as a plain TCP connection (frames timed when
+// read).
+func (c *arrivalConn) track() {
+	var serr error
+	if err := c.raw.Control(func(fd uintptr) { serr = setStamping(fd) }); err != nil || serr != nil {
+		return
+	}
+	c.tracking.Store(true)
+}
+
+func (c *arrivalConn) lastArrival() (time.Time, bool) {
+	ns := c.last.Load()
+	if ns == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, ns), true
+}
+
+// Read implements net.Conn. While tracking, it reads with recvmsg and
+// records the receive time the kernel attached (for TCP, that of the last
+// segment whose bytes it returned).
+func (c *arrivalConn) Read(p []byte) (int, error) {
+	if !c.tracking.Load() || len(p) == 0 {
+		return c.TCPConn.Read(p)
+	}
+	var (
+		oob     [64]byte
+		n, oobn int
+		recvErr error
+	)
+	err := c.raw.Read(func(fd uintptr) bool {
+		for {
+			n, oobn, _, _, recvErr = syscall.Recvmsg(int(fd), p, oob[:], 0)
+			if recvErr != syscall.EINTR {
+				break
+			}
+		}
+		// false: nothing to read yet, wait for the socket to be readable.
+		return recvErr != syscall.EAGAIN
+	})
+	if err == nil && recvErr != nil {
+		err = os.NewSyscallError("recvmsg", recvErr)
+	}
+	if err != nil {
+		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	var stamp int64 // 0 unless the kernel attached a receive time
+	if msgs, perr := syscall.ParseSocketControlMessage(oob[:oobn]); perr == nil {
+		for _, m := range msgs {
+			if m.Header.Level == syscall.SOL_SOCKET && m.Header.Type == syscall.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
+				sec := int64(binary.NativeEndian.Uint64(m.Data[0:8]))
+				nsec := int64(binary.NativeEndian.Uint64(m.Data[8:16]))
+				stamp = sec*int64(time.Second) + nsec
+			}
+		}
+	}
+	c.last.Store(stamp)
+	return n, nil
+}
