@@ -55,10 +55,9 @@ type IdentifyQueueOptions struct {
 	// 5s, Discord's. Tests scale it down.
 	Window time.Duration
 	// Margin is added to Window between two IDENTIFYs of a bucket, so
-	// that jitter between the moment lifeline sends and the moment Discord
-	// receives never makes two arrivals closer than Window. Default:
-	// Window/20 (250ms for Discord's 5s), at least 10ms (a scaled-down
-	// window in tests meets a loaded machine's scheduling delays).
+	// that jitter between the moment the queue lets an IDENTIFY go and the
+	// moment Discord receives it never makes two arrivals closer than
+	// Window. Default: DefaultIdentifyMargin(Window).
 	Margin time.Duration
 	// Day is how long a budget lasts once reset: after the reset Discord
 	// reported (SessionStartLimit.ResetAfter), the budget is whole again
@@ -70,6 +69,22 @@ type IdentifyQueueOptions struct {
 	// WarnBelow is the threshold for OnLow. Default: 10% of Total
 	// (rounded up), at least 2.
 	WarnBelow int
+}
+
+// MinIdentifyMargin is the smallest margin DefaultIdentifyMargin gives.
+// Between the queue letting an IDENTIFY go and its bytes leaving lie a
+// goroutine hand-off and a write, which a busy host stretches to several
+// milliseconds (up to 6 ms measured with the race detector on two shared
+// cores): an absolute delay that a scaled-down window (62.5 ms in a test
+// at an 80th of Discord's time) does not shrink, while a twentieth of it
+// would be 3 ms.
+const MinIdentifyMargin = 25 * time.Millisecond
+
+// DefaultIdentifyMargin returns the margin an identify queue adds to
+// window when none is configured: window/20 (250ms for Discord's 5s), at
+// least MinIdentifyMargin.
+func DefaultIdentifyMargin(window time.Duration) time.Duration {
+	return max(window/20, MinIdentifyMargin)
 }
 
 // LocalIdentifyQueue enforces Discord's identify rules inside one process:
@@ -91,7 +106,7 @@ func NewLocalIdentifyQueue(limit SessionStartLimit, opts IdentifyQueueOptions) *
 		opts.Window = 5 * time.Second
 	}
 	if opts.Margin <= 0 {
-		opts.Margin = max(opts.Window/20, 10*time.Millisecond)
+		opts.Margin = DefaultIdentifyMargin(opts.Window)
 	}
 	if opts.Day <= 0 {
 		opts.Day = 24 * time.Hour

@@ -3,6 +3,7 @@ package conn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -204,4 +205,61 @@ func TestLocalIdentifyQueueCancelAcrossTheResetKeepsTheNewBudget(t *testing.T) {
 	if r, _ := q.Remaining(); r != 5 {
 		t.Fatalf("remaining after the cancelled start was given back %d, want 5 (Total)", r)
 	}
+}
+
+func TestDefaultIdentifyMargin(t *testing.T) {
+	for _, tc := range []struct {
+		window, want time.Duration
+	}{
+		{5 * time.Second, 250 * time.Millisecond}, // Discord's window: a twentieth
+		{time.Second, 50 * time.Millisecond},
+		{500 * time.Millisecond, MinIdentifyMargin}, // a twentieth would be 25ms
+		{62500 * time.Microsecond, MinIdentifyMargin},
+		{time.Millisecond, MinIdentifyMargin},
+		{0, MinIdentifyMargin},
+	} {
+		if got := DefaultIdentifyMargin(tc.window); got != tc.want {
+			t.Errorf("DefaultIdentifyMargin(%v) = %v, want %v", tc.window, got, tc.want)
+		}
+	}
+}
+
+// At a scaled-down window the queue keeps the margin floor between two
+// IDENTIFYs of a bucket, not a twentieth of the window: the delay between
+// letting an IDENTIFY go and its bytes leaving does not scale.
+func TestLocalIdentifyQueueKeepsTheMarginFloorAtSmallWindows(t *testing.T) {
+	const window = 62500 * time.Microsecond // Discord's 5s at Scale 80
+	clk := clock.NewFake(time.Time{})
+	q := NewLocalIdentifyQueue(SessionStartLimit{Total: 10, Remaining: 10, ResetAfter: time.Hour, MaxConcurrency: 1},
+		IdentifyQueueOptions{Clock: clk, Window: window})
+	ctx := context.Background()
+	if err := q.Wait(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- q.Wait(ctx, 1) }()
+	if !clk.BlockUntil(1, 5*time.Second) {
+		t.Fatal("the second shard of the bucket is not waiting")
+	}
+	clk.Advance(window + MinIdentifyMargin - time.Nanosecond)
+	if n := clk.Waiters(); n != 1 {
+		t.Fatalf("%d timers pending just before window + floor, want the second shard's", n)
+	}
+	clk.Advance(time.Nanosecond)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second): // a safety net against a hang, not a timing assertion
+		t.Fatal("the second shard did not go at window + floor")
+	}
+}
+
+func ExampleDefaultIdentifyMargin() {
+	fmt.Println(DefaultIdentifyMargin(5 * time.Second))          // Discord's window
+	fmt.Println(DefaultIdentifyMargin(62500 * time.Microsecond)) // a fake Discord at Scale 80
+	// Output:
+	// 250ms
+	// 25ms
 }
