@@ -182,11 +182,12 @@ func (c *Connection) run(ctx context.Context) {
 			c.failWith(err)
 			return
 		}
-		failure := events.Error{Source: "conn", Kind: end.Reason.String(), Message: end.Error()}
+		failure := events.Error{Source: "conn", Kind: end.Reason.String(), Message: end.Error(),
+			Resumable: end.Reason == gateway.EndInvalidSession && end.Resumable}
 		if end.Reason == gateway.EndClosed {
 			failure.Kind, failure.CloseCode = "close", end.CloseCode
 		}
-		c.publishError(failure.Kind, failure.Message, failure.CloseCode, false)
+		c.cfg.Events.Publish(events.ForShard(c.cfg.Clock.Now(), c.cfg.ShardID, failure))
 		at.answer(end) // after the error event, so the two stay in order
 		c.setState(Reconnecting, end.Error())
 		trigger, recovering = end.Error(), true

@@ -199,6 +199,9 @@ type Error struct {
 	Message   string `json:"message"` // human-readable, redacted
 	CloseCode int    `json:"close_code,omitempty"`
 	Fatal     bool   `json:"fatal,omitempty"` // no automatic recovery will follow
+	// Resumable is op 9's d for Kind "invalid_session": Discord said the
+	// session may be resumed. False for every other error.
+	Resumable bool `json:"resumable,omitempty"`
 }
 
 func (Error) EventType() Type { return ErrorOccurred }
