@@ -100,8 +100,9 @@ type Options struct {
 	UnhealthyBelow float64
 	// OnEvaluation, when set, is called with every evaluation a run
 	// produces, after the monitor's state is updated, in the goroutine that
-	// ran the checks (runs of the Start loop may overlap, so calls may be
-	// concurrent). It is not called for re-evaluations caused by Remove or
+	// made the run (the caller of RunOnce or RunDue, or the Start loop's
+	// goroutine for that batch; runs of the Start loop may overlap, so
+	// calls may be concurrent). It is not called for re-evaluations caused by Remove or
 	// Configure. Default: nil.
 	OnEvaluation func(Evaluation)
 }
