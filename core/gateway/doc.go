@@ -15,10 +15,14 @@
 //     flag, zombie, read error) so the caller can choose the recovery.
 //   - Relay is the gateway discordgo sees (the downstream): an in-process
 //     WebSocket server reached through the Session's own websocket.Dialer
-//     over an in-memory pipe. It answers HELLO, IDENTIFY (with the READY
-//     lifeline received upstream) and heartbeats locally, delivers every
-//     dispatch exactly once and in order, and forwards the bot's own sends
-//     (presence, voice state, member requests) upstream.
+//     over an in-memory connection. It answers HELLO, IDENTIFY (with the
+//     READY lifeline received upstream) and heartbeats locally, delivers
+//     every dispatch exactly once and in order, and forwards the bot's own
+//     sends (presence, voice state, member requests) upstream. It runs no
+//     goroutine: what the Session writes is parsed and answered within its
+//     write, and what the relay sends waits in a queue the Session's
+//     reader drains (dispatches until it has read them, which is the
+//     back-pressure lifeline's reader feels).
 //
 // The discordgo Session therefore keeps one healthy connection for its
 // whole life while lifeline resumes, re-identifies and backs off behind it;

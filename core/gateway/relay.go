@@ -1,13 +1,11 @@
 package gateway
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,16 +43,13 @@ var ErrRelayClosed = errors.New("gateway: relay closed")
 // Deliver. Safe for concurrent use.
 type Relay struct {
 	opts RelayOptions
-	up   *websocket.Upgrader
 
 	mu       sync.Mutex
 	ready    []byte        // the READY dispatch to answer IDENTIFY with
-	readyCh  chan struct{} // closed once ready is set
-	down     *downConn     // the attached downstream, if any
+	down     *downConn     // the Session's live connection, if any
 	attachCh chan struct{} // closed while down is attached
 	closed   bool
 	closedCh chan struct{}
-	wg       sync.WaitGroup
 	rtt      atomic.Int64 // last upstream heartbeat round trip, ns
 }
 
@@ -72,37 +67,44 @@ func NewRelay(opts RelayOptions) *Relay {
 	}
 	return &Relay{
 		opts:     opts,
-		up:       &websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }},
-		readyCh:  make(chan struct{}),
 		attachCh: make(chan struct{}),
 		closedCh: make(chan struct{}),
 	}
 }
 
+// writeBuffers is the write buffer pool of every websocket connection
+// lifeline makes with gorilla/websocket's default write buffer size (4 KB):
+// a connection takes a buffer only while it writes a message, so an idle
+// one holds none.
+var writeBuffers = &sync.Pool{}
+
+// relayReadBufferSize is the read buffer of the Session's websocket
+// connection to the relay. Reading from memory costs a copy, not a system
+// call, so a small buffer loses nothing; a frame larger than the buffer
+// is read past it, straight into the message.
+const relayReadBufferSize = 1024
+
 // Dialer returns a websocket.Dialer for Session.Dialer: whatever URL the
-// Session dials, it reaches this relay over an in-memory pipe.
+// Session dials, it reaches this relay over an in-memory connection. The
+// Session's websocket takes its write buffer from a pool shared by every
+// connection lifeline makes (it holds one only while it writes) and reads
+// through a 1 KB buffer.
 func (r *Relay) Dialer() *websocket.Dialer {
 	return &websocket.Dialer{
 		NetDialContext:   func(ctx context.Context, _, _ string) (net.Conn, error) { return r.dial(ctx) },
 		HandshakeTimeout: 10 * time.Second,
+		ReadBufferSize:   relayReadBufferSize,
+		WriteBufferPool:  writeBuffers,
 	}
 }
 
-func (r *Relay) dial(ctx context.Context) (net.Conn, error) {
+func (r *Relay) dial(context.Context) (net.Conn, error) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.closed {
-		r.mu.Unlock()
 		return nil, ErrRelayClosed
 	}
-	r.wg.Add(1)
-	r.mu.Unlock()
-	client, server := net.Pipe()
-	d := &downConn{relay: r}
-	go func() {
-		defer r.wg.Done()
-		d.serve(server)
-	}()
-	return clientConn{Conn: client, ended: &d.ended}, nil
+	return newDownConn(r), nil
 }
 
 // SetLatency tells the relay the upstream heartbeat round trip; the relay
@@ -115,13 +117,16 @@ func (r *Relay) SetLatency(rtt time.Duration) { r.rtt.Store(int64(rtt)) }
 // to its IDENTIFY.
 func (r *Relay) SetReady(ctx context.Context, raw []byte) error {
 	r.mu.Lock()
-	first := r.ready == nil
 	r.ready = raw
-	if first {
-		close(r.readyCh)
-	}
 	d := r.down
 	attached := isClosed(r.attachCh)
+	if d != nil && !attached && d.identifyPending {
+		// The Session IDENTIFYed before lifeline had a READY.
+		d.attachLocked(raw)
+		r.mu.Unlock()
+		r.opts.OnAttach(true)
+		return nil
+	}
 	r.mu.Unlock()
 	if d != nil && attached {
 		return d.write(raw)
@@ -176,13 +181,12 @@ func (r *Relay) Attached() bool {
 	return isClosed(r.attachCh)
 }
 
-// Close ends the downstream connection and waits for the relay's
-// goroutines. Deliver returns ErrRelayClosed afterwards.
+// Close ends the downstream connection (the relay runs no goroutine of
+// its own). Deliver returns ErrRelayClosed afterwards.
 func (r *Relay) Close() error {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		r.wg.Wait()
 		return nil
 	}
 	r.closed = true
@@ -190,9 +194,8 @@ func (r *Relay) Close() error {
 	d := r.down
 	r.mu.Unlock()
 	if d != nil {
-		d.close()
+		d.end()
 	}
-	r.wg.Wait()
 	return nil
 }
 
@@ -203,161 +206,6 @@ func isClosed(ch chan struct{}) bool {
 	default:
 		return false
 	}
-}
-
-// downConn is one connection from discordgo to the relay.
-type downConn struct {
-	relay   *Relay
-	ws      *websocket.Conn
-	writeMu sync.Mutex
-	ended   atomic.Bool
-	once    sync.Once
-}
-
-func (d *downConn) serve(nc net.Conn) {
-	defer nc.Close()
-	r := d.relay
-	brw := bufio.NewReadWriter(bufio.NewReaderSize(nc, 1024), bufio.NewWriterSize(nc, 1024))
-	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-	req, err := http.ReadRequest(brw.Reader)
-	if err != nil {
-		return
-	}
-	_ = nc.SetReadDeadline(time.Time{})
-	ws, err := r.up.Upgrade(&hijackWriter{conn: nc, brw: brw}, req, nil)
-	if err != nil {
-		return
-	}
-	d.ws = ws
-
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return
-	}
-	old := r.down
-	r.down = d
-	r.mu.Unlock()
-	if old != nil {
-		old.close() // one Session, one live connection
-	}
-	defer d.detach()
-
-	ms := strconv.FormatInt(r.opts.HeartbeatInterval.Milliseconds(), 10)
-	if d.write(encode(OpHello, []byte(`{"heartbeat_interval":`+ms+`}`))) != nil {
-		return
-	}
-	for {
-		_, data, err := ws.ReadMessage()
-		if err != nil {
-			return
-		}
-		p, err := DecodePayload(data)
-		if err != nil {
-			continue // discordgo never sends these; nothing to forward
-		}
-		switch p.Op {
-		case OpHeartbeat:
-			d.ack()
-		case OpIdentify:
-			if !d.answerIdentify() {
-				return
-			}
-		case OpResume:
-			// The relay keeps no downstream session to resume: make
-			// discordgo IDENTIFY, which it does at once on op 9.
-			if d.write(encode(OpInvalidSession, []byte("false"))) != nil {
-				return
-			}
-		default:
-			r.opts.Forward(data)
-		}
-	}
-}
-
-// answerIdentify waits for the READY lifeline received upstream, sends it
-// and marks this connection attached. It reports false if the relay or the
-// connection ended first.
-func (d *downConn) answerIdentify() bool {
-	r := d.relay
-	select {
-	case <-r.readyCh:
-	case <-r.closedCh:
-		return false
-	}
-	r.mu.Lock()
-	ready := r.ready
-	r.mu.Unlock()
-	if d.write(ready) != nil {
-		return false
-	}
-	r.mu.Lock()
-	if r.down != d || r.closed {
-		r.mu.Unlock()
-		return false
-	}
-	if !isClosed(r.attachCh) {
-		close(r.attachCh)
-	}
-	r.mu.Unlock()
-	r.opts.OnAttach(true)
-	return true
-}
-
-// ack answers discordgo's heartbeat. It never writes on the reader's
-// goroutine: discordgo's Close stops its own reader and then writes a
-// close frame that only the relay's reader can take off the pipe, so an
-// ACK write blocking the reader would deadlock both. The write runs on a
-// goroutine of its own, which ends when the write does or, at the latest,
-// when serve closes the pipe.
-func (d *downConn) ack() {
-	rtt := time.Duration(d.relay.rtt.Load())
-	if rtt <= 0 {
-		d.relay.wg.Add(1) // serve's own count keeps the group above zero
-		go func() {
-			defer d.relay.wg.Done()
-			_ = d.write(encode(OpHeartbeatACK, nil))
-		}()
-		return
-	}
-	d.relay.opts.Clock.AfterFunc(rtt, func() { _ = d.write(encode(OpHeartbeatACK, nil)) })
-}
-
-func (d *downConn) write(frame []byte) error {
-	if d.ended.Load() {
-		return net.ErrClosed
-	}
-	d.writeMu.Lock()
-	defer d.writeMu.Unlock()
-	return d.ws.WriteMessage(websocket.TextMessage, frame)
-}
-
-// detach marks the connection gone: Deliver waits for the next one.
-func (d *downConn) detach() {
-	r := d.relay
-	r.mu.Lock()
-	was := false
-	if r.down == d {
-		r.down = nil
-		if isClosed(r.attachCh) {
-			r.attachCh = make(chan struct{})
-			was = true
-		}
-	}
-	r.mu.Unlock()
-	d.close()
-	if was {
-		r.opts.OnAttach(false)
-	}
-}
-
-func (d *downConn) close() {
-	d.once.Do(func() {
-		d.ended.Store(true)
-		if d.ws != nil {
-			d.ws.Close()
-		}
-	})
 }
 
 // Transport wraps next so that discordgo's "GET /gateway" (which Open calls
