@@ -32,7 +32,10 @@ type Options struct {
 	// "wss://gateway.discord.gg/?v=9&encoding=json". Required.
 	URL string
 	// Dialer dials the WebSocket. Default: a fresh websocket.Dialer (never
-	// websocket.DefaultDialer, so no state is shared between sessions).
+	// websocket.DefaultDialer, so no state is shared between sessions). A
+	// Dialer that sets neither WriteBufferSize nor WriteBufferPool is used
+	// with lifeline's shared write buffer pool, so an idle connection holds
+	// no write buffer (the Dialer given is copied, never changed).
 	Dialer *websocket.Dialer
 	// Header is sent with the upgrade request. Default: none.
 	Header http.Header
@@ -61,6 +64,11 @@ func (o *Options) defaults() {
 	o.Clock = clock.Or(o.Clock)
 	if o.Dialer == nil {
 		o.Dialer = &websocket.Dialer{HandshakeTimeout: DefaultHandshakeTimeout}
+	}
+	if o.Dialer.WriteBufferPool == nil && o.Dialer.WriteBufferSize == 0 {
+		d := *o.Dialer
+		d.WriteBufferPool = writeBuffers
+		o.Dialer = &d
 	}
 	if o.HandshakeTimeout <= 0 {
 		o.HandshakeTimeout = DefaultHandshakeTimeout
