@@ -11,6 +11,8 @@ import (
 // (every level condition is evaluated, none holds: the common case and
 // the slowest one), side by side with a hand-written Go function doing the
 // same comparisons and with the same policy forced onto expr's VM.
+// "policy" is the figure docs/benchmarks.md reports (bench/internal/report
+// reads these names).
 
 func loadDefault(b *testing.B) *Policy {
 	b.Helper()
@@ -19,23 +21,6 @@ func loadDefault(b *testing.B) *Policy {
 		b.Fatal(err)
 	}
 	return p
-}
-
-// forceVM drops the closure form of every condition of p.
-func forceVM(p *Policy) {
-	for i := range p.levels {
-		if p.levels[i].prog != nil {
-			p.levels[i].prog.fast = nil
-		}
-	}
-	if p.Degradation.Recover.prog != nil {
-		p.Degradation.Recover.prog.fast = nil
-	}
-	for _, r := range p.Recovery {
-		if r.When.prog != nil {
-			r.When.prog.fast = nil
-		}
-	}
 }
 
 var sinkDecision Decision
@@ -75,9 +60,7 @@ func BenchmarkEvaluateDefault(b *testing.B) {
 		}
 	})
 	b.Run("expr-vm", func(b *testing.B) {
-		vmp := loadDefault(b)
-		forceVM(vmp)
-		e := vmp.NewEvaluator()
+		e := vmOnly(loadDefault(b)).NewEvaluator()
 		b.ReportAllocs()
 		for b.Loop() {
 			sinkDecision = e.Evaluate(s)

@@ -28,7 +28,7 @@ var Functions = []Function{
 	{"floor", "floor(x number) float", "round down"},
 	{"ceil", "ceil(x number) float", "round up"},
 	{"round", "round(x number) float", "round half away from zero"},
-	{"len", "len(s string) int", "length of a string (bytes)"},
+	{"len", "len(s string) int", "length of a string in characters (Unicode code points)"},
 	{"lower", "lower(s string) string", "lower-case copy"},
 	{"upper", "upper(s string) string", "upper-case copy"},
 	{"trim", "trim(s string) string", "copy without leading and trailing white space"},
@@ -55,8 +55,9 @@ type condError struct {
 // program is one compiled condition.
 type program struct {
 	vm     *vm.Program
-	groups group           // the Env sections the condition reads
-	fast   func(*Env) bool // nil when the closure compiler does not cover it
+	groups group    // the Env sections the condition reads
+	native *node    // nil when the native evaluator does not cover it (native.go)
+	flat   flatCond // native as a flat list of range tests, when it is one
 }
 
 // compileCondition compiles src against Env. recovery says whether the
@@ -90,7 +91,8 @@ func compileCondition(src string, recovery bool, maxNodes uint) (*program, []con
 		return nil, []condError{exprError(src, err)}
 	}
 	p := &program{vm: prog, groups: groupsOf(prog.Node())}
-	p.fast = compileFast(prog.Node())
+	p.native = compileNative(prog.Node())
+	p.flat = flatten(p.native)
 	return p, nil
 }
 

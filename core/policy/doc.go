@@ -39,12 +39,20 @@
 //
 // # Evaluation
 //
-// The checked expr AST is compiled a second time into a tree of typed Go
-// closures over *Env (variables read by field offset, comparisons with a
-// constant folded into one closure); conditions outside that subset run
-// on expr's VM. Tests and fuzz targets check both give the same answer.
-// Evaluate fills only the Env sections the policy's conditions read and
-// does not allocate:
+// The checked expr AST is compiled a second time (native.go) into a tree
+// of typed nodes that read the metrics.Snapshot directly, each variable
+// through its source (source.go: the Snapshot field and the conversion
+// Env's fill applies). "variable op constant" becomes a range test on the
+// raw field, the interval found once by binary search (the conversions
+// never decrease, so the values that pass form one interval); a condition
+// that is an && or || of such tests, as every condition of the default
+// policy is, runs as one branch-free loop straight from the Policy, with
+// no Evaluator. Conditions outside the subset run on expr's VM over an
+// Env filled once per evaluation with only the sections they read.
+// Differential tests (every shipped policy, random and boundary
+// snapshots) and FuzzCompiledMatchesVM check the native answer is the
+// VM's. Evaluate is safe for concurrent use and does not allocate, nor
+// make a caller's Snapshot escape:
 //
 //	Decision.Level   = the most severe level whose `when` holds (None if none)
 //	Decision.Actions = the actions of every declared level up to Level, in order

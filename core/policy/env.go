@@ -8,9 +8,11 @@ import (
 	"github.com/lifeline-bot/lifeline/core/metrics"
 )
 
-// Env is the typed environment conditions are compiled against and
-// evaluated with. It is a flattened, unit-converted copy of a
-// metrics.Snapshot (plus, in recovery rules, the triggering error):
+// Env is the typed environment conditions are compiled against, and
+// evaluated with when they run on expr's VM (the native evaluator reads
+// the Snapshot itself, through the same conversions). It is a flattened,
+// unit-converted copy of a metrics.Snapshot (plus, in recovery rules, the
+// triggering error):
 //
 //   - every duration is a float64 number of milliseconds, so
 //     `latency.heartbeat > 250` and `latency.heartbeat > duration("250ms")`
@@ -287,15 +289,7 @@ func (e *Env) fillGateway(s *metrics.Snapshot) {
 }
 
 func (e *Env) fillDegradation(s *metrics.Snapshot) {
-	age := 0.0
-	if !s.Degradation.Since.IsZero() && s.Time.After(s.Degradation.Since) {
-		age = ms(s.Time.Sub(s.Degradation.Since))
-	}
-	level := s.Degradation.Level
-	if level == "" {
-		level = "NONE"
-	}
-	e.Degradation = DegradationVars{Level: level, Age: age}
+	e.Degradation = DegradationVars{Level: degradationLevel(s), Age: degradationAge(s)}
 }
 
 func clampInt(v uint64) int {

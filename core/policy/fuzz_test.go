@@ -7,12 +7,15 @@ import (
 	"path/filepath"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/expr-lang/expr/vm"
+	"github.com/lifeline-bot/lifeline/core/metrics"
 )
 
 // FuzzDecode feeds arbitrary files to the decoder and compiler. Whatever
 // the input: no panic; every diagnostic points inside the file; printing
 // the diagnostics works; and a policy that decodes evaluates, with the
-// closure compiler agreeing with expr's VM on every condition.
+// native evaluator agreeing with expr's VM on every condition.
 func FuzzDecode(f *testing.F) {
 	for _, pattern := range []string{"testdata/valid/*.hcl", "testdata/invalid/*.hcl", "../../policies/*.hcl"} {
 		files, _ := filepath.Glob(pattern)
@@ -87,29 +90,32 @@ func FuzzCondition(f *testing.F) {
 	})
 }
 
-func fuzzEnvs() []Env {
+// fuzzInput is one snapshot and error to evaluate conditions on.
+type fuzzInput struct {
+	s    metrics.Snapshot
+	info ErrorInfo
+}
+
+func fuzzEnvs() []fuzzInput {
 	r := rand.New(rand.NewSource(7))
-	envs := make([]Env, 16)
+	envs := make([]fuzzInput, 16)
 	for i := range envs {
-		envs[i] = randomEnv(r)
+		envs[i].s, envs[i].info = randomSnapshot(r, nil)
 	}
 	return envs
 }
 
-func agree(t *testing.T, src string, prog *program, envs []Env) {
+// agree checks the native form of prog, if any, decides as the VM does
+// on every input.
+func agree(t *testing.T, src string, prog *program, envs []fuzzInput) {
 	t.Helper()
-	if prog == nil || prog.fast == nil {
+	if prog == nil {
 		return
 	}
-	var e Evaluator
+	var m vm.VM
 	for i := range envs {
-		want, err := e.vm.Run(prog.vm, &envs[i])
-		if err != nil {
-			continue // a runtime error on the VM (e.g. integer overflow checks): nothing to compare
-		}
-		e.env = envs[i]
-		if got := prog.fast(&e.env); got != want.(bool) {
-			t.Fatalf("%q: closure %v, VM %v on %+v", src, got, want, envs[i])
+		if d := differ(&m, prog, &envs[i].s, &envs[i].info); d != "" {
+			t.Fatalf("%q: %s on %+v, error %+v", src, d, envs[i].s, envs[i].info)
 		}
 	}
 }

@@ -47,6 +47,15 @@ type Policy struct {
 	// degradeGroups and recoveryGroups are the Env sections the
 	// degradation and recovery conditions read.
 	degradeGroups, recoveryGroups group
+	// nativeDegrade and nativeRecovery are true when every degradation
+	// (recovery) condition runs natively: Evaluate (ChooseRecovery) then
+	// needs no Evaluator.
+	nativeDegrade, nativeRecovery bool
+	// recoverFlat is Degradation.Recover's flat form, if it has one;
+	// allFlat is true when degradation is enabled and every level and the
+	// recover condition have one.
+	recoverFlat flatCond
+	allFlat     bool
 }
 
 // Ranges records where a block and its attributes are in the source.
