@@ -43,7 +43,7 @@ test: vet lint generate-check fuzz bench-smoke ## vet, staticcheck, the generate
 # Each parser's fuzz target runs FUZZTIME in `make test`; minimizing a new
 # input is capped (its default, 60s, looks like a hang).
 FUZZTIME           ?= 5s
-FUZZ_TARGETS       := core/policy:FuzzDecode core/policy:FuzzCondition \
+FUZZ_TARGETS       := core/policy:FuzzDecode core/policy:FuzzCondition core/policy:FuzzCompiledMatchesVM \
                       discordtest:FuzzParseScenario core/config:FuzzLoadLayered \
                       core/conn:FuzzStream core/conn:FuzzScanner \
                       core/config:FuzzEnvSettings core/pluginhost:FuzzDescribeResponse \
