@@ -73,12 +73,13 @@ type IdentifyQueueOptions struct {
 
 // MinIdentifyMargin is the smallest margin DefaultIdentifyMargin gives.
 // Between the queue letting an IDENTIFY go and its bytes leaving lie a
-// goroutine hand-off and a write, which a busy host stretches to several
-// milliseconds (up to 6 ms measured with the race detector on two shared
-// cores): an absolute delay that a scaled-down window (62.5 ms in a test
-// at an 80th of Discord's time) does not shrink, while a twentieth of it
-// would be 3 ms.
-const MinIdentifyMargin = 25 * time.Millisecond
+// timer, a goroutine hand-off and a write, which a busy host stretches to
+// tens of milliseconds (a fake Discord timing arrivals by the kernel saw
+// an IDENTIFY leave 20 ms after its turn, with the race detector on two
+// shared cores): an absolute delay that a scaled-down window (62.5 ms in
+// a test at an 80th of Discord's time) does not shrink, while a twentieth
+// of it would be 3 ms.
+const MinIdentifyMargin = 50 * time.Millisecond
 
 // DefaultIdentifyMargin returns the margin an identify queue adds to
 // window when none is configured: window/20 (250ms for Discord's 5s), at

@@ -212,7 +212,8 @@ func TestDefaultIdentifyMargin(t *testing.T) {
 		window, want time.Duration
 	}{
 		{5 * time.Second, 250 * time.Millisecond}, // Discord's window: a twentieth
-		{time.Second, 50 * time.Millisecond},
+		{2 * time.Second, 100 * time.Millisecond},
+		{time.Second, MinIdentifyMargin},            // a twentieth: exactly the floor
 		{500 * time.Millisecond, MinIdentifyMargin}, // a twentieth would be 25ms
 		{62500 * time.Microsecond, MinIdentifyMargin},
 		{time.Millisecond, MinIdentifyMargin},
@@ -261,5 +262,5 @@ func ExampleDefaultIdentifyMargin() {
 	fmt.Println(DefaultIdentifyMargin(62500 * time.Microsecond)) // a fake Discord at Scale 80
 	// Output:
 	// 250ms
-	// 25ms
+	// 50ms
 }
