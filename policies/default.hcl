@@ -119,10 +119,12 @@ degradation {
 
 # RESUME keeps the session and replays missed events: the cheapest fix.
 # Not after 1000/1001 (session closed), 4007 (bad sequence), 4009 (session
-# timed out) or an invalid session: Discord would refuse it.
+# timed out) or an invalid session Discord says cannot resume (op 9 with
+# d=false): Discord would refuse it. Op 9 with d=true may resume
+# (error.resumable is its d).
 recovery "resume" {
   priority     = 10
-  when         = "!error.fatal && error.close_code not in [4004, 4010, 4011, 4012, 4013, 4014] && error.close_code not in [1000, 1001, 4007, 4009] && error.kind != \"invalid_session\""
+  when         = "!error.fatal && error.close_code not in [4004, 4010, 4011, 4012, 4013, 4014] && error.close_code not in [1000, 1001, 4007, 4009] && (error.kind != \"invalid_session\" || error.resumable)"
   use          = "resume"
   max_attempts = 3
 }

@@ -138,10 +138,12 @@ degradation {
   }
 }
 
-# RESUME costs no identify: try it first and more often.
+# RESUME costs no identify: try it first and more often. Not after an
+# invalid session Discord says cannot resume (op 9 with d=false); op 9 with
+# d=true may resume (error.resumable is its d).
 recovery "resume" {
   priority     = 10
-  when         = "!error.fatal && error.close_code not in [1000, 1001, 4004, 4007, 4009, 4010, 4011, 4012, 4013, 4014] && error.kind != 'invalid_session'"
+  when         = "!error.fatal && error.close_code not in [1000, 1001, 4004, 4007, 4009, 4010, 4011, 4012, 4013, 4014] && (error.kind != 'invalid_session' || error.resumable)"
   max_attempts = 5
 }
 

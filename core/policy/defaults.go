@@ -121,7 +121,9 @@ func defaultThreshold(checkType string) Threshold {
 // DefaultRecoveryRules returns the rules used when a policy declares no
 // recovery block, in priority order:
 //
-//	resume (10):         not fatal and the session is resumable
+//	resume (10):         not fatal and the session is resumable: not after
+//	                     close 1000, 1001, 4007, 4009, nor op 9 with d=false
+//	                     (op 9 with d=true resumes: error.resumable)
 //	reconnect (20):      not fatal
 //	reidentify (30):     not fatal
 //	restart_client (40): not fatal, and a timeout, a zombie, or 3+ failures in a row
@@ -129,7 +131,7 @@ func DefaultRecoveryRules() []RecoveryRule {
 	notFatal := "!error.fatal && error.close_code not in " + fatalCloseCodes
 	return []RecoveryRule{
 		{Name: "resume", Priority: 10, Use: "resume", MaxAttempts: 3, Generated: true,
-			When: generated(notFatal+` && error.close_code not in [1000, 1001, 4007, 4009] && error.kind != "invalid_session"`, true)},
+			When: generated(notFatal+` && error.close_code not in [1000, 1001, 4007, 4009] && (error.kind != "invalid_session" || error.resumable)`, true)},
 		{Name: "reconnect", Priority: 20, Use: "reconnect", MaxAttempts: 3, Generated: true, When: generated(notFatal, true)},
 		{Name: "reidentify", Priority: 30, Use: "reidentify", MaxAttempts: 2, Generated: true, When: generated(notFatal, true)},
 		{Name: "restart_client", Priority: 40, Use: "restart_client", MaxAttempts: 1, Generated: true,

@@ -157,11 +157,15 @@ type ErrorInfo struct {
 	Source string `expr:"source" unit:"string" doc:"component that reported it, e.g. \"conn\""`
 	// Fatal is true when no automatic recovery should follow.
 	Fatal bool `expr:"fatal" unit:"bool" doc:"the error is fatal (e.g. close 4004)"`
+	// Resumable is op 9's d for an invalid session (Kind
+	// "invalid_session"): Discord said the session may be resumed. False
+	// for every other error.
+	Resumable bool `expr:"resumable" unit:"bool" doc:"op 9 (invalid session) said the session may be resumed (its d); false for other errors"`
 }
 
 // ErrorFromEvent converts the data of an ERROR_OCCURRED event.
 func ErrorFromEvent(e events.Error) ErrorInfo {
-	return ErrorInfo{Message: e.Message, CloseCode: e.CloseCode, Kind: e.Kind, Source: e.Source, Fatal: e.Fatal}
+	return ErrorInfo{Message: e.Message, CloseCode: e.CloseCode, Kind: e.Kind, Source: e.Source, Fatal: e.Fatal, Resumable: e.Resumable}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -17,7 +17,8 @@ import (
 //
 //   - a gateway.End: its reason ("closed" becomes "close" with the close
 //     code; "zombie", "invalid_session", "handshake_timeout", ...), fatal
-//     for a fatal close code;
+//     for a fatal close code; for "invalid_session", resumable as op 9's d
+//     said;
 //   - a *conn.CloseError: "close" with its code, fatal as ClassifyClose says;
 //   - conn.ErrSessionStartLimit: "identify_limit", fatal;
 //   - a deadline (context.DeadlineExceeded, conn.ErrWatchdogTimeout,
@@ -39,6 +40,7 @@ func Classify(source string, err error) policy.ErrorInfo {
 	switch {
 	case errors.As(err, &end):
 		info.Kind = end.Reason.String()
+		info.Resumable = end.Reason == gateway.EndInvalidSession && end.Resumable
 		if end.Reason == gateway.EndClosed {
 			info.Kind, info.CloseCode = "close", end.CloseCode
 			info.Fatal = conn.ClassifyClose(end.CloseCode).Fatal()

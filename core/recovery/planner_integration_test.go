@@ -272,3 +272,88 @@ recovery "resume" {
 		}
 	}
 }
+
+// Op 9 through the real connection and the default rules: with d=true
+// the session may be resumed and the Engine's first strategy is resume
+// (a RESUME, no new IDENTIFY); with d=false it is gone and resume does not
+// apply: reconnect IDENTIFYs anew. The ERROR_OCCURRED event carries d.
+func TestPlannerResumesAnInvalidSessionDiscordSaysIsResumable(t *testing.T) {
+	cases := []struct {
+		name       string
+		resumable  bool
+		strategy   string // the strategy that recovered
+		resumes    int    // RESUMEs the fake accepted
+		identifies int    // IDENTIFYs, the first one included
+	}{
+		{name: "op 9 d=true resumes", resumable: true, strategy: "resume", resumes: 1, identifies: 1},
+		{name: "op 9 d=false starts a new session", resumable: false, strategy: "reconnect", resumes: 0, identifies: 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, err := discordtest.NewServer(discordtest.Options{Scale: 200, Guilds: 2, SessionExpiry: 30 * time.Second, HeartbeatTimeout: 2 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			bus := events.NewBus(events.Options{QueueSize: 4096})
+			rec := &recorder{}
+			bus.SubscribeAll(rec.Publish)
+			engine := recovery.New(recovery.Settings{Events: bus, AttemptTimeout: 10 * time.Second})
+			c, err := conn.New(conn.Config{
+				Token: srv.Token(), GatewayURL: srv.GatewayURL(), RESTTransport: srv.Transport(), GatewayDialer: srv.Dialer(),
+				Events: bus, HandshakeTimeout: 2 * time.Second, ReconnectDelay: 20 * time.Millisecond, MaxReconnectDelay: 300 * time.Millisecond,
+				InvalidSessionDelay: [2]time.Duration{10 * time.Millisecond, 20 * time.Millisecond},
+				CallTimeout:         5 * time.Second, Planner: engine.ConnPlanner(0),
+				IdentifyQueue: conn.NewLocalIdentifyQueue(conn.SessionStartLimit{Total: 1000, Remaining: 1000, ResetAfter: time.Hour, MaxConcurrency: 1},
+					conn.IdentifyQueueOptions{Window: srv.IdentifyWindow()}),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			if err := c.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := srv.SendInvalidSession(tc.resumable); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(15 * time.Second)
+			for time.Now().Before(deadline) && engine.Stats().Recovered == 0 {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if err := c.Stop(ctx); err != nil {
+				t.Fatal(err)
+			}
+			bus.Close()
+
+			var failure *events.Error
+			var recovered string
+			for _, ev := range rec.events() {
+				switch d := ev.Data.(type) {
+				case events.Error:
+					if failure == nil {
+						failure = &d
+					}
+				case events.Recovery:
+					if d.Completed && d.Success && recovered == "" {
+						recovered = d.Strategy
+					}
+				}
+			}
+			if failure == nil || failure.Kind != "invalid_session" || failure.Resumable != tc.resumable {
+				t.Fatalf("failure event %+v, want invalid_session with resumable=%v", failure, tc.resumable)
+			}
+			if recovered != tc.strategy {
+				t.Fatalf("recovered by %q, want %q (events %v)", recovered, tc.strategy, rec.lines())
+			}
+			resumes := 0
+			for _, s := range srv.Ledger().Sessions() {
+				resumes += len(s.Resumes)
+			}
+			if ids := len(srv.Ledger().Identifies()); resumes != tc.resumes || ids != tc.identifies {
+				t.Fatalf("%d RESUMEs and %d IDENTIFYs, want %d and %d", resumes, ids, tc.resumes, tc.identifies)
+			}
+		})
+	}
+}

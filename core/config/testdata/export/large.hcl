@@ -79,10 +79,10 @@ degradation {
   }
 }
 
-# recovery: preset large (policies/large.hcl:142:1)
+# recovery: preset large (policies/large.hcl:144:1)
 recovery "resume" {
   priority     = 10
-  when         = "!error.fatal && error.close_code not in [1000, 1001, 4004, 4007, 4009, 4010, 4011, 4012, 4013, 4014] && error.kind != 'invalid_session'"
+  when         = "!error.fatal && error.close_code not in [1000, 1001, 4004, 4007, 4009, 4010, 4011, 4012, 4013, 4014] && (error.kind != 'invalid_session' || error.resumable)"
   use          = "resume"
   max_attempts = 5
 }

@@ -82,7 +82,7 @@ degradation {
 # recovery: default
 recovery "resume" {
   priority     = 10
-  when         = "!error.fatal && error.close_code not in [4004, 4010, 4011, 4012, 4013, 4014] && error.close_code not in [1000, 1001, 4007, 4009] && error.kind != \"invalid_session\""
+  when         = "!error.fatal && error.close_code not in [4004, 4010, 4011, 4012, 4013, 4014] && error.close_code not in [1000, 1001, 4007, 4009] && (error.kind != \"invalid_session\" || error.resumable)"
   use          = "resume"
   max_attempts = 3
 }
