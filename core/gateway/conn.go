@@ -117,22 +117,27 @@ func (r ResumeState) String() string {
 }
 
 // Handler receives every dispatch (op 0), READY and RESUMED included, in
-// the order Discord sent them. It runs on the connection's reader goroutine:
-// blocking it applies back-pressure to the socket, and it must return when
-// ctx is done.
+// the order Discord sent them. It runs on Run's goroutine, which reads the
+// socket: blocking it applies back-pressure to the socket (heartbeats go on
+// meanwhile, from timers), and it must return when ctx is done.
 type Handler func(ctx context.Context, p Payload, raw []byte)
 
 // Conn is one upstream connection to a Discord gateway. Make it with
 // NewConn, start it with Run; Send and Close may be called from other
 // goroutines while Run runs. A Conn is used once.
+//
+// Run reads the socket on its caller's goroutine and starts no other that
+// lives as long as the connection: heartbeats, zombie detection and the
+// handshake deadline run on timers (see session), so an idle shard costs
+// one parked goroutine here, not two.
 type Conn struct {
 	opts Options
 
 	mu      sync.Mutex
 	ws      *websocket.Conn
+	sess    *session // the running connection's state machine, while Run runs
 	ready   bool
 	closing bool
-	closeCh chan int // Close's code reaches Run here
 	started bool
 
 	writeMu sync.Mutex
@@ -143,7 +148,7 @@ type Conn struct {
 // NewConn returns an unconnected Conn.
 func NewConn(opts Options) *Conn {
 	opts.defaults()
-	return &Conn{opts: opts, closeCh: make(chan int, 1)}
+	return &Conn{opts: opts}
 }
 
 // ErrNotReady is returned by Send when the connection has not reached
@@ -170,12 +175,16 @@ func (c *Conn) Send(frame []byte) error {
 // does not wait for Run to return.
 func (c *Conn) Close(code int) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closing {
+		c.mu.Unlock()
 		return
 	}
 	c.closing = true
-	c.closeCh <- code
+	s := c.sess
+	c.mu.Unlock()
+	if s != nil {
+		s.finish(End{Reason: EndStopped, sentCode: code})
+	}
 }
 
 func (c *Conn) write(ws *websocket.Conn, frame []byte) error {
@@ -185,19 +194,10 @@ func (c *Conn) write(ws *websocket.Conn, frame []byte) error {
 	return ws.WriteMessage(websocket.TextMessage, frame)
 }
 
-// ctrl is a non-dispatch payload (or the reader's end) handed from the
-// reader goroutine to Run's loop.
-type ctrl struct {
-	p          Payload
-	ready      bool // READY or RESUMED was just delivered
-	resumedURL string
-	sessionID  string
-	err        error // the reader stopped
-}
-
 // Run dials, performs the handshake and serves the connection until it
-// ends, then closes the socket and returns why. It returns only after its
-// goroutines have stopped.
+// ends, then closes the socket and returns why. It reads the socket on the
+// caller's goroutine, and returns only after every goroutine it started
+// has stopped.
 func (c *Conn) Run(ctx context.Context, hs Handshake, handle Handler) End {
 	c.mu.Lock()
 	if c.started {
@@ -226,22 +226,43 @@ func (c *Conn) Run(ctx context.Context, hs Handshake, handle Handler) End {
 	}
 	o.Observer.Observe(Observation{Kind: ObsConnected, Time: o.Clock.Now()})
 
+	runCtx, cancel := context.WithCancel(ctx)
+	s := &session{c: c, ws: ws, hs: hs, ctx: runCtx, cancel: cancel, ackedLast: true}
+	if hs.Resume != nil {
+		s.seq = hs.Resume.Seq
+	}
 	c.mu.Lock()
 	c.ws = ws
+	c.sess = s
 	closing := c.closing
 	c.mu.Unlock()
+	stopWatch := context.AfterFunc(ctx, func() { s.finish(s.withCode(End{Reason: EndStopped, Err: ctx.Err()})) })
 
-	runCtx, cancel := context.WithCancel(ctx)
-	ctrlCh := make(chan ctrl, 16)
-	readerDone := make(chan struct{})
-	go c.read(runCtx, ws, handle, ctrlCh, readerDone)
+	if closing {
+		s.finish(s.withCode(End{Reason: EndStopped}))
+	} else {
+		s.evMu.Lock()
+		s.arm(&s.handshake, o.HandshakeTimeout, s.onHandshakeTimeout)
+		s.evMu.Unlock()
+		s.read(handle)
+	}
 
-	end := c.loop(runCtx, ws, hs, ctrlCh, closing)
-
-	// Tear down: tell the server why (best effort, bounded), drop the
-	// socket, and wait for the reader so no goroutine outlives Run.
-	code := end.sentCode
-	if code != 0 {
+	// Tear down: no event acts from here on; tell the server why (best
+	// effort, bounded), drop the socket, and wait for the helpers so no
+	// goroutine outlives Run.
+	stopWatch()
+	s.evMu.Lock()
+	s.stopped = true
+	s.disarm(&s.handshake)
+	s.disarm(&s.beat)
+	s.disarm(&s.zombie)
+	readied := s.readied
+	s.evMu.Unlock()
+	s.endMu.Lock()
+	end := s.end
+	s.endMu.Unlock()
+	end.Ready = readied
+	if code := end.sentCode; code != 0 {
 		c.writeMu.Lock()
 		_ = ws.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(code, ""), time.Now().Add(time.Second))
@@ -250,11 +271,11 @@ func (c *Conn) Run(ctx context.Context, hs Handshake, handle Handler) End {
 	}
 	cancel()
 	ws.Close()
-	<-readerDone
 	c.bg.Wait()
 	c.mu.Lock()
 	c.ready = false
 	c.closing = true
+	c.sess = nil
 	c.mu.Unlock()
 	return end
 }
@@ -278,21 +299,122 @@ func resumeURL(resume, gateway string) string {
 	return r.String()
 }
 
-func (c *Conn) read(ctx context.Context, ws *websocket.Conn, handle Handler, out chan<- ctrl, done chan<- struct{}) {
-	defer close(done)
-	o := &c.opts
-	send := func(m ctrl) bool {
-		select {
-		case out <- m:
-			return true
-		case <-ctx.Done():
-			return false
+// session is the state machine of one connection. Three kinds of event
+// drive it, each under evMu so they happen one at a time: the frames Run's
+// reader takes off the socket (read), the timers (handshake deadline,
+// heartbeat, zombie check; each a clock.AfterFunc whose callback runs
+// briefly on a goroutine of its own), and the identify queue's answer.
+// What ends the connection (any event, Close, the context) goes through
+// finish: the first cause wins, and finish wakes the reader, which is
+// blocked reading the socket or delivering a dispatch, so Run can tear
+// down.
+type session struct {
+	c      *Conn
+	ws     *websocket.Conn
+	hs     Handshake
+	ctx    context.Context // cancelled by finish: delivery and the identify wait stop
+	cancel context.CancelFunc
+
+	endMu sync.Mutex
+	ended bool
+	end   End
+
+	evMu      sync.Mutex
+	stopped   bool // Run is tearing down: events do nothing
+	interval  time.Duration
+	seq       int64
+	helloed   bool
+	readied   bool
+	lastAck   time.Time
+	sentAt    time.Time
+	ackedLast bool // no heartbeat outstanding
+
+	handshake, beat, zombie timer
+}
+
+// timer is one of a session's timers. gen tells a callback that fired
+// while the timer was being re-armed or stopped (it waited for evMu
+// meanwhile) that it is stale.
+type timer struct {
+	t   clock.Timer
+	gen uint64
+}
+
+// arm (re)starts a's countdown: fn runs under evMu after d, unless a is
+// armed again or disarmed first, or the session has ended. evMu is held.
+func (s *session) arm(a *timer, d time.Duration, fn func()) {
+	s.disarm(a)
+	g := a.gen
+	a.t = s.c.opts.Clock.AfterFunc(d, func() {
+		s.evMu.Lock()
+		defer s.evMu.Unlock()
+		if a.gen != g || !s.live() {
+			return
 		}
+		a.t = nil
+		fn()
+	})
+}
+
+// disarm stops a; a callback already on its way finds itself stale. evMu
+// is held.
+func (s *session) disarm(a *timer) {
+	if a.t != nil {
+		a.t.Stop()
+		a.t = nil
 	}
+	a.gen++
+}
+
+// live reports whether events still act: the session has not ended and
+// Run is not tearing down. evMu is held.
+func (s *session) live() bool {
+	return !s.stopped && !s.isEnded()
+}
+
+func (s *session) isEnded() bool {
+	s.endMu.Lock()
+	defer s.endMu.Unlock()
+	return s.ended
+}
+
+// finish ends the session with e unless it has ended already, and wakes
+// the reader: the context it delivers under is cancelled and the socket's
+// read deadline passes at once.
+func (s *session) finish(e End) {
+	s.endMu.Lock()
+	if s.ended {
+		s.endMu.Unlock()
+		return
+	}
+	s.ended, s.end = true, e
+	s.endMu.Unlock()
+	s.cancel()
+	_ = s.ws.NetConn().SetReadDeadline(time.Unix(1, 0))
+}
+
+// withCode closes the socket with the resumable code unless e says
+// otherwise or the socket is gone already.
+func (s *session) withCode(e End) End {
+	if e.sentCode == 0 && e.Reason != EndClosed && e.Reason != EndReadError {
+		e.sentCode = ResumableCloseCode
+	}
+	return e
+}
+
+func (s *session) zombieAfter() time.Duration {
+	return time.Duration(s.c.opts.ZombieFactor * float64(s.interval))
+}
+
+// read is Run's reader: it takes frames off the socket until the session
+// ends, hands every dispatch to handle and every other payload to the
+// state machine.
+func (s *session) read(handle Handler) {
+	c, o := s.c, &s.c.opts
 	for {
-		mt, data, err := ws.ReadMessage()
+		mt, data, err := s.ws.ReadMessage()
 		if err != nil {
-			send(ctrl{err: err})
+			s.finish(classifyReadError(err, false))
 			return
 		}
 		now := o.Clock.Now()
@@ -307,237 +429,210 @@ func (c *Conn) read(ctx context.Context, ws *websocket.Conn, handle Handler, out
 		}
 		o.Observer.Observe(Observation{Kind: ObsReceived, Time: now, Op: p.Op, Seq: p.Seq(), Type: p.T, Size: len(data)})
 		if p.Op != OpDispatch {
-			if !send(ctrl{p: p}) {
-				return
+			s.evMu.Lock()
+			if s.live() {
+				s.control(p, now)
 			}
+			s.evMu.Unlock()
 			continue
 		}
-		if ctx.Err() != nil {
+		if s.isEnded() {
 			return // the connection is ending: what follows will be replayed
 		}
-		handle(ctx, p, data)
+		handle(s.ctx, p, data)
 		c.lastSeq.Store(p.Seq())
 		if p.T == "READY" || p.T == "RESUMED" {
-			m := ctrl{p: p, ready: true}
+			var info readyInfo
 			if p.T == "READY" {
-				var info readyInfo
-				if err := json.Unmarshal(p.D, &info); err == nil {
-					m.sessionID, m.resumedURL = info.SessionID, info.ResumeGatewayURL
-				}
+				_ = json.Unmarshal(p.D, &info)
 			}
-			if !send(m) {
-				return
+			s.evMu.Lock()
+			if s.live() {
+				s.onReady(p, info)
 			}
+			s.evMu.Unlock()
 		}
 	}
 }
 
-// loop is Run's state machine for one connection.
-func (c *Conn) loop(ctx context.Context, ws *websocket.Conn, hs Handshake, in <-chan ctrl, closing bool) End {
-	o := &c.opts
-	clk := o.Clock
-	end := func(e End) End {
-		if e.sentCode == 0 && e.Reason != EndClosed && e.Reason != EndReadError {
-			e.sentCode = ResumableCloseCode
-		}
-		return e
+// onReady marks the session READY (or RESUMED). evMu is held.
+func (s *session) onReady(p Payload, info readyInfo) {
+	c, o := s.c, &s.c.opts
+	s.readied = true
+	s.disarm(&s.handshake)
+	c.mu.Lock()
+	c.ready = true
+	c.mu.Unlock()
+	if p.S != nil {
+		s.seq = *p.S
 	}
-	if closing {
-		return end(End{Reason: EndStopped})
+	o.Observer.Observe(Observation{Kind: ObsReady, Time: o.Clock.Now(), Type: p.T, SessionID: info.SessionID,
+		ResumeURL: info.ResumeGatewayURL, Seq: s.seq})
+}
+
+// sendHandshake sends IDENTIFY or RESUME and starts the READY deadline.
+// evMu is held.
+func (s *session) sendHandshake() error {
+	c, o := s.c, &s.c.opts
+	var frame []byte
+	op := OpIdentify
+	if r := s.hs.Resume; r != nil {
+		d, _ := json.Marshal(resumeData{Token: r.Token, SessionID: r.SessionID, Seq: r.Seq})
+		frame, op = encode(OpResume, d), OpResume
+	} else {
+		frame = encode(OpIdentify, s.hs.Identify)
 	}
-
-	var (
-		interval  time.Duration
-		seq       int64
-		helloed   bool
-		readied   bool
-		lastAck   time.Time
-		sentAt    time.Time
-		ackedLast = true // no heartbeat outstanding
-	)
-	if hs.Resume != nil {
-		seq = hs.Resume.Seq
+	if err := c.write(s.ws, frame); err != nil {
+		return err
 	}
+	o.Observer.Observe(Observation{Kind: ObsSent, Time: o.Clock.Now(), Op: op})
+	s.arm(&s.handshake, o.HandshakeTimeout, s.onHandshakeTimeout)
+	return nil
+}
 
-	handshake := clk.NewTimer(o.HandshakeTimeout)
-	defer handshake.Stop()
-	// Heartbeat and zombie timers start stopped; HELLO arms them.
-	beat := clk.NewTimer(time.Hour)
-	beat.Stop()
-	defer beat.Stop()
-	zombie := clk.NewTimer(time.Hour)
-	zombie.Stop()
-	defer zombie.Stop()
-	zombieAfter := func() time.Duration { return time.Duration(o.ZombieFactor * float64(interval)) }
-
-	identifyGo := make(chan error, 1)
-	sendHandshake := func() error {
-		var frame []byte
-		op := OpIdentify
-		if hs.Resume != nil {
-			d, _ := json.Marshal(resumeData{Token: hs.Resume.Token, SessionID: hs.Resume.SessionID, Seq: hs.Resume.Seq})
-			frame, op = encode(OpResume, d), OpResume
-		} else {
-			frame = encode(OpIdentify, hs.Identify)
-		}
-		if err := c.write(ws, frame); err != nil {
-			return err
-		}
-		o.Observer.Observe(Observation{Kind: ObsSent, Time: clk.Now(), Op: op})
-		handshake.Reset(o.HandshakeTimeout)
-		return nil
+// sendHeartbeat sends op 1 with the last sequence handled. evMu is held.
+func (s *session) sendHeartbeat() error {
+	c, o := s.c, &s.c.opts
+	// sentAt keeps the oldest unanswered heartbeat: a second beat sent
+	// while one is outstanding must not hide how long Discord has been
+	// silent.
+	if s.ackedLast {
+		s.sentAt = o.Clock.Now()
 	}
-
-	sendHeartbeat := func() error {
-		// sentAt keeps the oldest unanswered heartbeat: a second beat
-		// sent while one is outstanding must not hide how long Discord
-		// has been silent.
-		if ackedLast {
-			sentAt = clk.Now()
-		}
-		ackedLast = false
-		if s := c.lastSeq.Load(); s > seq {
-			seq = s
-		}
-		o.Observer.Observe(Observation{Kind: ObsHeartbeatSent, Time: sentAt, Seq: seq})
-		return c.write(ws, heartbeatFrame(seq))
+	s.ackedLast = false
+	if q := c.lastSeq.Load(); q > s.seq {
+		s.seq = q
 	}
+	o.Observer.Observe(Observation{Kind: ObsHeartbeatSent, Time: s.sentAt, Seq: s.seq})
+	return c.write(s.ws, heartbeatFrame(s.seq))
+}
 
-	for {
-		select {
-		case <-ctx.Done():
-			return end(End{Reason: EndStopped, Err: ctx.Err(), Ready: readied})
+// heartbeat sends one heartbeat, ending the session if the write fails.
+// evMu is held.
+func (s *session) heartbeat() bool {
+	if err := s.sendHeartbeat(); err != nil {
+		s.finish(End{Reason: EndReadError, Err: fmt.Errorf("gateway: heartbeat: %w", err)})
+		return false
+	}
+	return true
+}
 
-		case code := <-c.closeCh:
-			return End{Reason: EndStopped, Ready: readied, sentCode: code}
+func (s *session) onHandshakeTimeout() {
+	stage := "HELLO"
+	if s.helloed {
+		stage = "READY or RESUMED"
+	}
+	s.finish(s.withCode(End{Reason: EndHandshakeTimeout, Err: fmt.Errorf("gateway: no %s within %s", stage, s.c.opts.HandshakeTimeout)}))
+}
 
-		case <-handshake.C():
-			stage := "HELLO"
-			if helloed {
-				stage = "READY or RESUMED"
-			}
-			return end(End{Reason: EndHandshakeTimeout, Err: fmt.Errorf("gateway: no %s within %s", stage, o.HandshakeTimeout)})
+func (s *session) onBeat() {
+	if s.heartbeat() {
+		s.arm(&s.beat, s.interval, s.onBeat)
+	}
+}
 
-		case err := <-identifyGo:
-			if err != nil {
-				return end(End{Reason: EndIdentifyBlocked, Err: err})
-			}
-			if err := sendHandshake(); err != nil {
-				return End{Reason: EndReadError, Err: fmt.Errorf("gateway: handshake write: %w", err)}
-			}
-
-		case <-beat.C():
-			if err := sendHeartbeat(); err != nil {
-				return End{Reason: EndReadError, Err: fmt.Errorf("gateway: heartbeat: %w", err), Ready: readied}
-			}
-			beat.Reset(interval)
-
-		case <-zombie.C():
-			// A zombie needs evidence: a heartbeat that Discord has had
-			// time to answer. If this process stalled (GC, an overloaded
-			// machine) and never sent one, blaming the connection would
-			// throw away a healthy session.
-			grace := zombieAfter() - interval
-			if grace <= 0 {
-				grace = interval / 2
-			}
-			if ackedLast {
-				if err := sendHeartbeat(); err != nil {
-					return End{Reason: EndReadError, Err: fmt.Errorf("gateway: heartbeat: %w", err), Ready: readied}
-				}
-				beat.Reset(interval)
-				zombie.Reset(grace)
-				continue
-			}
-			if out := clk.Since(sentAt); out < grace {
-				zombie.Reset(grace - out)
-				continue
-			}
-			age := clk.Since(lastAck)
-			return end(End{Reason: EndZombie, Ready: readied,
-				Err: fmt.Errorf("gateway: no heartbeat ACK for %s (interval %s)", age.Round(time.Millisecond), interval)})
-
-		case m := <-in:
-			if m.err != nil {
-				return classifyReadError(m.err, readied)
-			}
-			now := clk.Now()
-			if m.ready {
-				readied = true
-				handshake.Stop()
-				c.mu.Lock()
-				c.ready = true
-				c.mu.Unlock()
-				if m.p.S != nil {
-					seq = *m.p.S
-				}
-				o.Observer.Observe(Observation{Kind: ObsReady, Time: now, Type: m.p.T, SessionID: m.sessionID, ResumeURL: m.resumedURL, Seq: seq})
-				continue
-			}
-			switch m.p.Op {
-			case OpHello:
-				if helloed {
-					continue
-				}
-				var h hello
-				if err := json.Unmarshal(m.p.D, &h); err != nil || h.HeartbeatInterval <= 0 {
-					return end(End{Reason: EndProtocol, Err: errors.New("gateway: HELLO without a valid heartbeat_interval")})
-				}
-				helloed = true
-				interval = time.Duration(h.HeartbeatInterval * float64(time.Millisecond))
-				o.Observer.Observe(Observation{Kind: ObsHello, Time: now, Interval: interval})
-				lastAck = now
-				beat.Reset(time.Duration(o.Jitter() * float64(interval)))
-				zombie.Reset(zombieAfter())
-				if hs.Resume == nil && hs.BeforeIdentify != nil {
-					handshake.Stop() // the READY deadline starts when IDENTIFY leaves
-					c.bg.Add(1)
-					go func() {
-						defer c.bg.Done()
-						err := hs.BeforeIdentify(ctx)
-						select {
-						case identifyGo <- err:
-						case <-ctx.Done():
-						}
-					}()
-					continue
-				}
-				if err := sendHandshake(); err != nil {
-					return End{Reason: EndReadError, Err: fmt.Errorf("gateway: handshake write: %w", err)}
-				}
-
-			case OpHeartbeatACK:
-				lastAck = now
-				obs := Observation{Kind: ObsAck, Time: now}
-				if !ackedLast {
-					obs.RTT = now.Sub(sentAt)
-				}
-				ackedLast = true
-				zombie.Reset(zombieAfter())
-				// Observed last: whoever sees the ACK sees it processed.
-				o.Observer.Observe(obs)
-
-			case OpHeartbeat:
-				if err := sendHeartbeat(); err != nil {
-					return End{Reason: EndReadError, Err: fmt.Errorf("gateway: heartbeat: %w", err), Ready: readied}
-				}
-
-			case OpReconnect:
-				return end(End{Reason: EndReconnect, Ready: readied})
-
-			case OpInvalidSession:
-				var resumable bool
-				_ = json.Unmarshal(m.p.D, &resumable)
-				e := End{Reason: EndInvalidSession, Resumable: resumable, Ready: readied}
-				if !resumable {
-					e.sentCode = 1000 // the session is gone anyway
-				}
-				return end(e)
-
-			default:
-				o.Observer.Observe(Observation{Kind: ObsMalformed, Time: now, Op: m.p.Op, Err: fmt.Sprintf("unexpected opcode %d", m.p.Op)})
-			}
+func (s *session) onZombie() {
+	clk := s.c.opts.Clock
+	// A zombie needs evidence: a heartbeat that Discord has had time to
+	// answer. If this process stalled (GC, an overloaded machine) and never
+	// sent one, blaming the connection would throw away a healthy session.
+	grace := s.zombieAfter() - s.interval
+	if grace <= 0 {
+		grace = s.interval / 2
+	}
+	if s.ackedLast {
+		if s.heartbeat() {
+			s.arm(&s.beat, s.interval, s.onBeat)
+			s.arm(&s.zombie, grace, s.onZombie)
 		}
+		return
+	}
+	if out := clk.Since(s.sentAt); out < grace {
+		s.arm(&s.zombie, grace-out, s.onZombie)
+		return
+	}
+	age := clk.Since(s.lastAck)
+	s.finish(s.withCode(End{Reason: EndZombie,
+		Err: fmt.Errorf("gateway: no heartbeat ACK for %s (interval %s)", age.Round(time.Millisecond), s.interval)}))
+}
+
+// onIdentifyGo is the identify queue's answer: IDENTIFY may go, or err
+// says why not. evMu is held.
+func (s *session) onIdentifyGo(err error) {
+	if err != nil {
+		s.finish(s.withCode(End{Reason: EndIdentifyBlocked, Err: err}))
+		return
+	}
+	if err := s.sendHandshake(); err != nil {
+		s.finish(End{Reason: EndReadError, Err: fmt.Errorf("gateway: handshake write: %w", err)})
+	}
+}
+
+// control acts on a payload that is not a dispatch. evMu is held.
+func (s *session) control(p Payload, now time.Time) {
+	c, o := s.c, &s.c.opts
+	switch p.Op {
+	case OpHello:
+		if s.helloed {
+			return
+		}
+		var h hello
+		if err := json.Unmarshal(p.D, &h); err != nil || h.HeartbeatInterval <= 0 {
+			s.finish(s.withCode(End{Reason: EndProtocol, Err: errors.New("gateway: HELLO without a valid heartbeat_interval")}))
+			return
+		}
+		s.helloed = true
+		s.interval = time.Duration(h.HeartbeatInterval * float64(time.Millisecond))
+		o.Observer.Observe(Observation{Kind: ObsHello, Time: now, Interval: s.interval})
+		s.lastAck = now
+		s.arm(&s.beat, time.Duration(o.Jitter()*float64(s.interval)), s.onBeat)
+		s.arm(&s.zombie, s.zombieAfter(), s.onZombie)
+		if s.hs.Resume == nil && s.hs.BeforeIdentify != nil {
+			s.disarm(&s.handshake) // the READY deadline starts when IDENTIFY leaves
+			c.bg.Add(1)
+			go func() {
+				defer c.bg.Done()
+				err := s.hs.BeforeIdentify(s.ctx)
+				s.evMu.Lock()
+				defer s.evMu.Unlock()
+				if s.live() {
+					s.onIdentifyGo(err)
+				}
+			}()
+			return
+		}
+		if err := s.sendHandshake(); err != nil {
+			s.finish(End{Reason: EndReadError, Err: fmt.Errorf("gateway: handshake write: %w", err)})
+		}
+
+	case OpHeartbeatACK:
+		s.lastAck = now
+		obs := Observation{Kind: ObsAck, Time: now}
+		if !s.ackedLast {
+			obs.RTT = now.Sub(s.sentAt)
+		}
+		s.ackedLast = true
+		s.arm(&s.zombie, s.zombieAfter(), s.onZombie)
+		// Observed last: whoever sees the ACK sees it processed.
+		o.Observer.Observe(obs)
+
+	case OpHeartbeat:
+		s.heartbeat()
+
+	case OpReconnect:
+		s.finish(s.withCode(End{Reason: EndReconnect}))
+
+	case OpInvalidSession:
+		var resumable bool
+		_ = json.Unmarshal(p.D, &resumable)
+		e := End{Reason: EndInvalidSession, Resumable: resumable}
+		if !resumable {
+			e.sentCode = 1000 // the session is gone anyway
+		}
+		s.finish(s.withCode(e))
+
+	default:
+		o.Observer.Observe(Observation{Kind: ObsMalformed, Time: now, Op: p.Op, Err: fmt.Sprintf("unexpected opcode %d", p.Op)})
 	}
 }
 
