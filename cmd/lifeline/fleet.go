@@ -24,13 +24,6 @@ import (
 // the --fake-url flag (several processes sharing one fake Discord, as a
 // fleet's processes share Discord) and the fleet section of the status.
 
-// fakeIdentifyAllowance is added to the identify window of a shared fake
-// Discord: the fake times each IDENTIFY when its reader gets to it, which a
-// loaded machine (every package's tests at once) delays by up to about a
-// hundred milliseconds, and at a small scale the queue's margin (a
-// twentieth of the window) does not cover that.
-const fakeIdentifyAllowance = 100 * time.Millisecond
-
 // fleetRunOptions are run's flags for fleets.
 type fleetRunOptions struct {
 	fakeURL string
@@ -62,7 +55,7 @@ func (f *fleetRunOptions) usesFake() bool { return f.fakeURL != "" }
 // apply points cfg at the shared fake Discord: REST goes to it (and
 // /gateway/bot there returns its gateway), the token is DISCORD_TOKEN or
 // the fake's default one, and the identify window is the fake's scaled
-// window with an allowance for its timing on a loaded machine.
+// window.
 func (f *fleetRunOptions) apply(c *runOptions, cfg *orchestrator.Config) error {
 	if f.fakeURL == "" {
 		return nil
@@ -75,7 +68,7 @@ func (f *fleetRunOptions) apply(c *runOptions, cfg *orchestrator.Config) error {
 	if cfg.Token == "" {
 		cfg.Token = discordtest.DefaultToken
 	}
-	cfg.IdentifyWindow = time.Duration(float64(5*time.Second)/c.fakeScale) + fakeIdentifyAllowance
+	cfg.IdentifyWindow = time.Duration(float64(discordtest.DefaultIdentifyWindow) / c.fakeScale)
 	return nil
 }
 

@@ -251,7 +251,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	bot, err := lifeline.New(lifeline.Config{
 		OnTick:         onTick,
 		Token:          srv.Token(),
-		IdentifyWindow: srv.IdentifyWindow() + identifyAllowance,
+		IdentifyWindow: srv.IdentifyWindow(),
 		TickInterval:   100 * time.Millisecond,
 		MetricsWindow:  opts.Duration / 15,
 		EventQueueSize: 4096,
@@ -767,14 +767,3 @@ func (s *story) summary(r Result) {
 // ErrFailed is returned by the command when the story ran but did not end
 // well (an incident not recovered, a message lost).
 var ErrFailed = errors.New("demo: not every incident recovered")
-
-// identifyAllowance is added to the identify window lifeline keeps with
-// the fake. The fake times each IDENTIFY when its reader gets to it, and
-// on a loaded machine (the race detector, every package's tests at once)
-// that lags by tens of milliseconds, which the fake's Scale does not
-// shrink: its scaled window (62.5 ms at Scale 80) leaves lifeline's default
-// margin 10 ms, where at Discord's 5 s window the margin is 250 ms and
-// covers such lags. Without it the four-shard story's ledger showed an
-// identify "violation" 40-56 ms into a 62.5 ms window about once in six
-// loaded runs.
-const identifyAllowance = 100 * time.Millisecond
