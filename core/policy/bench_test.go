@@ -10,7 +10,9 @@ import (
 // The benchmarks evaluate policies/default.hcl against a healthy snapshot
 // (every level condition is evaluated, none holds: the common case and
 // the slowest one), side by side with a hand-written Go function doing the
-// same comparisons and with the same policy forced onto expr's VM.
+// same comparisons and with the same policy forced onto expr's VM;
+// policy-critical evaluates a snapshot at CRITICAL, the most levels the
+// bottom-up ladder of decide tries.
 // "policy" is the figure docs/benchmarks.md reports (bench/internal/report
 // reads these names).
 
@@ -57,6 +59,15 @@ func BenchmarkEvaluateDefault(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			sinkDecision = e.Evaluate(s)
+		}
+	})
+	b.Run("policy-critical", func(b *testing.B) {
+		// The other end: every level's condition holds, so the ladder
+		// (decide) climbs all of them before the Decision is known.
+		bad := snap(func(s *metrics.Snapshot) { s.Errors.Rate = 0.95 })
+		b.ReportAllocs()
+		for b.Loop() {
+			sinkDecision = p.Evaluate(bad)
 		}
 	})
 	b.Run("expr-vm", func(b *testing.B) {

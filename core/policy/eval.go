@@ -77,6 +77,19 @@ func (p *Policy) compile() {
 	for l := range p.levels {
 		p.allFlat = p.allFlat && (!p.levels[l].present || p.levels[l].flat.ok)
 	}
+	// The ladder: every declared level's condition implies the one of the
+	// level below it.
+	p.ladder = p.allFlat
+	var below *program
+	for l := Minimal; l <= Critical; l++ {
+		if !p.levels[l].present {
+			continue
+		}
+		if below != nil && !implies(p.levels[l].prog.native, below.native) {
+			p.ladder = false
+		}
+		below = p.levels[l].prog
+	}
 	p.nativeRecovery = true
 	for _, r := range p.Recovery {
 		p.nativeRecovery = p.nativeRecovery && r.When.native()
@@ -160,15 +173,34 @@ const noLevel = "no level condition holds"
 // decide is Evaluate. When every degradation condition is a flatCond (as
 // in the default policy and the thresholds shorthand) it runs them
 // straight from the Policy, else decideTree does the work.
+//
+// The level is the most severe whose condition holds. Conditions are
+// tried from the most severe down, the first that holds deciding; but
+// when the levels form a ladder (each level's condition implies the one
+// below it, as when each level raises the thresholds of the one before,
+// proven when the policy loads) they are tried from the least severe up
+// until one fails, since none above it can hold then: a healthy snapshot
+// costs one level's condition instead of all of them.
 func (p *Policy) decide(e *Evaluator, s *metrics.Snapshot) Decision {
 	if !p.allFlat {
 		return p.decideTree(e, s)
 	}
 	level := None
-	for l := Critical; l >= Minimal; l-- {
-		if f := &p.levels[l].flat; f.ok && f.eval(s) {
-			level = l
-			break
+	if p.ladder {
+		for l := Minimal; l <= Critical; l++ {
+			if f := &p.levels[l].flat; f.ok {
+				if !f.eval(s) {
+					break
+				}
+				level = l
+			}
+		}
+	} else {
+		for l := Critical; l >= Minimal; l-- {
+			if f := &p.levels[l].flat; f.ok && f.eval(s) {
+				level = l
+				break
+			}
 		}
 	}
 	recover := p.recoverFlat.ok && p.recoverFlat.eval(s)

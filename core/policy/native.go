@@ -796,6 +796,57 @@ type flatTest struct {
 	neg  uint64 // 1: the result is negated
 }
 
+// implies reports whether a holding means b holds, as far as their range
+// tests show: each test of a (an || of them) lies within a test of b (an
+// || of them), or, when a is an &&, one of its tests does. False when
+// either is not made of range tests.
+func implies(a, b *node) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	at, aAny, aSingle := asTests(a)
+	bt, bAny, bSingle := asTests(b)
+	if at == nil || bt == nil || !bAny && !bSingle {
+		return false
+	}
+	within := func(t rangeTest) bool {
+		for _, u := range bt {
+			if t.within(u) {
+				return true
+			}
+		}
+		return false
+	}
+	if aAny || aSingle {
+		for _, t := range at {
+			if !within(t) {
+				return false
+			}
+		}
+		return true
+	}
+	for _, t := range at {
+		if within(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// within reports whether every value that passes t passes u. The
+// intervals do not wrap (rangeLeaf makes lo <= hi); a negated test
+// passes outside its interval, so two negated tests compare reversed.
+func (t rangeTest) within(u rangeTest) bool {
+	if t.off != u.off || t.sm != u.sm || t.x != u.x || t.onError || u.onError || t.neg != u.neg {
+		return false
+	}
+	tHi, uHi := t.lo+t.span, u.lo+u.span
+	if !t.neg {
+		return u.lo <= t.lo && tHi <= uHi
+	}
+	return t.lo <= u.lo && uHi <= tHi
+}
+
 // flatten returns the flatCond form of a native condition, if it has one.
 func flatten(n *node) flatCond {
 	if n == nil {

@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -89,7 +90,7 @@ func TestVariableSources(t *testing.T) {
 	}
 	// Each source reads what Env.fill writes.
 	r := rand.New(rand.NewSource(3))
-	for i := 0; i < 2000; i++ {
+	for i := 0; i < 300; i++ {
 		s, info := randomSnapshot(r, nil)
 		var env Env
 		env.Fill(&s)
@@ -196,7 +197,7 @@ func TestNativeMatchesVM(t *testing.T) {
 			native++
 		}
 		consts := constantsOf(src)
-		for i := 0; i < 400; i++ {
+		for i := 0; i < 150; i++ {
 			s, info := randomSnapshot(r, consts)
 			if d := differ(&m, prog, &s, &info); d != "" {
 				t.Fatalf("%q: %s on snapshot %+v, error %+v", src, d, s, info)
@@ -577,7 +578,13 @@ func randomSnapshot(r *rand.Rand, consts []float64) (metrics.Snapshot, ErrorInfo
 	strs := []string{"", "READY", "RESUMING", "DISCONNECTED", "CLOSED", "OPEN", "HALF_OPEN", "HEALTHY", "CRITICAL", "NONE",
 		"MINIMAL", "zombie", "handshake_timeout", "invalid_session", "close", "conn", " zombie ", "read: ECONNRESET",
 		"i/o timeout", "été", "stable", "improving", "degrading", "Ready"}
-	for _, src := range sources {
+	names := make([]string, 0, len(sources))
+	for name := range sources {
+		names = append(names, name)
+	}
+	sort.Strings(names) // the same values from the same seed
+	for _, name := range names {
+		src := sources[name]
 		base := unsafe.Pointer(&s)
 		if src.onError {
 			base = unsafe.Pointer(&info)
@@ -645,5 +652,146 @@ func TestRangeLeafExample(t *testing.T) {
 	rt := prog.native.rt
 	if lo := int64(rawDomain{sm: rt.sm, x: rt.x}.bits(rt.lo)); lo != 1_000_000_001 || rt.lo+rt.span != math.MaxUint64 {
 		t.Errorf("range from %d ns, span %#x", lo, rt.span)
+	}
+}
+
+// TestLadder checks which policies evaluate their levels bottom-up, and
+// that those decide as the VM does.
+func TestLadder(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		levels [4]string // minimal to critical; "" = not declared
+		ladder bool
+	}{
+		{"default thresholds", [4]string{
+			"latency.heartbeat > 1000 || errors.rate > 0.1 || errors.consecutive >= 5",
+			"latency.heartbeat > 2000 || errors.rate > 0.2 || errors.consecutive >= 10",
+			"latency.heartbeat > 4000 || errors.rate > 0.4 || errors.consecutive >= 20",
+			"latency.heartbeat > 8000 || errors.rate > 0.8 || errors.consecutive >= 40"}, true},
+		{"fewer terms higher up", [4]string{
+			"latency.heartbeat > 1000 || errors.rate > 0.1", "", "errors.rate > 0.4", "errors.rate >= 0.9 && gateway.down_for > 60000"}, true},
+		{"equal thresholds", [4]string{"errors.rate > 0.1", "errors.rate > 0.1", "", ""}, true},
+		{"a lower threshold higher up", [4]string{"errors.rate > 0.2", "errors.rate > 0.1", "", ""}, false},
+		{"a new variable higher up", [4]string{"errors.rate > 0.2", "errors.rate > 0.4 || shards.unhealthy_ratio > 0.5", "", ""}, false},
+		{"negated ranges", [4]string{"errors.consecutive not in 0..4", "errors.consecutive not in 0..9", "", ""}, true},
+		{"negated ranges the wrong way", [4]string{"errors.consecutive not in 0..9", "errors.consecutive not in 0..4", "", ""}, false},
+		{"not flat", [4]string{"errors.rate > 0.1", "errors.rate > 0.2 && gateway.state == 'READY'", "", ""}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var b strings.Builder
+			b.WriteString("degradation {\n")
+			for i, when := range tt.levels {
+				if when != "" {
+					fmt.Fprintf(&b, "  level %q { when = %q }\n", []string{"minimal", "moderate", "severe", "critical"}[i], when)
+				}
+			}
+			b.WriteString("  recover { when = \"errors.rate < 0.05\" }\n}\n")
+			p, err := LoadSource("ladder.hcl", []byte(b.String()), testOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.ladder != tt.ladder {
+				t.Errorf("ladder %v, want %v", p.ladder, tt.ladder)
+			}
+			slow := vmOnly(p)
+			var consts []float64
+			for _, c := range conditionsOf(p) {
+				consts = append(consts, constantsOf(c.Expr)...)
+			}
+			r := rand.New(rand.NewSource(6))
+			for i := 0; i < 600; i++ {
+				s, _ := randomSnapshot(r, consts)
+				if got, want := p.Evaluate(&s), slow.Evaluate(&s); !reflect.DeepEqual(got, want) {
+					t.Fatalf("Evaluate %+v, on the VM %+v (snapshot %+v)", got, want, s)
+				}
+			}
+		})
+	}
+	shorthand, err := LoadSource("shorthand.hcl", []byte(`degradation {
+  thresholds {
+    latency            = "300ms"
+    error_rate         = 0.15
+    consecutive_errors = 3
+  }
+}`), testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := Load("../../policies/default.hcl", testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, p := range map[string]*Policy{"Default()": Default(), "default.hcl": def, "the thresholds shorthand": shorthand} {
+		if !p.ladder {
+			t.Errorf("%s: the levels are not a ladder", name)
+		}
+	}
+}
+
+// TestImpliesIsSound checks, over generated threshold conditions, that
+// whenever implies(a, b) says a implies b, no snapshot has a hold and b
+// not (on the VM), and that it says so often enough to matter.
+func TestImpliesIsSound(t *testing.T) {
+	r := rand.New(rand.NewSource(8))
+	vars := []string{"latency.heartbeat", "errors.rate", "errors.consecutive", "shard.id"}
+	consts := []string{"0", "1", "2.5", "5", "10", "1000", "0.1", "0.2", "-1"}
+	ops := []string{">", ">=", "<", "<=", "==", "!="}
+	cond := func() string {
+		n := 1 + r.Intn(3)
+		var terms []string
+		for i := 0; i < n; i++ {
+			terms = append(terms, vars[r.Intn(len(vars))]+" "+ops[r.Intn(len(ops))]+" "+consts[r.Intn(len(consts))])
+		}
+		c := strings.Join(terms, []string{" || ", " && "}[r.Intn(2)])
+		if r.Intn(4) == 0 {
+			c = "!(" + c + ")"
+		}
+		return c
+	}
+	type compiled struct {
+		src  string
+		prog *program
+	}
+	var cs []compiled
+	var numbers []float64
+	for i := 0; i < 150; i++ {
+		src := cond()
+		prog, errs := compileCondition(src, false, 0)
+		if len(errs) > 0 {
+			t.Fatalf("%q: %+v", src, errs)
+		}
+		cs = append(cs, compiled{src, prog})
+		numbers = append(numbers, constantsOf(src)...)
+	}
+	snaps := make([]metrics.Snapshot, 150)
+	for i := range snaps {
+		snaps[i], _ = randomSnapshot(r, numbers)
+	}
+	var m vm.VM
+	holds := func(prog *program, s *metrics.Snapshot) bool {
+		var env Env
+		env.Fill(s)
+		out, err := m.Run(prog.vm, &env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.(bool)
+	}
+	found := 0
+	for _, a := range cs {
+		for _, b := range cs {
+			if !implies(a.prog.native, b.prog.native) {
+				continue
+			}
+			found++
+			for i := range snaps {
+				if holds(a.prog, &snaps[i]) && !holds(b.prog, &snaps[i]) {
+					t.Fatalf("implies(%q, %q), but on %+v the first holds and the second does not", a.src, b.src, snaps[i])
+				}
+			}
+		}
+	}
+	if found < 300 {
+		t.Errorf("implies held for only %d pairs", found)
 	}
 }

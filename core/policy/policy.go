@@ -56,6 +56,9 @@ type Policy struct {
 	// recover condition have one.
 	recoverFlat flatCond
 	allFlat     bool
+	// ladder is true when each declared level's condition implies the
+	// condition of the level below it (see decide).
+	ladder bool
 }
 
 // Ranges records where a block and its attributes are in the source.
