@@ -47,7 +47,9 @@
 // never decrease, so the values that pass form one interval); a condition
 // that is an && or || of such tests, as every condition of the default
 // policy is, runs as one branch-free loop straight from the Policy, with
-// no Evaluator. Conditions outside the subset run on expr's VM over an
+// no Evaluator; and when each level's condition implies the one below
+// (each raises the thresholds of the last), levels are tried from the
+// least severe up, so a healthy snapshot costs one of them. Conditions outside the subset run on expr's VM over an
 // Env filled once per evaluation with only the sections they read.
 // Differential tests (every shipped policy, random and boundary
 // snapshots) and FuzzCompiledMatchesVM check the native answer is the
