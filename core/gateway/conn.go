@@ -482,6 +482,9 @@ func (s *session) sendHandshake() error {
 	} else {
 		frame = encode(OpIdentify, s.hs.Identify)
 	}
+	// A connection sends one handshake: drop what holds the token rather
+	// than keep it for the connection's life.
+	s.hs.Identify, s.hs.Resume = nil, nil
 	if err := c.write(s.ws, frame); err != nil {
 		return err
 	}

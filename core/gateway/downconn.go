@@ -41,9 +41,6 @@ const (
 	// frame is buffered until it is whole, so a larger one is refused
 	// rather than waited for.
 	maxClientFrame = 1 << 30
-	// keepInput is the largest parse buffer a connection keeps between
-	// writes; a larger one (a big member request) is dropped once parsed.
-	keepInput = 4 << 10
 )
 
 // downConn is one connection from discordgo to the relay, and the net.Conn
@@ -268,10 +265,10 @@ func (d *downConn) Write(p []byte) (int, error) {
 	case len(rest) == len(d.in):
 	case len(rest) > 0:
 		d.in = append(d.in[:0], rest...)
-	case cap(d.in) > keepInput:
-		d.in = nil
 	default:
-		d.in = d.in[:0]
+		// Parsed whole (the usual case: gorilla/websocket writes a frame
+		// at a time): an idle connection keeps no buffer.
+		d.in = nil
 	}
 	return len(p), nil
 }

@@ -267,6 +267,15 @@ func TestRelayParsesWhateverTheWritesCut(t *testing.T) {
 	if len(fwd) != 0 {
 		t.Fatal("forwarded more than was sent")
 	}
+	// Everything parsed: the connection keeps no parse buffer.
+	r.mu.Lock()
+	d := r.down
+	r.mu.Unlock()
+	d.inMu.Lock()
+	defer d.inMu.Unlock()
+	if d.in != nil || d.msg != nil {
+		t.Fatalf("kept %d input and %d message bytes after parsing everything", cap(d.in), cap(d.msg))
+	}
 }
 
 func TestRelayProtocolErrorsEndTheConnection(t *testing.T) {

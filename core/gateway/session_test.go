@@ -64,6 +64,14 @@ func TestConnIdleHoldsOneGoroutine(t *testing.T) {
 	if n := gatewayGoroutines(); n != 1 {
 		t.Errorf("%d goroutines in the gateway at rest, want 1 (Run's reader)", n)
 	}
+	c.mu.Lock()
+	s := c.sess
+	c.mu.Unlock()
+	s.evMu.Lock()
+	if s.hs.Identify != nil {
+		t.Error("the IDENTIFY payload (it holds the token) is kept after it was sent")
+	}
+	s.evMu.Unlock()
 	c.Close(ResumableCloseCode)
 	if e := <-done; e.Reason != EndStopped || !e.Ready || e.SentCode() != ResumableCloseCode {
 		t.Fatalf("end %+v", e)
