@@ -524,31 +524,14 @@ func checkNames(mon *health.Monitor) []string {
 	return out
 }
 
-// healthPolicy is what a user might write: degrade on the process's
-// health.* (not shards.*). Each shard's gateway check fails after 500ms
-// without a HEARTBEAT_ACK (two heartbeat intervals at this scale).
-const healthPolicy = `
-health {
-  interval = "1s"
-  timeout  = "500ms"
-  retries  = 0
-  check "gateway" {
-    type      = "gateway"
-    threshold = "500ms"
-    critical  = true
-  }
-}
-degradation {
-  recovery_delay = "200ms"
-  level "moderate" {
-    when    = "health.status == 'CRITICAL' || health.score < 60"
-    actions = ["disable_analytics"]
-  }
-  recover {
-    when = "health.score >= 60"
-  }
-}
-`
+// healthPolicy is shardPolicy as a user might write it on the process's
+// health.* instead of shards.*: the same checks (each shard's gateway
+// check fails after 500ms without a HEARTBEAT_ACK), MODERATE when the
+// health is CRITICAL or scores below 60.
+var healthPolicy = strings.NewReplacer(
+	`"shards.unhealthy_ratio > 0.3"`, `"health.status == 'CRITICAL' || health.score < 60"`,
+	`"shards.unhealthy == 0 && shards.ready == shards.total"`, `"health.score >= 60"`,
+).Replace(shardPolicy)
 
 // With several shards the process monitor holds only what is process-wide
 // (plugin checks): the built-in checks run on each shard's monitor, so one
@@ -562,6 +545,9 @@ func TestOneShardDownDoesNotFailTheProcessHealth(t *testing.T) {
 	p, err := policy.LoadSource("health.hcl", []byte(healthPolicy), policy.Options{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if lv := p.Degradation.Levels; len(lv) != 1 || !strings.Contains(lv[0].When.Expr, "health.status") {
+		t.Fatalf("healthPolicy's level does not read health.*: %+v", lv)
 	}
 	type tickSeen struct {
 		unhealthy int
