@@ -10,12 +10,14 @@ import (
 
 // discordgo's Session.Close stops its reader first (listen returns at the
 // next message once the session's listening channel is closed) and then
-// writes its close frame, which only the relay's reader can take off the
-// in-memory pipe. A heartbeat the Session sent just before must therefore
-// not make the relay's reader block writing the ACK: that deadlocked both
-// until the watchdog abandoned Close (seen stopping shards right after
-// their READY, before any upstream heartbeat round trip was known). This
-// client plays that Session: it heartbeats, stops reading, and closes.
+// writes its close frame. A heartbeat the Session sent just before must
+// therefore not leave the relay waiting for the Session to read the ACK
+// before it takes the close frame: when the relay had a reader goroutine
+// on an in-memory pipe, that deadlocked both until the watchdog abandoned
+// Close (seen stopping shards right after their READY, before any upstream
+// heartbeat round trip was known). The relay now answers within the
+// Session's write and queues the ACK without waiting; this client plays
+// that Session: it heartbeats, stops reading, and closes.
 func TestRelayReaderNeverBlocksOnACKWhileClientCloses(t *testing.T) {
 	r := NewRelay(RelayOptions{})
 	defer r.Close()
