@@ -19,25 +19,47 @@ func setStamping(fd uintptr) error {
 	return syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1)
 }
 
-// stampingOn keeps one socket asking for receive times for the life of
-// the process. The kernel stamps incoming packets only while some socket
-// wants it, and switches stamping on and off a moment after the first
-// socket asks and the last one stops: without this socket, a test binary
-// that starts and closes fake servers one after another would switch it
-// off between them, and the first frames of the next server would arrive
-// unstamped (and be timed when read). One descriptor, never closed.
-var stampingOn sync.Once
+// stamping keeps one socket asking for receive times while any fake
+// server of the process is open. The kernel stamps incoming packets only
+// while some socket wants it, and switches stamping on a moment after the
+// first socket asks: holding it from the server's start, not from its
+// first connection, keeps a server's first frames stamped. The socket is
+// closed with the last server, so a process that closes its servers
+// holds no descriptor of theirs (the chaos tests count them); frames the
+// kernel did not stamp are timed when read.
+var stamping struct {
+	mu    sync.Mutex
+	users int
+	fd    int // -1 when no socket is held
+}
 
-func holdStamping() {
-	stampingOn.Do(func() {
-		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return
+// holdStamping takes a hold on kernel stamping; release gives it back.
+func holdStamping() (release func()) {
+	stamping.mu.Lock()
+	defer stamping.mu.Unlock()
+	if stamping.users == 0 {
+		stamping.fd = -1
+		if fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0); err == nil {
+			if setStamping(uintptr(fd)) == nil {
+				stamping.fd = fd
+			} else {
+				_ = syscall.Close(fd)
+			}
 		}
-		if setStamping(uintptr(fd)) != nil {
-			_ = syscall.Close(fd)
-		}
-	})
+	}
+	stamping.users++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			stamping.mu.Lock()
+			defer stamping.mu.Unlock()
+			stamping.users--
+			if stamping.users == 0 && stamping.fd >= 0 {
+				_ = syscall.Close(stamping.fd)
+				stamping.fd = -1
+			}
+		})
+	}
 }
 
 // stampListener returns a listener whose Accept returns *arrivalConn, and
@@ -48,15 +70,25 @@ func stampListener(ln net.Listener) net.Listener {
 	if !ok {
 		return ln
 	}
-	holdStamping()
-	return arrivalListener{tl}
+	return &arrivalListener{TCPListener: tl, release: holdStamping()}
 }
 
-// arrivalListener wraps each accepted TCP connection in an arrivalConn.
-type arrivalListener struct{ *net.TCPListener }
+// arrivalListener wraps each accepted TCP connection in an arrivalConn
+// and holds kernel stamping until it is closed.
+type arrivalListener struct {
+	*net.TCPListener
+	release func()
+}
+
+// Close implements net.Listener and gives back the stamping hold.
+func (l *arrivalListener) Close() error {
+	err := l.TCPListener.Close()
+	l.release()
+	return err
+}
 
 // Accept implements net.Listener.
-func (l arrivalListener) Accept() (net.Conn, error) {
+func (l *arrivalListener) Accept() (net.Conn, error) {
 	tc, err := l.AcceptTCP()
 	if err != nil {
 		return nil, err

@@ -183,3 +183,35 @@ func TestIdentifyTimedWhenItArrivedNotWhenRead(t *testing.T) {
 		t.Fatalf("max identifies per window %v, want 1", per)
 	}
 }
+
+// The stamping socket lives as long as the servers that need it: a
+// process that closed its fake servers holds no descriptor of theirs (the
+// chaos tests compare open files before and after a run).
+func TestStampingSocketClosedWithTheLastServer(t *testing.T) {
+	held := func() (int, int) {
+		stamping.mu.Lock()
+		defer stamping.mu.Unlock()
+		return stamping.users, stamping.fd
+	}
+	users0, _ := held()
+	a, err := NewServer(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewServer(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if users, fd := held(); users != users0+2 || fd < 0 {
+		t.Fatalf("two servers open: %d holds, socket %d; want %d holds and a socket", users, fd, users0+2)
+	}
+	_ = a.Close()
+	if users, fd := held(); users != users0+1 || fd < 0 {
+		t.Fatalf("one server open: %d holds, socket %d", users, fd)
+	}
+	_ = b.Close()
+	_ = b.Close() // a second Close gives nothing back twice
+	if users, fd := held(); users != users0 || (users0 == 0 && fd != -1) {
+		t.Fatalf("servers closed: %d holds (want %d), socket %d", users, users0, fd)
+	}
+}
