@@ -54,7 +54,8 @@ type Settings struct {
 	// IDENTIFY. Default: 5s, Discord's.
 	Window time.Duration
 	// Margin is added to Window, as conn.LocalIdentifyQueue does.
-	// Default: Window/20, at least 10ms.
+	// Default: conn.DefaultIdentifyMargin(Window) (Window/20, at least
+	// conn.MinIdentifyMargin).
 	Margin time.Duration
 	// Day is how long the budget lasts once reset. Default: 24h.
 	Day time.Duration
@@ -180,7 +181,7 @@ func NewFleet(ctx context.Context, store Store, s Settings) (*Fleet, error) {
 		s.Window = 5 * time.Second
 	}
 	if s.Margin <= 0 {
-		s.Margin = max(s.Window/20, 10*time.Millisecond)
+		s.Margin = conn.DefaultIdentifyMargin(s.Window)
 	}
 	if s.Day <= 0 {
 		s.Day = 24 * time.Hour

@@ -78,7 +78,7 @@ func newFleetMember(t *testing.T, srv *discordtest.Server, natsURL, name string,
 		Policy:         fleetPolicy(t, natsURL, name, shards),
 		RESTTransport:  srv.Transport(),
 		GatewayDialer:  srv.Dialer(),
-		IdentifyWindow: srv.IdentifyWindow() + 100*time.Millisecond, // the fake times arrivals on a loaded machine
+		IdentifyWindow: srv.IdentifyWindow(),
 		TickInterval:   20 * time.Millisecond,
 		EventQueueSize: 8192,
 		Tune: func(c *conn.Config) {
