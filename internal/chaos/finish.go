@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -265,7 +266,8 @@ func (r *run) finish(leakBase goleak.Option) {
 		return r.rep.FDsAfter <= r.rep.FDsBefore
 	})
 	if r.rep.FDsAfter > r.rep.FDsBefore {
-		r.fail("open files: %d before the run, %d after Stop", r.rep.FDsBefore, r.rep.FDsAfter)
+		r.fail("open files: %d before the run, %d after Stop; new: %s", r.rep.FDsBefore, r.rep.FDsAfter,
+			strings.Join(newFDs(r.fdsBefore, fdTargets()), ", "))
 	}
 
 	r.mu.Lock()

@@ -2,12 +2,15 @@ package chaos
 
 import (
 	"bytes"
+	"encoding/hex"
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"runtime"
 	"runtime/pprof"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +34,122 @@ func openFDs() int {
 		return -1
 	}
 	return len(ents)
+}
+
+// fdTargets returns what each of this process's open file descriptors
+// refers to ("3 -> socket:[123]"), for a failure report; nil where /proc
+// is missing.
+func fdTargets() map[string]string {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return nil
+	}
+	out := make(map[string]string, len(ents))
+	for _, e := range ents {
+		target, err := os.Readlink("/proc/self/fd/" + e.Name())
+		if err != nil {
+			continue // closed since ReadDir (ReadDir's own descriptor among them)
+		}
+		out[e.Name()] = target
+	}
+	return out
+}
+
+// newFDs describes the descriptors open in after that were not open (to
+// the same target) in before; a TCP socket's addresses and state are
+// added when /proc/self/net knows its inode.
+func newFDs(before, after map[string]string) []string {
+	var out []string
+	for fd, target := range after {
+		if before[fd] != target {
+			desc := fd + " -> " + target
+			if inode, ok := strings.CutPrefix(target, "socket:["); ok {
+				inode = strings.TrimSuffix(inode, "]")
+				if conn := tcpSocket(inode); conn != "" {
+					desc += " (" + conn + ")"
+				} else if conn := unixSocket(inode); conn != "" {
+					desc += " (" + conn + ")"
+				} else if conn := describeSocket(fd); conn != "" {
+					desc += " (" + conn + ")"
+				}
+			}
+			out = append(out, desc)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// tcpStates names /proc/net/tcp's st column.
+var tcpStates = map[string]string{"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1",
+	"05": "FIN_WAIT2", "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT", "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING"}
+
+// tcpSocket describes the IPv4 or IPv6 TCP socket with the given inode
+// ("tcp 127.0.0.1:41234 -> 127.0.0.1:80 ESTABLISHED"), or "".
+func tcpSocket(inode string) string {
+	for _, table := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile("/proc/self/net/" + table)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 10 || f[9] != inode {
+				continue
+			}
+			return fmt.Sprintf("%s %s -> %s %s", table, procAddr(f[1]), procAddr(f[2]), tcpStates[f[3]])
+		}
+	}
+	return ""
+}
+
+// unixSocket describes the Unix socket with the given inode ("unix
+// stream /tmp/plugin123 listening", "unix stream connected"), or "".
+func unixSocket(inode string) string {
+	b, err := os.ReadFile("/proc/self/net/unix")
+	if err != nil {
+		return ""
+	}
+	// Num RefCount Protocol Flags Type St Inode [Path]
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 7 || f[6] != inode {
+			continue
+		}
+		typ := map[string]string{"0001": "stream", "0002": "dgram", "0005": "seqpacket"}[f[4]]
+		st := map[string]string{"01": "unconnected", "02": "connecting", "03": "connected", "04": "disconnecting"}[f[5]]
+		if f[3] == "00010000" {
+			st = "listening"
+		}
+		out := "unix " + typ
+		if len(f) > 7 {
+			out += " " + f[7]
+		}
+		return out + " " + st
+	}
+	return ""
+}
+
+// procAddr decodes /proc/net/tcp's "0100007F:1F90" (IPv4, little-endian
+// words) or its 32-digit IPv6 form into "127.0.0.1:8080".
+func procAddr(s string) string {
+	host, port, ok := strings.Cut(s, ":")
+	if !ok {
+		return s
+	}
+	p, err := strconv.ParseUint(port, 16, 16)
+	if err != nil {
+		return s
+	}
+	raw, err := hex.DecodeString(host)
+	if err != nil || len(raw)%4 != 0 {
+		return s
+	}
+	// Each 32-bit word is in host (little-endian) order.
+	for i := 0; i < len(raw); i += 4 {
+		raw[i], raw[i+1], raw[i+2], raw[i+3] = raw[i+3], raw[i+2], raw[i+1], raw[i]
+	}
+	return net.JoinHostPort(net.IP(raw).String(), strconv.FormatUint(p, 10))
 }
 
 // heapSample is the live heap at one moment, split by who allocated it.

@@ -181,6 +181,7 @@ type run struct {
 	rng       *rand.Rand // the executor's choices (which pid, how to write)
 	token     string
 	httpToken string
+	fdsBefore map[string]string // open descriptors before the run, for a leak report
 
 	policyPath string
 	base       string // the chaos policy as started
@@ -269,7 +270,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	prevLog := log.Writer()
 	log.SetOutput(newLogSink("discordgo log", r.scan, 0))
 	defer log.SetOutput(prevLog)
-	r.rep.FDsBefore = openFDs()
+	r.rep.FDsBefore, r.fdsBefore = openFDs(), fdTargets()
 
 	if err := r.setup(); err != nil {
 		r.teardown()
