@@ -168,7 +168,8 @@ type Config struct {
 	// the default queue. Default: 5s, Discord's; the fake scales it down.
 	IdentifyWindow time.Duration
 	// IdentifyMargin is added to IdentifyWindow by the default queue.
-	// Default: conn's (IdentifyWindow/20, at least 2ms).
+	// Default: conn.DefaultIdentifyMargin(IdentifyWindow) (IdentifyWindow/20,
+	// at least conn.MinIdentifyMargin).
 	IdentifyMargin time.Duration
 	// OnBudgetLow is called by the default queue each time a session
 	// start leaves less than a tenth of the budget. Default: a warning in

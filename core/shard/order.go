@@ -70,7 +70,7 @@ func newPacer(clk clock.Clock, window, margin time.Duration, mc int) *pacer {
 		window = 5 * time.Second
 	}
 	if margin <= 0 {
-		margin = max(window/20, 10*time.Millisecond) // conn.LocalIdentifyQueue's default
+		margin = conn.DefaultIdentifyMargin(window) // conn.LocalIdentifyQueue's default
 	}
 	gap := window + margin
 	return &pacer{clk: clk, gap: gap, mc: max(mc, 1), hold: max(2*gap, 10*time.Second), buckets: map[int]*paceBucket{}}
