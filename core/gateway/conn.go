@@ -21,6 +21,9 @@ const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultZombieFactor     = 1.4
 	DefaultWriteTimeout     = 10 * time.Second
+	// DefaultMaxMessageSize is Options.MaxMessageSize's default, the
+	// same bound as the Node.js ws library's maxPayload.
+	DefaultMaxMessageSize = 100 << 20
 	// ResumableCloseCode is sent when lifeline closes a connection whose
 	// session it means to RESUME: any code but 1000/1001 keeps it alive.
 	ResumableCloseCode = 4000
@@ -53,6 +56,13 @@ type Options struct {
 	ZombieFactor float64
 	// WriteTimeout bounds each write to the socket. Default: 10s.
 	WriteTimeout time.Duration
+	// MaxMessageSize bounds one message read from Discord, in bytes: a
+	// larger one ends the connection as a protocol error (it resumes, like
+	// any other), so a broken or hostile server cannot make the bot buffer
+	// without end. Default: 100 MiB (DefaultMaxMessageSize); negative: no
+	// bound. Discord's largest messages, a big guild's GUILD_CREATE, run
+	// to a few megabytes.
+	MaxMessageSize int64
 	// Jitter returns a number in [0, 1) that delays the first heartbeat by
 	// that share of the interval, as Discord asks. Default: math/rand/v2.
 	Jitter func() float64
@@ -75,6 +85,9 @@ func (o *Options) defaults() {
 	}
 	if o.ZombieFactor <= 0 {
 		o.ZombieFactor = DefaultZombieFactor
+	}
+	if o.MaxMessageSize == 0 {
+		o.MaxMessageSize = DefaultMaxMessageSize
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultWriteTimeout
@@ -223,6 +236,9 @@ func (c *Conn) Run(ctx context.Context, hs Handshake, handle Handler) End {
 			return End{Reason: EndStopped, Err: ctx.Err()}
 		}
 		return End{Reason: EndDialFailed, Err: fmt.Errorf("gateway: dial: %w", err)}
+	}
+	if o.MaxMessageSize > 0 {
+		ws.SetReadLimit(o.MaxMessageSize)
 	}
 	o.Observer.Observe(Observation{Kind: ObsConnected, Time: o.Clock.Now()})
 
@@ -413,6 +429,11 @@ func (s *session) read(handle Handler) {
 	c, o := s.c, &s.c.opts
 	for {
 		mt, data, err := s.ws.ReadMessage()
+		if errors.Is(err, websocket.ErrReadLimit) {
+			o.Observer.Observe(Observation{Kind: ObsMalformed, Time: o.Clock.Now(), Err: "message over MaxMessageSize"})
+			s.finish(End{Reason: EndProtocol, Err: fmt.Errorf("gateway: a message over %d bytes (Options.MaxMessageSize): %w", o.MaxMessageSize, err)})
+			return
+		}
 		if err != nil {
 			s.finish(classifyReadError(err, false))
 			return

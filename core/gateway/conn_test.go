@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -462,5 +463,48 @@ func TestConnStalledProcessIsNotAZombie(t *testing.T) {
 	cancel()
 	if e := <-done; e.Reason != EndStopped {
 		t.Fatalf("end = %v, want stopped", e)
+	}
+}
+
+// A message over MaxMessageSize ends the connection as a protocol error
+// (it resumes like any other) instead of being buffered whatever its size.
+func TestConnMessageOverTheLimitEndsTheConnection(t *testing.T) {
+	hold := make(chan struct{})
+	url := scriptServer(t, func(t *testing.T, ws *websocket.Conn) {
+		helloIdentifyReady(t, ws, 41250)
+		big := `{"op":0,"t":"GUILD_CREATE","s":2,"d":{"name":"` + strings.Repeat("x", 4096) + `"}}`
+		_ = ws.WriteMessage(websocket.TextMessage, []byte(big))
+		<-hold
+	})
+	defer close(hold)
+	rec := newRecorder()
+	c := NewConn(Options{URL: url, Clock: clock.NewFake(time.Time{}), Observer: rec, MaxMessageSize: 1024, Jitter: func() float64 { return 0.5 }})
+	var dispatched atomic.Int32
+	// Bounded: without the limit the connection would stay up.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e := c.Run(ctx, Handshake{Identify: json.RawMessage(`{"token":"t"}`)}, func(_ context.Context, p Payload, _ []byte) {
+		if p.T == "GUILD_CREATE" {
+			dispatched.Add(1)
+		}
+	})
+	if e.Reason != EndProtocol || !errors.Is(e.Err, websocket.ErrReadLimit) || !strings.Contains(e.Err.Error(), "over 1024 bytes") {
+		t.Fatalf("end = %v (%v), want a protocol error naming the 1024-byte limit", e.Reason, e.Err)
+	}
+	if !e.Ready {
+		t.Fatal("End.Ready false after READY")
+	}
+	if n := dispatched.Load(); n != 0 {
+		t.Fatalf("the message over the limit was handed on (%d)", n)
+	}
+}
+
+func TestMaxMessageSizeDefaults(t *testing.T) {
+	for _, tt := range []struct{ set, want int64 }{{0, DefaultMaxMessageSize}, {-1, -1}, {2048, 2048}} {
+		o := Options{URL: "ws://127.0.0.1:1", MaxMessageSize: tt.set}
+		o.defaults()
+		if o.MaxMessageSize != tt.want {
+			t.Errorf("MaxMessageSize %d: %d after defaults, want %d", tt.set, o.MaxMessageSize, tt.want)
+		}
 	}
 }
