@@ -355,15 +355,6 @@ func (r *run) setup() error {
 	return nil
 }
 
-// identifyAllowance is added to the identify window lifeline keeps. The
-// fake times each IDENTIFY when its reader gets to it, and on a loaded
-// machine (the race detector, two cores shared, every package's tests at
-// once) that lags by tens of milliseconds, which the fake's Scale does not
-// shrink: at Scale 50 the window is 100ms and lifeline's default margin (a
-// twentieth of it) 10ms, where at Discord's 5s window the margin is 250ms
-// and covers such lags.
-const identifyAllowance = 100 * time.Millisecond
-
 // handshakeTimeout bounds each attempt's wait for HELLO and READY. The
 // scaled default (10s/Scale) is shorter than a loaded machine's hiccups.
 const handshakeTimeout = 2 * time.Second
@@ -381,7 +372,7 @@ func (r *run) newMember(shard, count int) (*member, error) {
 	lc := lifeline.Config{
 		Token:          r.token,
 		PolicyFile:     r.policyPath,
-		IdentifyWindow: r.srv.IdentifyWindow() + identifyAllowance,
+		IdentifyWindow: r.srv.IdentifyWindow(),
 		TickInterval:   cfg.scaled(time.Second),
 		MetricsWindow:  cfg.scaled(metrics.DefaultWindow),
 		EventQueueSize: 1 << 16,
