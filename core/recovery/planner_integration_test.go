@@ -34,21 +34,9 @@ recovery "resume" {
 	}
 	_ = engine.AddRecoveryStrategy(recovery.Strategy{Name: "flush_caches", Priority: 10, MaxAttempts: 1,
 		Recoverer: recovery.RecovererFunc(func(context.Context, recovery.Attempt) error { return errors.New("unreachable") })})
-	c, err := conn.New(conn.Config{
-		Token: srv.Token(), GatewayURL: srv.GatewayURL(), RESTTransport: srv.Transport(), GatewayDialer: srv.Dialer(),
-		Events: bus, HandshakeTimeout: 2 * time.Second, ReconnectDelay: 20 * time.Millisecond, MaxReconnectDelay: 300 * time.Millisecond,
-		CallTimeout: 5 * time.Second, Planner: engine.ConnPlanner(0),
-		IdentifyQueue: conn.NewLocalIdentifyQueue(conn.SessionStartLimit{Total: 1000, Remaining: 1000, ResetAfter: time.Hour, MaxConcurrency: 1},
-			conn.IdentifyQueueOptions{Window: srv.IdentifyWindow()}),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c := startPlannedConn(ctx, t, srv, bus, engine, nil)
 	if err := srv.CloseConnections(4000); err != nil {
 		t.Fatal(err)
 	}
@@ -98,21 +86,9 @@ recovery "reconnect" {
 			srv.ClearFaults()
 			return errors.New("not a connection recovery")
 		})})
-	c, err := conn.New(conn.Config{
-		Token: srv.Token(), GatewayURL: srv.GatewayURL(), RESTTransport: srv.Transport(), GatewayDialer: srv.Dialer(),
-		Events: bus, HandshakeTimeout: 2 * time.Second, ReconnectDelay: 20 * time.Millisecond, MaxReconnectDelay: 300 * time.Millisecond,
-		CallTimeout: 5 * time.Second, Planner: engine.ConnPlanner(0),
-		IdentifyQueue: conn.NewLocalIdentifyQueue(conn.SessionStartLimit{Total: 1000, Remaining: 1000, ResetAfter: time.Hour, MaxConcurrency: 1},
-			conn.IdentifyQueueOptions{Window: srv.IdentifyWindow()}),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c := startPlannedConn(ctx, t, srv, bus, engine, nil)
 	if err := srv.Outage(discordtest.OutageRefuse, time.Hour); err != nil {
 		t.Fatal(err)
 	}
@@ -159,21 +135,9 @@ recovery "resume" {
 `)); err != nil {
 		t.Fatal(err)
 	}
-	c, err := conn.New(conn.Config{
-		Token: srv.Token(), GatewayURL: srv.GatewayURL(), RESTTransport: srv.Transport(), GatewayDialer: srv.Dialer(),
-		Events: bus, HandshakeTimeout: 2 * time.Second, ReconnectDelay: 20 * time.Millisecond, MaxReconnectDelay: 100 * time.Millisecond,
-		CallTimeout: 5 * time.Second, Planner: engine.ConnPlanner(0),
-		IdentifyQueue: conn.NewLocalIdentifyQueue(conn.SessionStartLimit{Total: 1000, Remaining: 1000, ResetAfter: time.Hour, MaxConcurrency: 1},
-			conn.IdentifyQueueOptions{Window: srv.IdentifyWindow()}),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c := startPlannedConn(ctx, t, srv, bus, engine, func(c *conn.Config) { c.MaxReconnectDelay = 100 * time.Millisecond })
 	defer func() { _ = c.Stop(ctx) }()
 	if err := srv.Outage(discordtest.OutageRefuse, 800*time.Millisecond); err != nil {
 		t.Fatal(err)
@@ -231,21 +195,12 @@ recovery "resume" {
 		// The outage ends once the first attempt has failed.
 		once.Do(func() { srv.ClearFaults(); close(cleared) })
 	})
-	c, err := conn.New(conn.Config{
-		Token: srv.Token(), GatewayURL: srv.GatewayURL(), RESTTransport: srv.Transport(), GatewayDialer: srv.Dialer(),
-		Events: bus, HandshakeTimeout: 2 * time.Second, ReconnectDelay: 2 * time.Second, MaxReconnectDelay: 2 * time.Second,
-		Rand: func() float64 { return 0.999 }, CallTimeout: 5 * time.Second, Planner: engine.ConnPlanner(0),
-		IdentifyQueue: conn.NewLocalIdentifyQueue(conn.SessionStartLimit{Total: 1000, Remaining: 1000, ResetAfter: time.Hour, MaxConcurrency: 1},
-			conn.IdentifyQueueOptions{Window: srv.IdentifyWindow()}),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c := startPlannedConn(ctx, t, srv, bus, engine, func(c *conn.Config) {
+		c.ReconnectDelay, c.MaxReconnectDelay = 2*time.Second, 2*time.Second
+		c.Rand = func() float64 { return 0.999 }
+	})
 	if err := srv.Outage(discordtest.OutageRefuse, time.Hour); err != nil {
 		t.Fatal(err)
 	}
@@ -299,22 +254,11 @@ func TestPlannerResumesAnInvalidSessionDiscordSaysIsResumable(t *testing.T) {
 			rec := &recorder{}
 			bus.SubscribeAll(rec.Publish)
 			engine := recovery.New(recovery.Settings{Events: bus, AttemptTimeout: 10 * time.Second})
-			c, err := conn.New(conn.Config{
-				Token: srv.Token(), GatewayURL: srv.GatewayURL(), RESTTransport: srv.Transport(), GatewayDialer: srv.Dialer(),
-				Events: bus, HandshakeTimeout: 2 * time.Second, ReconnectDelay: 20 * time.Millisecond, MaxReconnectDelay: 300 * time.Millisecond,
-				InvalidSessionDelay: [2]time.Duration{10 * time.Millisecond, 20 * time.Millisecond},
-				CallTimeout:         5 * time.Second, Planner: engine.ConnPlanner(0),
-				IdentifyQueue: conn.NewLocalIdentifyQueue(conn.SessionStartLimit{Total: 1000, Remaining: 1000, ResetAfter: time.Hour, MaxConcurrency: 1},
-					conn.IdentifyQueueOptions{Window: srv.IdentifyWindow()}),
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
-			if err := c.Start(ctx); err != nil {
-				t.Fatal(err)
-			}
+			c := startPlannedConn(ctx, t, srv, bus, engine, func(c *conn.Config) {
+				c.InvalidSessionDelay = [2]time.Duration{10 * time.Millisecond, 20 * time.Millisecond}
+			})
 			if err := srv.SendInvalidSession(tc.resumable); err != nil {
 				t.Fatal(err)
 			}
@@ -356,4 +300,30 @@ func TestPlannerResumesAnInvalidSessionDiscordSaysIsResumable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startPlannedConn starts a connection to srv whose failures engine
+// plans, with the short timings these tests share (handshake 2s,
+// reconnect 20ms to 300ms, a generous identify budget at the fake's
+// window); tune, when set, adjusts the Config before it is used.
+func startPlannedConn(ctx context.Context, t *testing.T, srv *discordtest.Server, bus *events.Bus, engine *recovery.Engine, tune func(*conn.Config)) *conn.Connection {
+	t.Helper()
+	cfg := conn.Config{
+		Token: srv.Token(), GatewayURL: srv.GatewayURL(), RESTTransport: srv.Transport(), GatewayDialer: srv.Dialer(),
+		Events: bus, HandshakeTimeout: 2 * time.Second, ReconnectDelay: 20 * time.Millisecond, MaxReconnectDelay: 300 * time.Millisecond,
+		CallTimeout: 5 * time.Second, Planner: engine.ConnPlanner(0),
+		IdentifyQueue: conn.NewLocalIdentifyQueue(conn.SessionStartLimit{Total: 1000, Remaining: 1000, ResetAfter: time.Hour, MaxConcurrency: 1},
+			conn.IdentifyQueueOptions{Window: srv.IdentifyWindow()}),
+	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	c, err := conn.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
