@@ -164,6 +164,10 @@ type ErrorInfo struct {
 	Source string
 	// Fatal is true when no automatic recovery should follow.
 	Fatal bool
+	// Resumable is op 9's d for an invalid session (Kind
+	// "invalid_session"): Discord said the session may still be resumed.
+	// False for every other error, and from hosts older than this field.
+	Resumable bool
 }
 
 // RecoveryRequest is one call of a recovery strategy.

@@ -193,7 +193,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if got := sdk.SnapshotFromProto(nil); !reflect.DeepEqual(got, sdk.Snapshot{}) {
 		t.Fatalf("nil: %+v", got)
 	}
-	e := sdk.ErrorInfo{Message: "closed", CloseCode: 4000, Kind: "close", Source: "conn", Fatal: true}
+	e := sdk.ErrorInfo{Message: "closed", CloseCode: 4000, Kind: "close", Source: "conn", Fatal: true, Resumable: true}
 	if got := sdk.ErrorInfoFromProto(sdk.ErrorInfoToProto(e)); got != e {
 		t.Fatalf("error info: %+v", got)
 	}

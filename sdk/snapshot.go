@@ -226,13 +226,13 @@ func fromUnixNano(n int64) time.Time {
 
 // ErrorInfoToProto converts e to its wire form.
 func ErrorInfoToProto(e ErrorInfo) *pb.ErrorInfo {
-	return &pb.ErrorInfo{Message: e.Message, CloseCode: int32(e.CloseCode), Kind: e.Kind, Source: e.Source, Fatal: e.Fatal}
+	return &pb.ErrorInfo{Message: e.Message, CloseCode: int32(e.CloseCode), Kind: e.Kind, Source: e.Source, Fatal: e.Fatal, Resumable: e.Resumable}
 }
 
 // ErrorInfoFromProto converts the wire form back; nil gives the zero value.
 func ErrorInfoFromProto(p *pb.ErrorInfo) ErrorInfo {
 	return ErrorInfo{Message: p.GetMessage(), CloseCode: int(p.GetCloseCode()), Kind: p.GetKind(),
-		Source: p.GetSource(), Fatal: p.GetFatal()}
+		Source: p.GetSource(), Fatal: p.GetFatal(), Resumable: p.GetResumable()}
 }
 
 // ThresholdToProto converts t to its wire form.

@@ -214,7 +214,7 @@ func (s *Strategy) request(e policy.ErrorInfo, snap *metrics.Snapshot, attempt i
 		ms = s.h.snapshot()
 	}
 	return &pb.RecoveryRequest{Name: s.strategy, Snapshot: sdk.SnapshotToProto(SnapshotToSDK(ms)), Attempt: int32(attempt),
-		Error: &pb.ErrorInfo{Message: e.Message, CloseCode: int32(e.CloseCode), Kind: e.Kind, Source: e.Source, Fatal: e.Fatal}}
+		Error: &pb.ErrorInfo{Message: e.Message, CloseCode: int32(e.CloseCode), Kind: e.Kind, Source: e.Source, Fatal: e.Fatal, Resumable: e.Resumable}}
 }
 
 // Applies asks the plugin whether it wants to handle the failure e.

@@ -769,12 +769,15 @@ func (x *CheckResponse) GetError() string {
 
 // ErrorInfo is the failure a recovery is for.
 type ErrorInfo struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Message       string                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
-	CloseCode     int32                  `protobuf:"varint,2,opt,name=close_code,json=closeCode,proto3" json:"close_code,omitempty"`
-	Kind          string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
-	Source        string                 `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
-	Fatal         bool                   `protobuf:"varint,5,opt,name=fatal,proto3" json:"fatal,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Message   string                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	CloseCode int32                  `protobuf:"varint,2,opt,name=close_code,json=closeCode,proto3" json:"close_code,omitempty"`
+	Kind      string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	Source    string                 `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
+	Fatal     bool                   `protobuf:"varint,5,opt,name=fatal,proto3" json:"fatal,omitempty"`
+	// resumable is op 9's d for an invalid session (kind
+	// "invalid_session"); false for every other error.
+	Resumable     bool `protobuf:"varint,6,opt,name=resumable,proto3" json:"resumable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -840,6 +843,13 @@ func (x *ErrorInfo) GetSource() string {
 func (x *ErrorInfo) GetFatal() bool {
 	if x != nil {
 		return x.Fatal
+	}
+	return false
+}
+
+func (x *ErrorInfo) GetResumable() bool {
+	if x != nil {
+		return x.Resumable
 	}
 	return false
 }
@@ -2153,14 +2163,15 @@ const file_plugin_proto_rawDesc = "" +
 	"\tthreshold\x18\x03 \x01(\x01R\tthreshold\x12\x12\n" +
 	"\x04unit\x18\x04 \x01(\tR\x04unit\x12\x18\n" +
 	"\amessage\x18\x05 \x01(\tR\amessage\x12\x14\n" +
-	"\x05error\x18\x06 \x01(\tR\x05error\"\x86\x01\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\"\xa4\x01\n" +
 	"\tErrorInfo\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x1d\n" +
 	"\n" +
 	"close_code\x18\x02 \x01(\x05R\tcloseCode\x12\x12\n" +
 	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x16\n" +
 	"\x06source\x18\x04 \x01(\tR\x06source\x12\x14\n" +
-	"\x05fatal\x18\x05 \x01(\bR\x05fatal\"\xcf\x01\n" +
+	"\x05fatal\x18\x05 \x01(\bR\x05fatal\x12\x1c\n" +
+	"\tresumable\x18\x06 \x01(\bR\tresumable\"\xcf\x01\n" +
 	"\x0fRecoveryRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x123\n" +
 	"\x05error\x18\x02 \x01(\v2\x1d.lifeline.plugin.v1.ErrorInfoR\x05error\x128\n" +
