@@ -40,14 +40,7 @@ recovery "resume" {
 	if err := srv.CloseConnections(4000); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) && engine.Stats().Recovered == 0 {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err := c.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
-	bus.Close()
+	stopAfterRecovery(ctx, t, c, bus, engine)
 	lines := rec.lines()
 	t.Logf("events: %s", strings.Join(lines, ", "))
 	equal(t, "events", lines, []string{"ERROR close", "ATTEMPTED flush_caches#1", "COMPLETED flush_caches#1 fail", "ATTEMPTED resume#1", "COMPLETED resume#1 ok"})
@@ -95,14 +88,7 @@ recovery "reconnect" {
 	if err := srv.DropConnections(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) && engine.Stats().Recovered == 0 {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err := c.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
-	bus.Close()
+	stopAfterRecovery(ctx, t, c, bus, engine)
 	lines := rec.lines()
 	t.Logf("events: %s", strings.Join(lines, ", "))
 	// Each failed try is an error of its own (ERROR dial_failed), published
@@ -262,14 +248,7 @@ func TestPlannerResumesAnInvalidSessionDiscordSaysIsResumable(t *testing.T) {
 			if err := srv.SendInvalidSession(tc.resumable); err != nil {
 				t.Fatal(err)
 			}
-			deadline := time.Now().Add(15 * time.Second)
-			for time.Now().Before(deadline) && engine.Stats().Recovered == 0 {
-				time.Sleep(10 * time.Millisecond)
-			}
-			if err := c.Stop(ctx); err != nil {
-				t.Fatal(err)
-			}
-			bus.Close()
+			stopAfterRecovery(ctx, t, c, bus, engine)
 
 			var failure *events.Error
 			var recovered string
@@ -326,4 +305,19 @@ func startPlannedConn(ctx context.Context, t *testing.T, srv *discordtest.Server
 		t.Fatal(err)
 	}
 	return c
+}
+
+// stopAfterRecovery waits (15s at most) for engine to recover a failure,
+// then stops c and closes bus so that every event is delivered; the
+// caller checks what happened.
+func stopAfterRecovery(ctx context.Context, t *testing.T, c *conn.Connection, bus *events.Bus, engine *recovery.Engine) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) && engine.Stats().Recovered == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := c.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bus.Close()
 }
