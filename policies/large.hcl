@@ -91,26 +91,33 @@ degradation {
   }
   # 50 rate-limited requests in the window means the bot is near Discord's
   # global limit (50 requests/s): back off before Discord escalates. A
-  # fifth of the shards unhealthy (down, reconnecting, breaker open or
-  # failing their checks) means a fifth of the guilds are not served: the
-  # whole bot sheds its optional work, not only those shards.
+  # fifth of the shards in trouble (reconnecting, breaker open or failing
+  # their checks) means a fifth of the guilds are not served: the whole bot
+  # sheds its optional work, not only those shards. The shards that ended
+  # for good (FAILED: a fatal close code, 4004 or 4010-4014; this preset
+  # never stops reconnecting on its own) are not trouble the levels can
+  # ease: none of them counts here or below, so two misconfigured shards of
+  # ten do not hold the rest degraded for good. They stay in shards.total
+  # and in shards.failed: alert on it (docs/operations.md). max(..., 1): a
+  # process with no shard yet is not degraded.
   level "moderate" {
-    when    = "latency.heartbeat > 1500 || errors.rate > 0.1 || rest.rate_limited >= 50 || shards.unhealthy_ratio >= 0.2"
+    when    = "latency.heartbeat > 1500 || errors.rate > 0.1 || rest.rate_limited >= 50 || shards.unhealthy - shards.failed >= 0.2 * max(shards.total, 1)"
     actions = ["increase_timeouts", "disable_non_critical_features"]
   }
-  # 100 server errors or more than half the shards unhealthy (down,
-  # reconnecting, breaker OPEN or failing their checks): Discord is
+  # 100 server errors or more than half the shards in trouble
+  # (reconnecting, breaker OPEN or failing their checks): Discord is
   # struggling (a Discord-wide incident takes many shards at once); reduce
   # concurrency and lean on the cache rather than add load. One shard's
   # open breaker is that shard's business (breaker.state is the worst
   # shard's, so it is not read here); it counts in the share.
   level "severe" {
-    when    = "errors.rate > 0.25 || rest.server_errors >= 100 || shards.unhealthy_ratio > 0.5"
+    when    = "errors.rate > 0.25 || rest.server_errors >= 100 || shards.unhealthy - shards.failed > 0.5 * max(shards.total, 1)"
     actions = ["reduce_concurrent_requests", "enable_aggressive_caching"]
   }
   # Half the requests failing, or most of the bot gone for a minute: keep
   # only what still works, read-only. "Gone" is more than half the shards
-  # unhealthy while the longest outage among them has lasted a minute:
+  # in trouble while the longest outage among them has lasted a minute
+  # (gateway.down_for leaves out the FAILED shards while any other runs):
   # five reconnect attempts from 1s growing 2.5x take about 64s
   # (1+2.5+6.3+15.6+39), far past any resume, and a Discord-wide incident
   # shows in many shards at once. One shard down, however long, never
@@ -118,7 +125,7 @@ degradation {
   # re-shard) is starting, not unhealthy, and not down. The level holds
   # while the shards stay down (down_for keeps growing).
   level "critical" {
-    when    = "errors.rate > 0.5 || (shards.unhealthy_ratio > 0.5 && gateway.down_for > duration('60s'))"
+    when    = "errors.rate > 0.5 || (shards.unhealthy - shards.failed > 0.5 * max(shards.total, 1) && gateway.down_for > duration('60s'))"
     actions = ["enable_read_only_mode", "shutdown_non_essential_services"]
   }
 
@@ -126,13 +133,10 @@ degradation {
   # tenth of the shards unhealthy (half the MODERATE share; an open breaker
   # makes its shard unhealthy): big audiences punish flapping more than a
   # slightly late recovery. The shards that ended for good (FAILED) are not
-  # counted here: this preset never stops reconnecting on its own, so a
-  # FAILED shard had a fatal close code (4004, 4010-4014); no degradation
-  # brings it back, and one of ten would otherwise hold the whole bot
-  # degraded until someone restarts it. They stay in the levels' shares
-  # and in shards.failed (alert on it). max(..., 1) lets a process with no
-  # shard yet recover. Not breaker.state: it is the worst shard's, one
-  # shard's trouble (health.* with several shards is the plugins' checks).
+  # counted, as in the levels: no degradation brings them back.
+  # max(..., 1) lets a process with no shard yet recover. Not
+  # breaker.state: it is the worst shard's, one shard's trouble (health.*
+  # with several shards is the plugins' checks).
   recover {
     when = "latency.heartbeat < 400 && errors.rate < 0.02 && (shards.unhealthy - shards.failed) * 10 < max(shards.total, 1)"
   }

@@ -172,6 +172,14 @@ func oneOfTenFailed() metrics.Shards {
 	return sh
 }
 
+// failedAndDown is the shards summary of a process of ten shards, failed
+// of them FAILED for good and down more reconnecting.
+func failedAndDown(failed, down int) metrics.Shards {
+	sh := someShardsDown(10, failed+down)
+	sh.Reconnecting, sh.Failed = down, failed
+	return sh
+}
+
 // scenarios must, together, reach every level of every shipped policy and
 // every way (disjunct) each level condition can hold, and satisfy every
 // recover condition. A new policy or level that none reaches fails the
@@ -246,6 +254,17 @@ var scenarios = []scenario{
 		// process health has the plugins' checks only (none here).
 		name: "1 of 10 shards failed for good", play: oneShardFailed,
 		breaker: closed, health: metrics.HealthView{Score: 100, Status: "UNKNOWN", Trend: "stable"}, shards: oneOfTenFailed(),
+	},
+	{
+		// Two shards of ten ended for good (say a wrong shard range:
+		// 4010): a fifth of the shards unhealthy, none recovering.
+		name: "2 of 10 shards failed for good", play: oneShardFailed,
+		breaker: closed, health: metrics.HealthView{Score: 100, Status: "UNKNOWN", Trend: "stable"}, shards: failedAndDown(2, 0),
+	},
+	{
+		// One ended for good, two reconnecting: the two are a fifth.
+		name: "1 of 10 shards failed, 2 reconnecting", play: outage(2),
+		breaker: metrics.BreakerView{State: "CLOSED", Failures: 2}, health: healthy, shards: failedAndDown(1, 2),
 	},
 	{
 		// Connected again with the breaker still OPEN: only the probes
@@ -377,7 +396,8 @@ func TestEveryShippedLevelIsReachable(t *testing.T) {
 // recover: the levels read shares of shards. Two of ten reconnecting is
 // MODERATE, six of ten down for two minutes CRITICAL, and one of ten
 // FAILED for good lets the bot recover (it used to need fewer than a
-// tenth unhealthy, FAILED included: degraded for good).
+// tenth unhealthy, FAILED included: degraded for good), as do two of ten
+// (the levels used to count them: MODERATE for good).
 func TestOneShardDoesNotDegradeALargeBot(t *testing.T) {
 	large := shipped(t)["large.hcl"]
 	for _, tt := range []struct {
@@ -391,6 +411,12 @@ func TestOneShardDoesNotDegradeALargeBot(t *testing.T) {
 		// A shard that ended for good (fatal close) does not hold the
 		// bot degraded: nothing recovers it but an operator.
 		{"1 of 10 shards failed for good", policy.None, true},
+		// Two of ten: still not trouble the levels can ease (they used to
+		// count FAILED shards: MODERATE for good); an alert on
+		// shards.failed is the operator's signal.
+		{"2 of 10 shards failed for good", policy.None, true},
+		// The shards still running count as before.
+		{"1 of 10 shards failed, 2 reconnecting", policy.Moderate, false},
 	} {
 		i := slices.IndexFunc(scenarios, func(sc scenario) bool { return sc.name == tt.scenario })
 		if i < 0 {

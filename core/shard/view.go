@@ -303,7 +303,11 @@ func breakerRank(state string) int {
 //     HeartbeatInterval, Sequence and LastCloseCode are those of the
 //     shard furthest from READY (the first shard not READY, else the
 //     first shard); DownFor is the longest any shard has been down (a
-//     shard in its first handshake is not down: its DownFor is 0);
+//     shard in its first handshake is not down: its DownFor is 0),
+//     leaving out the shards that ended for good (FAILED) while any other
+//     shard runs: a dead shard's outage never ends, and it would make
+//     every brief trouble of the others look a minute old (with every
+//     shard FAILED, it is the longest of theirs);
 //     Connections and the counters (reconnects, resumes, identifies,
 //     dispatches) are added up;
 //   - Breaker.State is the worst shard's (OPEN, then HALF_OPEN, then
@@ -339,10 +343,17 @@ func (v *View) Snapshot() metrics.Snapshot {
 	var br metrics.BreakerView
 	var avgSum time.Duration
 	var avgN int
+	var failedDownFor time.Duration
+	allFailed := true
 	for i := range v.Shards {
 		sh := &v.Shards[i].Snapshot
 		g.Connected = g.Connected && sh.Gateway.Connected
-		g.DownFor = max(g.DownFor, sh.Gateway.DownFor)
+		if v.Shards[i].State == conn.Failed.String() {
+			failedDownFor = max(failedDownFor, sh.Gateway.DownFor)
+		} else {
+			allFailed = false
+			g.DownFor = max(g.DownFor, sh.Gateway.DownFor)
+		}
 		g.Connections += sh.Gateway.Connections
 		g.Reconnects += sh.Gateway.Reconnects
 		g.Resumes += sh.Gateway.Resumes
@@ -357,6 +368,9 @@ func (v *View) Snapshot() metrics.Snapshot {
 			avgSum += a
 			avgN++
 		}
+	}
+	if allFailed {
+		g.DownFor = failedDownFor
 	}
 	s.Gateway = g
 	s.Breaker = br

@@ -205,6 +205,33 @@ func TestViewSnapshot(t *testing.T) {
 		t.Errorf("shards = %+v, want the aggregate's %+v", s, v.Aggregate.Shards)
 	}
 
+	// A shard that ended for good (FAILED) an hour ago is left out of
+	// DownFor while another runs: the others' 3-second blip is 3 seconds
+	// old, not an hour. With every shard FAILED, DownFor is theirs.
+	failed := func(down time.Duration) shard.ShardView {
+		return sv(9, "FAILED", shard.Unhealthy, func(s *metrics.Snapshot) {
+			s.Gateway = metrics.Gateway{State: "FAILED", LastCloseCode: 4014, DownFor: down, Connections: 1}
+		})
+	}
+	blip := sv(8, "RESUMING", shard.Unhealthy, func(s *metrics.Snapshot) {
+		s.Gateway = metrics.Gateway{State: "RESUMING", DownFor: 3 * time.Second, Connections: 1}
+	})
+	for _, tt := range []struct {
+		name   string
+		shards []shard.ShardView
+		want   time.Duration
+	}{
+		{"one FAILED, one resuming", []shard.ShardView{failed(time.Hour), blip}, 3 * time.Second},
+		{"one FAILED, one READY", []shard.ShardView{failed(time.Hour), sv(7, "READY", shard.Healthy, ready(100*ms, 20*ms, 1))}, 0},
+		{"every shard FAILED", []shard.ShardView{failed(time.Hour), failed(2 * time.Hour)}, 2 * time.Hour},
+	} {
+		v := shard.View{Range: shard.Range{First: 7, Last: 9}, Shards: tt.shards, Process: process}
+		v.Aggregate = shard.Summarize(10, v.Shards)
+		if got := v.Snapshot().Gateway.DownFor; got != tt.want {
+			t.Errorf("%s: DownFor = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+
 	empty := shard.View{Process: process}
 	if got := empty.Snapshot(); got.Gateway != process.Gateway || got.Shard != (metrics.ShardInfo{Count: 1}) || got.Shards != (metrics.Shards{}) {
 		t.Errorf("no shards: %+v", got)

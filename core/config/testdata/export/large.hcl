@@ -60,17 +60,17 @@ degradation {
   }
 
   level "moderate" {
-    when    = "latency.heartbeat > 1500 || errors.rate > 0.1 || rest.rate_limited >= 50 || shards.unhealthy_ratio >= 0.2"
+    when    = "latency.heartbeat > 1500 || errors.rate > 0.1 || rest.rate_limited >= 50 || shards.unhealthy - shards.failed >= 0.2 * max(shards.total, 1)"
     actions = ["increase_timeouts", "disable_non_critical_features"]
   }
 
   level "severe" {
-    when    = "errors.rate > 0.25 || rest.server_errors >= 100 || shards.unhealthy_ratio > 0.5"
+    when    = "errors.rate > 0.25 || rest.server_errors >= 100 || shards.unhealthy - shards.failed > 0.5 * max(shards.total, 1)"
     actions = ["reduce_concurrent_requests", "enable_aggressive_caching"]
   }
 
   level "critical" {
-    when    = "errors.rate > 0.5 || (shards.unhealthy_ratio > 0.5 && gateway.down_for > duration('60s'))"
+    when    = "errors.rate > 0.5 || (shards.unhealthy - shards.failed > 0.5 * max(shards.total, 1) && gateway.down_for > duration('60s'))"
     actions = ["enable_read_only_mode", "shutdown_non_essential_services"]
   }
 
@@ -79,7 +79,7 @@ degradation {
   }
 }
 
-# recovery: preset large (policies/large.hcl:144:1)
+# recovery: preset large (policies/large.hcl:148:1)
 recovery "resume" {
   priority     = 10
   when         = "!error.fatal && error.close_code not in [1000, 1001, 4004, 4007, 4009, 4010, 4011, 4012, 4013, 4014] && (error.kind != 'invalid_session' || error.resumable)"

@@ -74,17 +74,17 @@ degradation {
   }
 
   level "moderate" {
-    when    = "latency.heartbeat > 1500 || errors.rate > 0.1 || rest.rate_limited >= 50 || shards.unhealthy_ratio >= 0.2"
+    when    = "latency.heartbeat > 1500 || errors.rate > 0.1 || rest.rate_limited >= 50 || shards.unhealthy - shards.failed >= 0.2 * max(shards.total, 1)"
     actions = ["increase_timeouts", "disable_non_critical_features"]
   }
 
   level "severe" {
-    when    = "errors.rate > 0.25 || rest.server_errors >= 100 || shards.unhealthy_ratio > 0.5"
+    when    = "errors.rate > 0.25 || rest.server_errors >= 100 || shards.unhealthy - shards.failed > 0.5 * max(shards.total, 1)"
     actions = ["reduce_concurrent_requests", "enable_aggressive_caching"]
   }
 
   level "critical" {
-    when    = "errors.rate > 0.5 || (shards.unhealthy_ratio > 0.5 && gateway.down_for > duration('60s'))"
+    when    = "errors.rate > 0.5 || (shards.unhealthy - shards.failed > 0.5 * max(shards.total, 1) && gateway.down_for > duration('60s'))"
     actions = ["enable_read_only_mode", "shutdown_non_essential_services"]
   }
 
