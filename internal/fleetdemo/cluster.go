@@ -1,12 +1,10 @@
 package fleetdemo
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -24,6 +22,7 @@ import (
 
 	"github.com/lifeline-bot/lifeline/core/orchestrator"
 	"github.com/lifeline-bot/lifeline/discordtest"
+	"github.com/lifeline-bot/lifeline/internal/childproc"
 )
 
 // Options configures a Cluster. The zero value is valid apart from
@@ -117,20 +116,18 @@ type Process struct {
 	// Log is the path of its log (stderr).
 	Log string
 
-	cmd    *exec.Cmd
-	exited chan struct{}
-	err    error // how it exited, once exited is closed
+	proc *childproc.Process
 }
 
 // Exited is closed when the process has exited; Err then says how.
-func (p *Process) Exited() <-chan struct{} { return p.exited }
+func (p *Process) Exited() <-chan struct{} { return p.proc.Done() }
 
 // Err is how the process exited (nil for exit status 0), once Exited is
 // closed.
-func (p *Process) Err() error {
-	<-p.exited
-	return p.err
-}
+func (p *Process) Err() error { return p.proc.Err() }
+
+// Pid returns the process's operating-system process ID.
+func (p *Process) Pid() int { return p.proc.Pid() }
 
 // Start starts the fake Discord and the NATS server and writes the policy;
 // no lifeline process runs until Spawn.
@@ -259,7 +256,7 @@ func (c *Cluster) StopNATS() {
 // once its HTTP surface answers (it may still be joining the fleet).
 func (c *Cluster) Spawn(ctx context.Context, id string) (*Process, error) {
 	c.mu.Lock()
-	if p := c.procs[id]; p != nil && !isClosed(p.exited) {
+	if p := c.procs[id]; p != nil && !p.proc.Exited() {
 		c.mu.Unlock()
 		return nil, fmt.Errorf("fleetdemo: process %s is running", id)
 	}
@@ -269,54 +266,31 @@ func (c *Cluster) Spawn(ctx context.Context, id string) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fleetdemo: %w", err)
 	}
+	// The child writes its log to its own copy of the descriptor.
+	defer logf.Close()
 	cmd := exec.Command(c.opts.Binary, "run", "--policy", c.policy, "--fake-url", c.fake.URL(),
 		"--fake-scale", strconv.FormatFloat(c.opts.Scale, 'g', -1, 64), "--http", "127.0.0.1:0", "--log-level", "info")
 	cmd.Env = append(os.Environ(), "DISCORD_TOKEN="+c.fake.Token(), "LIFELINE_PROCESS_ID="+id)
 	cmd.Env = append(cmd.Env, c.opts.Env...)
 	cmd.Stderr = logf
-	out, err := cmd.StdoutPipe()
+	proc, err := childproc.Start(cmd, childproc.Options{})
 	if err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("fleetdemo: %w", err)
+		return nil, fmt.Errorf("fleetdemo: process %s: %w", id, err)
 	}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("fleetdemo: start %s: %w", id, err)
-	}
-	p := &Process{ID: id, Log: logPath, cmd: cmd, exited: make(chan struct{})}
-	first := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			line := sc.Text()
-			if u, ok := strings.CutPrefix(line, "http="); ok {
-				select {
-				case first <- u:
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, out)
-	}()
-	go func() {
-		p.err = cmd.Wait()
-		logf.Close()
-		close(p.exited)
-	}()
+	p := &Process{ID: id, Log: logPath, proc: proc}
 	c.mu.Lock()
 	c.procs[id] = p
 	c.mu.Unlock()
-	select {
-	case u := <-first:
-		p.HTTP = u
-		return p, nil
-	case <-p.exited:
-		return nil, fmt.Errorf("fleetdemo: process %s exited before serving HTTP (%v); log %s:\n%s", id, p.err, logPath, Tail(logPath, 20))
-	case <-ctx.Done():
-		_ = cmd.Process.Kill()
-		<-p.exited
-		return nil, fmt.Errorf("fleetdemo: process %s: %w", id, ctx.Err())
+	u, err := proc.WaitLine(ctx, func(l string) bool { return strings.HasPrefix(l, "http=") })
+	switch {
+	case errors.Is(err, childproc.ErrExited):
+		return nil, fmt.Errorf("fleetdemo: process %s exited before serving HTTP (%v); log %s:\n%s", id, proc.Err(), logPath, Tail(logPath, 20))
+	case err != nil:
+		_ = proc.Kill()
+		return nil, fmt.Errorf("fleetdemo: process %s: %w", id, err)
 	}
+	p.HTTP = strings.TrimPrefix(u, "http=")
+	return p, nil
 }
 
 // Process returns the process with the given ID (the last one spawned
@@ -333,7 +307,7 @@ func (c *Cluster) Live() []string {
 	defer c.mu.Unlock()
 	var out []string
 	for id, p := range c.procs {
-		if !isClosed(p.exited) {
+		if !p.proc.Exited() {
 			out = append(out, id)
 		}
 	}
@@ -348,10 +322,9 @@ func (c *Cluster) Kill(id string) error {
 	if p == nil {
 		return fmt.Errorf("fleetdemo: no process %s", id)
 	}
-	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+	if err := p.proc.Kill(); err != nil {
 		return fmt.Errorf("fleetdemo: kill %s: %w", id, err)
 	}
-	<-p.exited
 	return nil
 }
 
@@ -362,18 +335,11 @@ func (c *Cluster) Stop(ctx context.Context, id string) error {
 	if p == nil {
 		return fmt.Errorf("fleetdemo: no process %s", id)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+	if err := p.proc.Stop(ctx, syscall.SIGTERM); err != nil {
 		return fmt.Errorf("fleetdemo: stop %s: %w", id, err)
 	}
-	select {
-	case <-p.exited:
-	case <-ctx.Done():
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-		return fmt.Errorf("fleetdemo: %s did not stop: %w", id, ctx.Err())
-	}
-	if p.err != nil {
-		return fmt.Errorf("fleetdemo: %s exited with %v; log %s:\n%s", id, p.err, p.Log, Tail(p.Log, 30))
+	if err := p.proc.Err(); err != nil {
+		return fmt.Errorf("fleetdemo: %s exited with %v; log %s:\n%s", id, err, p.Log, Tail(p.Log, 30))
 	}
 	return nil
 }
@@ -388,10 +354,7 @@ func (c *Cluster) Close() {
 	}
 	c.mu.Unlock()
 	for _, p := range procs {
-		if !isClosed(p.exited) {
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
+		_ = p.proc.Kill()
 	}
 	c.StopNATS()
 	if c.fake != nil {
@@ -547,13 +510,4 @@ func Tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-func isClosed(ch chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
 }

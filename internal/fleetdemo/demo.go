@@ -107,7 +107,7 @@ func Run(ctx context.Context, o DemoOptions) (Result, error) {
 		if err != nil {
 			return res, err
 		}
-		say("started lifeline process %s (pid %d), dashboard %s/", id, p.cmd.Process.Pid, p.HTTP)
+		say("started lifeline process %s (pid %d), dashboard %s/", id, p.Pid(), p.HTTP)
 	}
 	owners, err := c.WaitSettled(ctx)
 	if err != nil {
