@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,6 +18,11 @@ type IdentifyQueue interface {
 	// Wait blocks until shard may IDENTIFY and consumes one session start
 	// from the daily budget. It returns ctx's error if ctx ends first, or
 	// an error wrapping ErrSessionStartLimit when the budget is spent.
+	// The caller sends its IDENTIFY as soon as Wait returns nil, so an
+	// implementation counts the bucket's window from that return (never
+	// from an earlier, planned time: a timer or a store call that comes
+	// back late would otherwise let the next IDENTIFY of the bucket follow
+	// too soon).
 	Wait(ctx context.Context, shard int) error
 }
 
@@ -55,9 +61,11 @@ type IdentifyQueueOptions struct {
 	// 5s, Discord's. Tests scale it down.
 	Window time.Duration
 	// Margin is added to Window between two IDENTIFYs of a bucket, so
-	// that jitter between the moment the queue lets an IDENTIFY go and the
-	// moment Discord receives it never makes two arrivals closer than
-	// Window. Default: DefaultIdentifyMargin(Window).
+	// that jitter between the moment Wait returns and the moment Discord
+	// receives the IDENTIFY (a goroutine hand-off, the write, the network)
+	// never makes two arrivals closer than Window. A late timer needs no
+	// margin: the window counts from when Wait really returned. Default:
+	// DefaultIdentifyMargin(Window).
 	Margin time.Duration
 	// Day is how long a budget lasts once reset: after the reset Discord
 	// reported (SessionStartLimit.ResetAfter), the budget is whole again
@@ -72,13 +80,15 @@ type IdentifyQueueOptions struct {
 }
 
 // MinIdentifyMargin is the smallest margin DefaultIdentifyMargin gives.
-// Between the queue letting an IDENTIFY go and its bytes leaving lie a
-// timer, a goroutine hand-off and a write, which a busy host stretches to
-// tens of milliseconds (a fake Discord timing arrivals by the kernel saw
+// Between Wait returning and the IDENTIFY's bytes leaving lie a goroutine
+// hand-off, the frame's encoding and a write, which a busy host stretches
+// to tens of milliseconds (a fake Discord timing arrivals by the kernel saw
 // an IDENTIFY leave 20 ms after its turn, with the race detector on two
-// shared cores): an absolute delay that a scaled-down window (62.5 ms in
-// a test at an 80th of Discord's time) does not shrink, while a twentieth
-// of it would be 3 ms.
+// shared cores): an absolute delay that a scaled-down window (62.5 ms in a
+// test at an 80th of Discord's time) does not shrink, while a twentieth of
+// it would be 3 ms. A timer that fires late is not what the margin is for:
+// the queues count the window from when Wait really returned, so however
+// late a turn comes, it does not eat into the margin.
 const MinIdentifyMargin = 50 * time.Millisecond
 
 // DefaultIdentifyMargin returns the margin an identify queue adds to
@@ -89,15 +99,39 @@ func DefaultIdentifyMargin(window time.Duration) time.Duration {
 }
 
 // LocalIdentifyQueue enforces Discord's identify rules inside one process:
-// shard s belongs to bucket s % MaxConcurrency; each bucket IDENTIFYs at
-// most once per Window (plus Margin), first come first served; and no
-// IDENTIFY is allowed once the daily budget is spent.
+// shard s belongs to bucket s % MaxConcurrency; each bucket lets its
+// callers go one at a time, first come first served, each at least Window
+// plus Margin after the previous one was really let go; and no IDENTIFY is
+// allowed once the daily budget is spent.
+//
+// A bucket's next turn counts from the moment its previous Wait returned
+// (the clock's now then), not from the turn that caller was given: a timer
+// that fires late (a GC pause, CPU starvation) moves the bucket's next
+// IDENTIFY back by as much, so two IDENTIFYs of a bucket never leave closer
+// than Window plus Margin, whatever the delay. Only the caller at the head
+// of a bucket waits on a timer; the ones behind it wait for their turn to
+// come, and a caller that gives up (its ctx ends) gives its turn back as
+// well as its session start.
 type LocalIdentifyQueue struct {
-	opts  IdentifyQueueOptions
-	mu    sync.Mutex
-	limit SessionStartLimit
-	reset time.Time
-	next  map[int]time.Time // bucket -> earliest time of its next IDENTIFY
+	opts    IdentifyQueueOptions
+	mu      sync.Mutex
+	limit   SessionStartLimit
+	reset   time.Time
+	buckets map[int]*identifyBucket
+}
+
+// identifyBucket is one identify bucket's queue.
+type identifyBucket struct {
+	// last is when the bucket's last caller was let go (zero: never).
+	last time.Time
+	// waiting holds the callers in arrival order; waiting[0] has the turn
+	// (its head channel is closed) and is the only one on a timer.
+	waiting []*identifyWaiter
+}
+
+// identifyWaiter is one Wait in a bucket's queue.
+type identifyWaiter struct {
+	head chan struct{} // closed when the caller reaches the head
 }
 
 // NewLocalIdentifyQueue starts from the budget Discord reported.
@@ -127,33 +161,44 @@ func NewLocalIdentifyQueue(limit SessionStartLimit, opts IdentifyQueueOptions) *
 		opts.WarnBelow = max((limit.Total+9)/10, 2)
 	}
 	return &LocalIdentifyQueue{
-		opts:  opts,
-		limit: limit,
-		reset: opts.Clock.Now().Add(limit.ResetAfter),
-		next:  map[int]time.Time{},
+		opts:    opts,
+		limit:   limit,
+		reset:   opts.Clock.Now().Add(limit.ResetAfter),
+		buckets: map[int]*identifyBucket{},
 	}
 }
 
-// Wait implements IdentifyQueue.
+// Wait implements IdentifyQueue. It takes the session start when the
+// caller joins its bucket's queue (so Remaining and CheckBudget count the
+// callers waiting) and gives it back if ctx ends before the caller's turn.
+// A caller whose bucket is idle (nobody waiting, the last IDENTIFY at
+// least Window plus Margin ago) returns at once.
 func (q *LocalIdentifyQueue) Wait(ctx context.Context, shard int) error {
+	if err := ctx.Err(); err != nil {
+		return err // spend nothing for a caller that already gave up
+	}
 	clk := q.opts.Clock
 	q.mu.Lock()
-	now := clk.Now()
-	q.rollLocked(now)
+	q.rollLocked(clk.Now())
 	if q.limit.Remaining <= 0 {
 		err := &SessionStartLimitError{Total: q.limit.Total, ResetAt: q.reset}
 		q.mu.Unlock()
 		return err
 	}
-	bucket := shard % q.limit.MaxConcurrency
-	if bucket < 0 {
-		bucket = -bucket
+	id := shard % q.limit.MaxConcurrency
+	if id < 0 {
+		id = -id
 	}
-	slot := q.next[bucket]
-	if slot.Before(now) {
-		slot = now
+	b := q.buckets[id]
+	if b == nil {
+		b = &identifyBucket{}
+		q.buckets[id] = b
 	}
-	q.next[bucket] = slot.Add(q.opts.Window + q.opts.Margin)
+	w := &identifyWaiter{head: make(chan struct{})}
+	b.waiting = append(b.waiting, w)
+	if len(b.waiting) == 1 {
+		close(w.head)
+	}
 	q.limit.Remaining--
 	remaining, resetAt := q.limit.Remaining, q.reset
 	q.mu.Unlock()
@@ -161,27 +206,71 @@ func (q *LocalIdentifyQueue) Wait(ctx context.Context, shard int) error {
 	if remaining < q.opts.WarnBelow && q.opts.OnLow != nil {
 		q.opts.OnLow(remaining, resetAt)
 	}
-	wait := slot.Sub(now)
-	if wait <= 0 {
+	select {
+	case <-w.head:
+	case <-ctx.Done():
+		q.giveUp(b, w, resetAt)
 		return ctx.Err()
 	}
-	t := clk.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-t.C():
-		return nil
-	case <-ctx.Done():
-		// The start was not used: give it back to the budget it came from.
-		// If that budget has been replaced by a new day's in the meantime,
-		// the new one never counted it and stays as it is. The bucket's
-		// slot stays taken, which only makes the queue more careful.
+	gap := q.opts.Window + q.opts.Margin
+	for {
+		if ctx.Err() != nil {
+			q.giveUp(b, w, resetAt)
+			return ctx.Err()
+		}
 		q.mu.Lock()
-		q.rollLocked(clk.Now())
-		if q.reset.Equal(resetAt) && q.limit.Remaining < q.limit.Total {
-			q.limit.Remaining++
+		// Read the clock under the lock: the time recorded as this
+		// caller's release is the time its Wait returns, however late
+		// its timer fired.
+		now := clk.Now()
+		var wait time.Duration
+		if !b.last.IsZero() {
+			wait = b.last.Add(gap).Sub(now)
+		}
+		if wait <= 0 {
+			b.last = now
+			b.removeLocked(w)
+			q.mu.Unlock()
+			return nil
 		}
 		q.mu.Unlock()
-		return ctx.Err()
+		t := clk.NewTimer(wait)
+		select {
+		case <-t.C():
+		case <-ctx.Done():
+			t.Stop()
+			q.giveUp(b, w, resetAt)
+			return ctx.Err()
+		}
+	}
+}
+
+// giveUp takes a caller whose ctx ended out of its bucket's queue (the
+// next caller gets the turn if it had it) and gives its session start back
+// to the budget it came from. If that budget has been replaced by a new
+// day's in the meantime, the new one never counted it and stays as it is.
+func (q *LocalIdentifyQueue) giveUp(b *identifyBucket, w *identifyWaiter, resetAt time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	b.removeLocked(w)
+	q.rollLocked(q.opts.Clock.Now())
+	if q.reset.Equal(resetAt) && q.limit.Remaining < q.limit.Total {
+		q.limit.Remaining++
+	}
+}
+
+// removeLocked takes w out of the queue and, when w had the turn, hands
+// it to the next caller. q.mu must be held.
+func (b *identifyBucket) removeLocked(w *identifyWaiter) {
+	for i, x := range b.waiting {
+		if x != w {
+			continue
+		}
+		b.waiting = slices.Delete(b.waiting, i, i+1)
+		if i == 0 && len(b.waiting) > 0 {
+			close(b.waiting[0].head)
+		}
+		return
 	}
 }
 

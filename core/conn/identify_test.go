@@ -264,3 +264,184 @@ func ExampleDefaultIdentifyMargin() {
 	// 250ms
 	// 50ms
 }
+
+// released is one Wait that returned: the shard and the fake time it
+// returned at.
+type released struct {
+	shard int
+	at    time.Time
+	err   error
+}
+
+// queueWaitAsync runs q.Wait for shard on its own goroutine and sends what
+// it returned, with the fake time, on out.
+func queueWaitAsync(ctx context.Context, q *LocalIdentifyQueue, clk *clock.Fake, shard int, out chan<- released) {
+	go func() {
+		err := q.Wait(ctx, shard)
+		out <- released{shard: shard, at: clk.Now(), err: err}
+	}()
+}
+
+// recvReleased returns the next Wait that returned, failing t when none
+// does within a generous real-time bound (a safety net against a hang,
+// not a timing assertion).
+func recvReleased(t *testing.T, out <-chan released, what string) released {
+	t.Helper()
+	select {
+	case r := <-out:
+		if r.err != nil {
+			t.Fatalf("%s: Wait(%d) = %v", what, r.shard, r.err)
+		}
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: no Wait returned", what)
+		return released{}
+	}
+}
+
+// A bucket's next turn counts from the moment the previous caller was
+// really let go (the clock's now when its Wait returned), not from the
+// turn it was given: when its timer fires late (a loaded machine), the
+// next IDENTIFY of the bucket moves back by as much, so the two never
+// leave closer than the window plus the margin. The fake clock jumps past
+// the turn, as a process sees it after a stall.
+func TestLocalIdentifyQueueCountsTheWindowFromTheRelease(t *testing.T) {
+	const (
+		window = 5 * time.Second
+		margin = time.Second
+		gap    = window + margin
+	)
+	tests := []struct {
+		name string
+		late time.Duration // how late the second caller's timer fires
+	}{
+		{"on time", 0},
+		{"a little late", 183 * time.Millisecond}, // what was seen under load
+		{"later than the margin", 1500 * time.Millisecond},
+		// Later than the third caller's old turn: the old queue let both
+		// go at the same instant.
+		{"past the next turn", gap + time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := clock.NewFake(time.Time{})
+			t0 := clk.Now()
+			queued := make(chan int, 4)
+			q := NewLocalIdentifyQueue(SessionStartLimit{Total: 10, Remaining: 10, ResetAfter: time.Hour, MaxConcurrency: 1},
+				IdentifyQueueOptions{Clock: clk, Window: window, Margin: margin, WarnBelow: 100,
+					OnLow: func(r int, _ time.Time) { queued <- r }}) // called once each Wait has its place
+			ctx := context.Background()
+			out := make(chan released, 3)
+			queueWaitAsync(ctx, q, clk, 0, out)
+			<-queued
+			if r := recvReleased(t, out, "the first caller"); !r.at.Equal(t0) {
+				t.Fatalf("the first caller went at %v, want at once", r.at.Sub(t0))
+			}
+			queueWaitAsync(ctx, q, clk, 1, out)
+			<-queued
+			queueWaitAsync(ctx, q, clk, 2, out)
+			<-queued
+			if !clk.BlockUntil(1, 5*time.Second) {
+				t.Fatal("no caller waits for its turn")
+			}
+			// Up to just before the second caller's turn: nobody goes.
+			clk.Advance(gap - 100*time.Millisecond)
+			select {
+			case r := <-out:
+				t.Fatalf("shard %d went %v after the first, before its turn", r.shard, r.at.Sub(t0))
+			default:
+			}
+			// Its timer fires late.
+			clk.Jump(100*time.Millisecond + tc.late)
+			second := recvReleased(t, out, "the second caller")
+			if want := t0.Add(gap + tc.late); !second.at.Equal(want) {
+				t.Fatalf("the second caller went at %v, want %v", second.at.Sub(t0), want.Sub(t0))
+			}
+			// The third goes a whole gap after the second really went,
+			// not a gap after the second's turn.
+			if !clk.BlockUntil(1, 5*time.Second) {
+				t.Fatal("the third caller does not wait for its turn")
+			}
+			due := second.at.Add(gap)
+			clk.Set(due.Add(-time.Nanosecond))
+			if n := clk.Waiters(); n != 1 {
+				t.Fatalf("%d timers pending %v after the second caller went, want the third caller's (it must wait %v)",
+					n, clk.Now().Sub(second.at), gap)
+			}
+			select {
+			case r := <-out:
+				t.Fatalf("shard %d went %v after the second, want at least %v", r.shard, r.at.Sub(second.at), gap)
+			default:
+			}
+			clk.Advance(time.Nanosecond)
+			third := recvReleased(t, out, "the third caller")
+			if !third.at.Equal(due) {
+				t.Fatalf("the third caller went %v after the second, want %v", third.at.Sub(second.at), gap)
+			}
+			if r, _ := q.Remaining(); r != 7 {
+				t.Fatalf("remaining %d, want 7", r)
+			}
+		})
+	}
+}
+
+// A caller that cancels gives its turn back as well as its start: the next
+// caller of the bucket goes a gap after the last IDENTIFY that really went,
+// not after the turn nobody used.
+func TestLocalIdentifyQueueCancelGivesTheTurnBack(t *testing.T) {
+	const gap = 6 * time.Second
+	for _, cancelled := range []string{"the caller whose turn is next", "a caller further back"} {
+		t.Run(cancelled, func(t *testing.T) {
+			clk := clock.NewFake(time.Time{})
+			t0 := clk.Now()
+			queued := make(chan int, 4)
+			q := NewLocalIdentifyQueue(SessionStartLimit{Total: 10, Remaining: 10, ResetAfter: time.Hour, MaxConcurrency: 1},
+				IdentifyQueueOptions{Clock: clk, Window: 5 * time.Second, Margin: time.Second, WarnBelow: 100,
+					OnLow: func(r int, _ time.Time) { queued <- r }})
+			if err := q.Wait(context.Background(), 0); err != nil {
+				t.Fatal(err)
+			}
+			<-queued
+			out := make(chan released, 3)
+			ctxs := map[int]context.CancelFunc{}
+			for _, shard := range []int{1, 2, 3} {
+				ctx, cancel := context.WithCancel(context.Background())
+				ctxs[shard] = cancel
+				queueWaitAsync(ctx, q, clk, shard, out)
+				<-queued
+			}
+			if !clk.BlockUntil(1, 5*time.Second) {
+				t.Fatal("no caller waits for its turn")
+			}
+			clk.Advance(time.Second)
+			victim, first, second := 1, 2, 3
+			if cancelled != "the caller whose turn is next" {
+				victim, first, second = 2, 1, 3
+			}
+			ctxs[victim]()
+			if r := <-out; r.shard != victim || !errors.Is(r.err, context.Canceled) {
+				t.Fatalf("the cancelled caller's Wait returned %+v", r)
+			}
+			if r, _ := q.Remaining(); r != 7 {
+				t.Fatalf("remaining %d after the cancel, want 7 (its start given back)", r)
+			}
+			if !clk.BlockUntil(1, 5*time.Second) {
+				t.Fatal("no caller waits for its turn after the cancel")
+			}
+			clk.Set(t0.Add(gap))
+			if r := recvReleased(t, out, "the next caller"); r.shard != first || !r.at.Equal(t0.Add(gap)) {
+				t.Fatalf("shard %d went at %v, want shard %d at %v", r.shard, r.at.Sub(t0), first, gap)
+			}
+			if !clk.BlockUntil(1, 5*time.Second) {
+				t.Fatal("the last caller does not wait for its turn")
+			}
+			clk.Set(t0.Add(2 * gap))
+			if r := recvReleased(t, out, "the last caller"); r.shard != second || !r.at.Equal(t0.Add(2*gap)) {
+				t.Fatalf("shard %d went at %v, want shard %d at %v", r.shard, r.at.Sub(t0), second, 2*gap)
+			}
+			for _, c := range ctxs {
+				c()
+			}
+		})
+	}
+}
