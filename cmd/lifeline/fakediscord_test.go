@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,36 +21,18 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/lifeline-bot/lifeline/discordtest"
+	"github.com/lifeline-bot/lifeline/internal/testutil"
 )
 
 // processBound bounds every wait on a lifeline process: generous, because
 // the CI machine is shared and the binary may run with -race.
 const processBound = 60 * time.Second
 
-// syncBuffer is a bytes.Buffer safe for a process's writer goroutine and
-// the test reading it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // fakeProcess is a running `lifeline fake-discord`.
 type fakeProcess struct {
 	cmd    *exec.Cmd
-	stdout syncBuffer
-	stderr syncBuffer
+	stdout testutil.SyncBuffer
+	stderr testutil.SyncBuffer
 	lines  chan string   // stdout, line by line
 	done   chan struct{} // closed when the process has ended
 	err    error         // cmd.Wait's result, set before done closes

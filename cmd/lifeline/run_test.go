@@ -23,6 +23,7 @@ import (
 
 	"github.com/lifeline-bot/lifeline/core/flight"
 	"github.com/lifeline-bot/lifeline/core/telemetry"
+	"github.com/lifeline-bot/lifeline/internal/testutil"
 )
 
 // The sentinels the token tests look for in every output.
@@ -482,7 +483,7 @@ func TestRunStopsCleanlyInProcess(t *testing.T) {
 	runSignals = func(ch chan<- os.Signal) func() { hups <- ch; return func() {} }
 	defer func() { runSignals = old }()
 
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.SyncBuffer
 	env := &cliEnv{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -590,7 +591,7 @@ func TestRunRecordsAFlight(t *testing.T) {
 	runSignals = func(ch chan<- os.Signal) func() { hups <- ch; return func() {} }
 	defer func() { runSignals = old }()
 	rec := filepath.Join(t.TempDir(), "flight.jsonl")
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.SyncBuffer
 	env := &cliEnv{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -615,7 +616,7 @@ func TestRunRecordsAFlight(t *testing.T) {
 	if code := <-done; code != 0 {
 		t.Fatalf("exit %d\nstderr:\n%s", code, stderr.String())
 	}
-	var out, errOut syncBuffer
+	var out, errOut testutil.SyncBuffer
 	env2 := &cliEnv{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}
 	if code := run(context.Background(), env2, []string{"policy", "test", "../../policies/default.hcl", "--trace", rec}); code != 0 {
 		t.Fatalf("policy test over the recording: exit %d\n%s%s", code, out.String(), errOut.String())
@@ -626,7 +627,7 @@ func TestRunRecordsAFlight(t *testing.T) {
 // environment in that order and says, at debug level, where each setting
 // came from.
 func TestRunLayers(t *testing.T) {
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.SyncBuffer
 	vars := map[string]string{"DISCORD_MAX_RECONNECT_ATTEMPTS": "17"}
 	env := &cliEnv{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return vars[k] }}
 	ctx, cancel := context.WithCancel(context.Background())

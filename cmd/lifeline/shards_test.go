@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lifeline-bot/lifeline/internal/testutil"
 )
 
 // `lifeline run --shard-count 3` runs three shards in one process and
@@ -44,7 +46,7 @@ func TestRunShardsReportsProgress(t *testing.T) {
 			old := runSignals
 			runSignals = func(chan<- os.Signal) func() { return func() {} }
 			defer func() { runSignals = old }()
-			var stdout, stderr syncBuffer
+			var stdout, stderr testutil.SyncBuffer
 			env := &cliEnv{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()

@@ -1,37 +1,20 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/lifeline-bot/lifeline/internal/testutil"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // The layers show where each value came from — the preset, the file, an
 // environment variable — and the bot runs with the result.
 func TestLayersAndRun(t *testing.T) {
 	env := map[string]string{"DISCORD_MAX_RECONNECT_ATTEMPTS": "7"}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	if err := run(ctx, "medium", "policy.hcl", lookup, &out); err != nil {
@@ -57,7 +40,7 @@ func TestBadEnvironmentIsReported(t *testing.T) {
 		}
 		return "", false
 	}
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	err := run(context.Background(), "medium", "policy.hcl", lookup, &out)
 	if err == nil || !strings.Contains(err.Error(), "DISCORD_MAX_RECONNECT_ATTEMPTS") {
 		t.Fatalf("err = %v, want the variable named", err)

@@ -1,35 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/lifeline-bot/lifeline/internal/testutil"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // Without a token the example runs against the fake Discord: it connects,
 // gets messages, answers them, and stops cleanly.
 func TestRunsAgainstTheFakeWithoutAToken(t *testing.T) {
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
 	if err := run(ctx, "", &out); err != nil {
