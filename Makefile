@@ -37,8 +37,18 @@ lint: ## staticcheck at a pinned version, and gofmt.
 	$(GO) run $(STATICCHECK) ./...
 
 .PHONY: test
-test: vet lint generate-check fuzz bench-smoke ## vet, staticcheck, the generated-code check, short fuzzing, each benchmark once, then every test with the race detector.
+test: vet lint generate-check fuzz bench-smoke test-32bit ## vet, staticcheck, the generated-code check, short fuzzing, each benchmark once, core/policy on 32-bit, then every test with the race detector.
 	$(GO) test -race -count=1 $(GOTESTFLAGS) ./...
+
+# The native policy evaluator reads int fields by their size: core/policy's
+# tests run again as a 386 binary, where int is 32 bits. A kernel that cannot
+# run 32-bit programs gets a warning; a build failure fails.
+.PHONY: test-32bit
+test-32bit: ## core/policy's tests built for 386 (32-bit int).
+	@GOARCH=386 $(GO) test -c -o /tmp/lifeline-policy-386.test ./core/policy
+	@if /tmp/lifeline-policy-386.test -test.run '^$$' >/dev/null 2>&1; then \
+		echo "core/policy on 386"; cd core/policy && /tmp/lifeline-policy-386.test -test.count=1; \
+	else echo "WARNING: this kernel cannot run 386 programs; core/policy's 32-bit tests skipped" >&2; fi
 
 # Each parser's fuzz target runs a fixed number of executions in `make test`
 # (pkg:Target:count, about 5 s each on a 2-core machine). A count, not a
