@@ -53,11 +53,17 @@
 // wrote ("exit status 2 (last output: panic: boom)"), and it is restarted
 // after Restart.Initial, doubling (Restart.Multiplier) up to Restart.Max,
 // at most Restart.Limit times in a row; a process that ran for
-// Restart.ResetAfter starts the count again. Failures a restart cannot cure
-// (checksum, protocol version, refusal) and exhausted restarts leave the
-// plugin FAILED until the policy changes or Restart is called. A panic inside
-// a call is recovered by the sdk and reported as that call's error; the
-// process keeps running.
+// Restart.ResetAfter starts the count again. A plugin out of restarts is
+// FAILED ("...; giving up after 5 restarts; retrying in 10m0s (at ...)")
+// and, like a pod in Kubernetes' CrashLoopBackOff, started again after
+// Restart.RetryFailed (default 10 minutes, Status.Retry says when) with a
+// fresh count: if it fails again, it goes through the backoff and the limit
+// again, then waits again. A policy change that touches the plugin,
+// Host.Restart and Stop cancel the pending retry. Failures a restart cannot
+// cure (checksum, protocol version, refusal) leave the plugin FAILED until
+// the policy changes or Restart is called. A panic inside a call is
+// recovered by the sdk and reported as that call's error; the process keeps
+// running.
 //
 // The call the process died in fails with the reason too ("plugin \"db\"
 // check ping: the plugin exited during the call: exit status 3 (last output:

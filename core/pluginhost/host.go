@@ -69,7 +69,9 @@ type HostServices interface {
 // RestartPolicy says how a plugin that exited is restarted: after Initial,
 // then Initial×Multiplier, ... up to Max between attempts, at most Limit
 // times in a row. A plugin that ran for ResetAfter before exiting starts the
-// count again. The zero value is valid.
+// count again. A plugin out of restarts is FAILED; after RetryFailed it is
+// started again with a fresh count, and so on, like Kubernetes'
+// CrashLoopBackOff or Nomad's restart mode "delay". The zero value is valid.
 type RestartPolicy struct {
 	// Initial is the wait before the first restart. Default: 1s.
 	Initial time.Duration
@@ -83,6 +85,16 @@ type RestartPolicy struct {
 	// ResetAfter is how long a process must run for its exit to count as
 	// a first failure again. Default: 1m.
 	ResetAfter time.Duration
+	// RetryFailed is how long a plugin that is FAILED because its
+	// restarts ran out (Limit) waits before it is started again, with a
+	// fresh restart count; if it fails again it goes through the backoff
+	// and the limit again, then waits again. A policy change that touches
+	// the plugin, Host.Restart and Host.Stop cancel a pending retry.
+	// Failures a restart cannot cure (ErrChecksumMismatch,
+	// ErrProtocolVersion, ErrRefused) are never retried, nor is anything
+	// when Limit is negative. Default: 10m; negative: never (the plugin
+	// stays FAILED until the policy changes or Restart is called).
+	RetryFailed time.Duration
 }
 
 // Defaults of Options and RestartPolicy.
@@ -94,6 +106,7 @@ const (
 	DefaultRestartMax     = time.Minute
 	DefaultRestartLimit   = 5
 	DefaultResetAfter     = time.Minute
+	DefaultRetryFailed    = 10 * time.Minute
 	// DefaultBreakerFailures is the plugin breaker's FailureThreshold when
 	// Options.Breaker leaves it zero.
 	DefaultBreakerFailures = 3
@@ -189,6 +202,9 @@ func (o Options) withDefaults() Options {
 	}
 	if r.ResetAfter <= 0 {
 		r.ResetAfter = DefaultResetAfter
+	}
+	if r.RetryFailed == 0 {
+		r.RetryFailed = DefaultRetryFailed
 	}
 	if o.Breaker.FailureThreshold <= 0 {
 		o.Breaker.FailureThreshold = DefaultBreakerFailures

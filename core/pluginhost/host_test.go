@@ -254,8 +254,14 @@ func TestStartFailures(t *testing.T) {
 			}
 			st := hs.status("p")
 			if !tt.restarted {
-				if st.State != pluginhost.Failed || hs.clk.Waiters() != 0 {
+				if st.State != pluginhost.Failed || hs.clk.Waiters() != 0 || !st.Retry.IsZero() {
 					t.Fatalf("Status = %+v with %d timers; want FAILED and no restart", st, hs.clk.Waiters())
+				}
+				// A failure a restart cannot cure is not retried either.
+				hs.clk.Advance(time.Hour)
+				hs.h.Stop()
+				if n := hs.rec.count(exited("p")); n != 1 {
+					t.Fatalf("%d PLUGIN_EXITED after an hour; the plugin was tried again", n)
 				}
 				return
 			}
@@ -265,11 +271,19 @@ func TestStartFailures(t *testing.T) {
 			// The one allowed restart fails the same way; then it gives up.
 			hs.clk.Advance(time.Second)
 			e = hs.rec.waitFor(t, 2, "second PLUGIN_EXITED", exited("p")).Data.(events.Plugin)
-			if e.Restart || !strings.Contains(e.Reason, "giving up after 1 restarts") {
+			if e.Restart || !strings.Contains(e.Reason, "giving up after 1 restarts; retrying in 10m0s") {
 				t.Fatalf("last PLUGIN_EXITED = %+v", e)
 			}
-			if st := hs.status("p"); st.State != pluginhost.Failed {
-				t.Fatalf("Status = %+v, want FAILED", st)
+			if st := hs.status("p"); st.State != pluginhost.Failed || st.Retry.IsZero() {
+				t.Fatalf("Status = %+v, want FAILED with a retry", st)
+			}
+			// After the default RetryFailed, it is tried again with a
+			// fresh count: the attempt fails the same way and is
+			// restarted with backoff.
+			hs.clk.Advance(10 * time.Minute)
+			e = hs.rec.waitFor(t, 3, "PLUGIN_EXITED of the retry", exited("p")).Data.(events.Plugin)
+			if !e.Restart || !strings.Contains(e.Reason, tt.reason) {
+				t.Fatalf("PLUGIN_EXITED of the retry = %+v, want a restart", e)
 			}
 			if n := hs.rec.count(started("p")); n != 0 {
 				t.Fatalf("%d PLUGIN_STARTED for a plugin that never started", n)

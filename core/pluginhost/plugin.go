@@ -35,9 +35,10 @@ const (
 	Running
 	// Restarting: the process exited; a restart is scheduled.
 	Restarting
-	// Failed: the plugin is not running and will not be restarted until
-	// the policy changes or Restart is called (checksum mismatch, protocol
-	// version, refused, or too many restarts).
+	// Failed: the plugin is not running. Out of restarts, it is started
+	// again after RestartPolicy.RetryFailed (Status.Retry says when);
+	// after a checksum mismatch, a protocol version or a refusal, only a
+	// policy change or Restart starts it again.
 	Failed
 	// Stopped: the host stopped the plugin.
 	Stopped
@@ -68,6 +69,10 @@ type Status struct {
 	// start or refusal error.
 	LastExit  string `json:"last_exit,omitempty"`
 	LastError string `json:"last_error,omitempty"`
+	// Retry is when a plugin FAILED for running out of restarts is
+	// started again (RestartPolicy.RetryFailed); zero when no retry is
+	// pending.
+	Retry time.Time `json:"retry,omitzero"`
 	// Since is when the plugin entered State.
 	Since time.Time `json:"since"`
 	// Serves lists what the running process serves, and SDKVersion the
@@ -114,7 +119,9 @@ type managed struct {
 	restarts  int
 	lastExit  string
 	lastErr   string
-	timer     clock.Timer
+	timer     clock.Timer // the pending restart or retry
+	timerSeq  uint64      // bumped whenever timer is armed or cancelled
+	retryAt   time.Time   // when the pending retry of a FAILED plugin fires
 	stopping  bool
 	stoppedCh chan struct{} // closed when stop has finished
 }
@@ -458,13 +465,16 @@ func (m *managed) configure(proc *process, spec Spec, first bool) error {
 }
 
 // reconfigure applies a changed spec (config, uses) to the running
-// process without restarting it. A plugin that had failed for good (refused,
-// or out of restarts) is started again: the change may be its fix.
+// process without restarting it. A FAILED plugin (refused, or out of
+// restarts) is started again at once, its pending retry cancelled: the
+// change may be its fix.
 func (m *managed) reconfigure() error {
 	m.mu.Lock()
 	proc, spec, desc, state := m.proc, m.spec, m.desc, m.state
 	if proc == nil && state == Failed && !m.stopping {
+		m.cancelTimerLocked() // a pending retry: the change may be the fix, start now
 		m.restarts = 0
+		m.setState(Starting) // claimed: a concurrent reconfigure or retry leaves it alone
 		m.h.wg.Add(1)
 		m.mu.Unlock()
 		defer m.h.wg.Done()
@@ -564,24 +574,76 @@ func (m *managed) scheduleRestart(spec Spec, reason string, ran time.Duration) {
 	n := m.restarts
 	if rp.Limit < 0 || n > rp.Limit {
 		m.setState(Failed)
-		m.mu.Unlock()
 		why := reason
+		var retry time.Time
 		if rp.Limit >= 0 {
 			why = fmt.Sprintf("%s; giving up after %d restarts", reason, rp.Limit)
+			if rp.RetryFailed > 0 {
+				retry = m.since.Add(rp.RetryFailed)
+				m.retryAt = retry
+				m.armLocked(rp.RetryFailed)
+				why += fmt.Sprintf("; retrying in %v (at %s)", rp.RetryFailed, retry.UTC().Format(time.RFC3339))
+			}
 		}
+		m.mu.Unlock()
 		m.h.publish(events.Plugin{Exited: true, Name: spec.Name, Path: spec.Path, Reason: why})
+		if retry.IsZero() {
+			m.log.Error("plugin failed: not restarted again", "reason", why)
+		} else {
+			m.log.Error("plugin failed: out of restarts, retrying later", "reason", reason, "restarts", rp.Limit,
+				"retry_in", rp.RetryFailed, "retry_at", retry.UTC().Format(time.RFC3339))
+		}
 		return
 	}
 	delay := rp.backoff(n)
 	m.setState(Restarting)
-	m.h.wg.Add(1)
-	m.timer = m.h.o.Clock.AfterFunc(delay, func() {
-		defer m.h.wg.Done()
-		_ = m.start()
-	})
+	m.armLocked(delay)
 	m.mu.Unlock()
 	m.h.publish(events.Plugin{Exited: true, Name: spec.Name, Path: spec.Path, Reason: reason, Restart: true})
 	m.log.Info("plugin restart scheduled", "in", delay, "attempt", n)
+}
+
+// armLocked arms the timer to start the plugin again after d, unless it
+// is cancelled or re-armed first (cancelTimerLocked, stop). m.mu must be
+// held. A retry (retryAt set) starts with a fresh restart count.
+func (m *managed) armLocked(d time.Duration) {
+	m.timerSeq++
+	seq := m.timerSeq
+	m.h.wg.Add(1)
+	m.timer = m.h.o.Clock.AfterFunc(d, func() {
+		defer m.h.wg.Done()
+		m.mu.Lock()
+		if m.timerSeq != seq || m.stopping {
+			m.mu.Unlock() // cancelled after it fired
+			return
+		}
+		m.timer = nil
+		retry := !m.retryAt.IsZero()
+		if retry {
+			m.retryAt = time.Time{}
+			m.restarts = 0
+			// Claimed under the lock: a reconfigure from now on sees a
+			// start in flight, not a FAILED plugin to start itself.
+			m.setState(Starting)
+		}
+		m.mu.Unlock()
+		if retry {
+			m.log.Info("retrying a plugin that ran out of restarts", "after", d)
+		}
+		_ = m.start()
+	})
+}
+
+// cancelTimerLocked cancels a pending restart or retry. m.mu must be held.
+func (m *managed) cancelTimerLocked() {
+	m.timerSeq++
+	if m.timer != nil {
+		if m.timer.Stop() {
+			m.h.wg.Done() // its callback will not run
+		}
+		m.timer = nil
+	}
+	m.retryAt = time.Time{}
 }
 
 // kill kills the running process (if any) for reason; its exit is then
@@ -630,12 +692,7 @@ func (m *managed) stop(why string) {
 		return
 	}
 	m.stopping = true
-	if m.timer != nil {
-		if m.timer.Stop() {
-			m.h.wg.Done() // the restart will not run
-		}
-		m.timer = nil
-	}
+	m.cancelTimerLocked()
 	proc := m.proc
 	spec := m.spec
 	m.mu.Unlock()
@@ -655,7 +712,7 @@ func (m *managed) status() Status {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := Status{Name: m.spec.Name, Path: m.spec.Path, State: m.state, Restarts: m.restarts, LastExit: m.lastExit,
-		LastError: m.lastErr, Since: m.since, Breaker: m.brk.State().String()}
+		LastError: m.lastErr, Retry: m.retryAt, Since: m.since, Breaker: m.brk.State().String()}
 	if m.proc != nil {
 		s.PID = m.proc.runner.PID()
 		s.Protocol = m.proc.version
@@ -668,6 +725,9 @@ func (m *managed) status() Status {
 // unavailable explains why the plugin cannot take a call now.
 func (m *managed) unavailableLocked() error {
 	why := m.state.String()
+	if !m.retryAt.IsZero() {
+		why += ", retrying at " + m.retryAt.UTC().Format(time.RFC3339)
+	}
 	switch {
 	case m.state == Restarting && m.lastExit != "":
 		why = "restarting after: " + m.lastExit
