@@ -5,12 +5,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -21,90 +19,13 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/lifeline-bot/lifeline/discordtest"
-	"github.com/lifeline-bot/lifeline/internal/testutil"
 )
-
-// processBound bounds every wait on a lifeline process: generous, because
-// the CI machine is shared and the binary may run with -race.
-const processBound = 60 * time.Second
-
-// fakeProcess is a running `lifeline fake-discord`.
-type fakeProcess struct {
-	cmd    *exec.Cmd
-	stdout testutil.SyncBuffer
-	stderr testutil.SyncBuffer
-	lines  chan string   // stdout, line by line
-	done   chan struct{} // closed when the process has ended
-	err    error         // cmd.Wait's result, set before done closes
-}
 
 // startFakeDiscord starts the binary with fake-discord and args, and kills
 // it at the end of the test if it is still running.
-func startFakeDiscord(t *testing.T, args ...string) *fakeProcess {
+func startFakeDiscord(t *testing.T, args ...string) *binProcess {
 	t.Helper()
-	p := &fakeProcess{lines: make(chan string, 64), done: make(chan struct{})}
-	p.cmd = exec.Command(lifelineBin, append([]string{"fake-discord"}, args...)...)
-	p.cmd.Stderr = &p.stderr
-	// A -race binary sleeps 1 s at exit by default; a race it finds still
-	// makes it exit 66, which the tests report.
-	p.cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
-	out, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(io.TeeReader(out, &p.stdout))
-		for sc.Scan() {
-			select {
-			case p.lines <- sc.Text():
-			default: // nobody reads further lines; they stay in p.stdout
-			}
-		}
-		io.Copy(io.Discard, out) // drain after a scan error
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
-}
-
-// firstLine returns the process's first stdout line.
-func (p *fakeProcess) firstLine(t *testing.T) string {
-	t.Helper()
-	select {
-	case l := <-p.lines:
-		return l
-	case <-p.done:
-		t.Fatalf("fake-discord ended before printing its URLs: %v\nstderr:\n%s", p.err, p.stderr.String())
-	case <-time.After(processBound):
-		t.Fatalf("no URLs printed within %v\nstderr:\n%s", processBound, p.stderr.String())
-	}
-	return ""
-}
-
-// wait waits for the process to end and returns its exit code.
-func (p *fakeProcess) wait(t *testing.T) int {
-	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(processBound):
-		t.Fatalf("process still running %v after it was told to stop\nstderr:\n%s", processBound, p.stderr.String())
-	}
-	var ee *exec.ExitError
-	if p.err != nil && !errors.As(p.err, &ee) {
-		t.Fatalf("wait: %v", p.err)
-	}
-	return p.cmd.ProcessState.ExitCode()
+	return startLifeline(t, nil, append([]string{"fake-discord"}, args...)...)
 }
 
 var urlLine = regexp.MustCompile(`^rest=(http://127\.0\.0\.1:\d+/api/v10) gateway=(ws://127\.0\.0\.1:\d+/gateway)$`)
@@ -192,7 +113,7 @@ func TestFakeDiscordProcess(t *testing.T) {
 		t.Fatalf("after IDENTIFY: op %d t %q err %v, want READY", ready.Op, ready.T, err)
 	}
 
-	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+	if err := p.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	if code := p.wait(t); code != 0 {
@@ -215,7 +136,7 @@ func TestFakeDiscordProcessSIGTERM(t *testing.T) {
 	if l := p.firstLine(t); !urlLine.MatchString(l) {
 		t.Fatalf("first line %q", l)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	if code := p.wait(t); code != 0 {

@@ -32,50 +32,6 @@ const (
 	sentinelHTTPToken = "SENTINEL-http-bearer-4b1e"
 )
 
-// startLifeline starts the binary with args and extra environment
-// variables, and kills it at the end of the test if it still runs.
-func startLifeline(t *testing.T, env []string, args ...string) *fakeProcess {
-	t.Helper()
-	p := &fakeProcess{lines: make(chan string, 64), done: make(chan struct{})}
-	p.cmd = exec.Command(lifelineBin, args...)
-	p.cmd.Stderr = &p.stderr
-	base := []string{"GORACE=atexit_sleep_ms=0"}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "DISCORD_TOKEN=") && !strings.HasPrefix(kv, "LIFELINE_HTTP_TOKEN=") {
-			base = append(base, kv)
-		}
-	}
-	p.cmd.Env = append(base, env...)
-	out, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(io.TeeReader(out, &p.stdout))
-		for sc.Scan() {
-			select {
-			case p.lines <- sc.Text():
-			default:
-			}
-		}
-		io.Copy(io.Discard, out)
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
-}
-
 var httpLine = regexp.MustCompile(`^http=(http://127\.0\.0\.1:\d+)$`)
 
 var (
@@ -250,13 +206,13 @@ func (c *client) summary() telemetry.Summary {
 }
 
 // until polls cond every 50ms for up to processBound.
-func until(t *testing.T, p *fakeProcess, what string, cond func() bool) {
+func until(t *testing.T, p *binProcess, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(processBound)
 	for !cond() {
 		select {
-		case <-p.done:
-			t.Fatalf("%s: lifeline exited (%v)\nstderr:\n%s", what, p.err, p.stderr.String())
+		case <-p.Done():
+			t.Fatalf("%s: lifeline exited (%v)\nstderr:\n%s", what, p.Err(), p.stderr.String())
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -309,7 +265,7 @@ func TestRunProcess(t *testing.T) {
 	// SIGHUP after a valid edit: generation 2 (the file watcher may have
 	// reloaded it first; SIGHUP then finds it unchanged).
 	editPolicy(t, policyPath, `threshold = "5s"`, `threshold = "6s"`)
-	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := p.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	until(t, p, "SIGHUP handled", func() bool {
@@ -319,7 +275,7 @@ func TestRunProcess(t *testing.T) {
 
 	// SIGHUP after a broken edit: the error with its location; generation 2 stays.
 	editPolicy(t, policyPath, `interval = "1s"`, `interval = "soon"`)
-	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := p.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	until(t, p, "SIGHUP reports the broken file", func() bool {
@@ -345,7 +301,7 @@ func TestRunProcess(t *testing.T) {
 		t.Fatalf("lifeline status: %v\n%s", err, out)
 	}
 
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	if code := p.wait(t); code != 0 {
@@ -432,7 +388,7 @@ func TestRunNeverShowsTheToken(t *testing.T) {
 		}
 		statusOut.Write(out)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	if code := p.wait(t); code != 0 {
