@@ -445,3 +445,25 @@ func TestLocalIdentifyQueueCancelGivesTheTurnBack(t *testing.T) {
 		})
 	}
 }
+
+// A caller whose ctx has already ended spends no session start and takes
+// no turn: the next caller of the bucket goes at once.
+func TestLocalIdentifyQueueCancelledBeforeWaitSpendsNothing(t *testing.T) {
+	clk := clock.NewFake(time.Time{})
+	q := NewLocalIdentifyQueue(SessionStartLimit{Total: 5, Remaining: 5, MaxConcurrency: 1, ResetAfter: time.Hour},
+		IdentifyQueueOptions{Clock: clk})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := q.Wait(ctx, 0); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait with a cancelled ctx = %v", err)
+	}
+	if r, _ := q.Remaining(); r != 5 {
+		t.Fatalf("remaining %d, want 5", r)
+	}
+	if err := q.Wait(context.Background(), 0); err != nil { // at once: nothing went before
+		t.Fatal(err)
+	}
+	if n := clk.Waiters(); n != 0 {
+		t.Fatalf("%d timers pending after an immediate Wait", n)
+	}
+}

@@ -53,10 +53,24 @@
 //     fleet wins, and the key expires Window + Margin later; the others
 //     poll every PollInterval (within a process, shards of one bucket queue
 //     locally first so only one polls);
-//  3. takes one start from the budget by compare-and-swap on its revision.
+//  3. takes one start from the budget by compare-and-swap on its revision;
+//  4. writes the slot again, which restarts its TTL and proves it was not
+//     lost meanwhile, and returns only while that write was sent less than
+//     a Window ago (so the slot lives at least Margin longer; otherwise it
+//     writes again, or takes the slot again if it expired);
+//  5. right after deciding to return, writes the slot once more in the
+//     background: that write reaches the store after the release, so the
+//     window counts from when Wait returned (the IDENTIFY leaves right
+//     after), not from a write before it whose answer may have come back
+//     late. Should that write fail (the store unreachable just then), the
+//     slot expires a Window + Margin after the write of step 4, which was
+//     sent less than a Window before the release: the next IDENTIFY of the
+//     bucket comes less than a whole Window + Margin after this one only
+//     by as much as step 4's answer was late.
 //
-// So at most max_concurrency IDENTIFYs start per window fleet-wide and the
-// budget is never overspent. When the store is unreachable, Wait waits
+// So at most max_concurrency IDENTIFYs start per window fleet-wide, each
+// bucket's IDENTIFYs a Window + Margin apart as they leave, and the budget
+// is never overspent. When the store is unreachable, Wait waits
 // (RetryInterval between tries): a process never IDENTIFYs without a slot.
 // The outage is reported once, as an ERROR_OCCURRED event (source "coord",
 // kind "unavailable"), a log line and Settings.OnUnavailable; Stats counts

@@ -33,9 +33,10 @@ type slotValue struct {
 // fleetQueue is the fleet-wide identify queue. A slot is the key
 // "bucket.<n>" in the slots bucket, whose TTL is Window + Margin: Create
 // succeeds for one caller in the whole fleet and the key disappears a
-// window later, measured by the store (no clock is compared across
-// machines). Shards of one bucket in one process queue locally first, so
-// only one of them polls the store at a time.
+// window after its last write, measured by the store (no clock is compared
+// across machines); the holder writes it last right after its Wait
+// returned (takeSlot). Shards of one bucket in one process queue locally
+// first, so only one of them polls the store at a time.
 type fleetQueue struct {
 	f *Fleet
 
@@ -117,11 +118,30 @@ func (q *fleetQueue) Wait(ctx context.Context, shard int) error {
 var errRetry = errors.New("retry")
 
 // takeSlot polls until bucket's slot is taken, consumes a start, and
-// then restarts the slot's TTL: the IDENTIFY leaves right after Wait
-// returns, and the window must count from then, not from the slot's
-// creation (the budget's compare-and-swap can take tens of milliseconds
-// when many shards start at once, and another process's next IDENTIFY of
-// the bucket would then arrive less than a window after this one).
+// returns once the slot is surely this caller's for a while yet.
+//
+// The bucket's window must count from the moment Wait returns (the
+// IDENTIFY leaves right after), never from an earlier write: the store
+// starts a slot's TTL when it receives a write, and whatever lies between
+// that write and Wait's return (the budget's compare-and-swap, which takes
+// tens of milliseconds when many shards start at once; the store's answer
+// coming back late on a loaded machine) would let another process's next
+// IDENTIFY of the bucket arrive that much less than a window after this
+// one. So:
+//
+//   - after the budget, the slot is written again, which restarts its TTL
+//     and proves it was not lost meanwhile;
+//   - Wait returns only while the slot's last write was sent less than a
+//     Window ago, so the slot lives at least Margin longer; otherwise the
+//     slot is written again first (or taken again if it was lost);
+//   - right after Wait's decision to return, the slot is written once
+//     more, in the background: that write reaches the store after the
+//     release, so the slot lives a whole Window + Margin past it however
+//     late the answers came. If it fails (the store unreachable just
+//     then), the slot lives Window + Margin from the write before, which
+//     was sent less than a Window before the release: the next IDENTIFY
+//     of the bucket comes at least Margin after this one, and a whole
+//     Window + Margin after it unless that write's answer was slow.
 func (q *fleetQueue) takeSlot(ctx context.Context, bucket, shard int) error {
 	f := q.f
 	key := "bucket." + strconv.Itoa(bucket)
@@ -132,6 +152,7 @@ func (q *fleetQueue) takeSlot(ctx context.Context, bucket, shard int) error {
 			return errRetry
 		}
 		var rev uint64
+		sent := f.clk.Now()
 		err := f.call(ctx, func(ctx context.Context) error {
 			var err error
 			rev, err = f.slots.Create(ctx, key, val)
@@ -140,33 +161,25 @@ func (q *fleetQueue) takeSlot(ctx context.Context, bucket, shard int) error {
 		switch {
 		case err == nil:
 			q.taken.Add(1)
-			if consumed {
-				return nil // a fresh slot: its window starts now
-			}
-			if err := q.consume(ctx); err != nil {
-				return err
-			}
-			consumed = true
-			err := f.call(ctx, func(ctx context.Context) error {
-				_, err := f.slots.Update(ctx, key, val, rev)
-				return err
-			})
-			switch {
-			case err == nil:
-				return nil
-			case isAnswer(err):
-				// The slot expired while the budget was taken (it may be
-				// another process's by now): take it again, without
-				// consuming a second start.
-				continue
-			default:
-				// Unreachable: the slot still lives until its first TTL
-				// ends; taking it again is the safe way.
-				if err := f.sleep(ctx, f.s.RetryInterval); err != nil {
+			restart := false
+			if !consumed {
+				if err := q.consume(ctx); err != nil {
 					return err
 				}
+				consumed, restart = true, true
+			}
+			held, err := q.hold(ctx, key, val, &rev, sent, restart)
+			if err != nil {
+				return err
+			}
+			if !held {
+				// The slot expired while the budget was taken or an
+				// answer was slow (it may be another process's by now):
+				// take it again, without consuming a second start.
 				continue
 			}
+			q.refresh(ctx, key, val, rev)
+			return nil
 		case errors.Is(err, ErrExists):
 			q.busy.Add(1)
 			if err := f.sleep(ctx, f.s.PollInterval); err != nil {
@@ -180,6 +193,60 @@ func (q *fleetQueue) takeSlot(ctx context.Context, bucket, shard int) error {
 			return fmt.Errorf("coord: identify shard %d: take bucket %d: %w", shard, bucket, err)
 		}
 	}
+}
+
+// hold makes sure the slot key, taken by a write of revision *rev sent at
+// sent, is still this caller's with at least Margin of its TTL left: it
+// writes the slot again (compare-and-swap on *rev, which restarts the TTL)
+// when restart is set or when the last write was sent a Window ago or more,
+// until one such write answers in less than a Window. It reports false when
+// the slot was lost (expired, perhaps taken by another process) or could
+// not be written: the caller takes it again.
+func (q *fleetQueue) hold(ctx context.Context, key string, val []byte, rev *uint64, sent time.Time, restart bool) (bool, error) {
+	f := q.f
+	for restart || f.clk.Since(sent) >= f.s.Window {
+		at := f.clk.Now()
+		var nrev uint64
+		err := f.call(ctx, func(ctx context.Context) error {
+			var err error
+			nrev, err = f.slots.Update(ctx, key, val, *rev)
+			return err
+		})
+		switch {
+		case err == nil:
+			*rev, sent, restart = nrev, at, false
+		case isAnswer(err):
+			return false, nil
+		default:
+			// Unreachable: the slot still lives until its last TTL ends;
+			// taking it again is the safe way.
+			if err := f.sleep(ctx, f.s.RetryInterval); err != nil {
+				return false, err
+			}
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// refresh writes the slot key (revision rev) once more on its own
+// goroutine, once Wait has decided to return, so that the slot's TTL
+// starts after the release (see takeSlot). It runs one store call,
+// bounded by CallTimeout and not by the caller's ctx, which may end as
+// soon as Wait returns. A refresh that finds the slot gone or rewritten
+// changes nothing: the slot then expired a whole Window + Margin after the
+// write before.
+func (q *fleetQueue) refresh(ctx context.Context, key string, val []byte, rev uint64) {
+	ctx = context.WithoutCancel(ctx)
+	go func() {
+		err := q.f.call(ctx, func(ctx context.Context) error {
+			_, err := q.f.slots.Update(ctx, key, val, rev)
+			return err
+		})
+		if err != nil {
+			q.f.log.Debug("identify slot not refreshed after the release", "slot", key, "error", err)
+		}
+	}()
 }
 
 // consume takes one start from the shared budget (compare-and-swap). The

@@ -429,3 +429,179 @@ func TestFleetIdentifyWindowCountsFromTheIdentify(t *testing.T) {
 	}
 	t.Fatalf("no take after the slow start (takes %v, start %v)", takes, store.doneAt)
 }
+
+// lateSlotReply delays the answer to the first Update of an identify slot
+// by delay of fake time, after the store applied it: the slot's TTL
+// restarted, and the caller hears of it (and lets its IDENTIFY go) only
+// delay later, as on a loaded machine or a slow network. Every applied
+// Update of a slot is reported on updates.
+type lateSlotReply struct {
+	Store
+	clk     *clock.Fake
+	delay   time.Duration
+	updates chan time.Time
+
+	mu      sync.Mutex
+	delayed bool
+}
+
+func (s *lateSlotReply) Bucket(ctx context.Context, name string, ttl time.Duration) (KV, error) {
+	kv, err := s.Store.Bucket(ctx, name, ttl)
+	if err != nil || name != BucketSlots {
+		return kv, err
+	}
+	return lateSlotReplyKV{KV: kv, s: s}, nil
+}
+
+type lateSlotReplyKV struct {
+	KV
+	s *lateSlotReply
+}
+
+func (k lateSlotReplyKV) Update(ctx context.Context, key string, v []byte, rev uint64) (uint64, error) {
+	s := k.s
+	nrev, err := k.KV.Update(ctx, key, v, rev)
+	if err != nil {
+		return nrev, err
+	}
+	s.updates <- s.clk.Now()
+	s.mu.Lock()
+	first := !s.delayed
+	s.delayed = true
+	s.mu.Unlock()
+	if first && s.delay > 0 {
+		t := s.clk.NewTimer(s.delay)
+		<-t.C()
+	}
+	return nrev, nil
+}
+
+// identified is one Wait that returned, with the fake time it returned at.
+type identified struct {
+	at  time.Time
+	err error
+}
+
+func identifyAsync(f *Fleet, fake *clock.Fake, shard int) <-chan identified {
+	ch := make(chan identified, 1)
+	go func() {
+		err := f.Identify().Wait(context.Background(), shard)
+		ch <- identified{at: fake.Now(), err: err}
+	}()
+	return ch
+}
+
+// recvTime waits (bounded in real time) for a time on ch.
+func recvTime(ch <-chan time.Time, within time.Duration) (time.Time, bool) {
+	select {
+	case at := <-ch:
+		return at, true
+	case <-time.After(within):
+		return time.Time{}, false
+	}
+}
+
+// The window counts from the moment Wait returned, not from the store's
+// last write before it: when the answer to that write comes back late,
+// the next process's IDENTIFY of the bucket moves back by as much. Without
+// the slot's write after the release, it came as much too early.
+func TestFleetIdentifyWindowCountsFromTheRelease(t *testing.T) {
+	for _, late := range []time.Duration{0, 183 * time.Millisecond, 700 * time.Millisecond} {
+		t.Run(late.String(), func(t *testing.T) {
+			fake := clock.NewFake(time.Time{})
+			t0 := fake.Now()
+			mem := NewMemoryStore(fake)
+			store := &lateSlotReply{Store: mem, clk: fake, delay: late, updates: make(chan time.Time, 16)}
+			s := testSettings("a", 2, fake)
+			gap := s.Window + s.Margin
+			a := newTestFleet(t, store, s)
+			b := newTestFleet(t, store, testSettings("b", 2, fake))
+			sw := watchSlots(t, mem)
+			first := identifyAsync(a, fake, 0)
+			if _, ok := recvTime(store.updates, 10*time.Second); !ok {
+				t.Fatal("a's slot was never written after its session start")
+			}
+			if late > 0 {
+				if !fake.BlockUntil(1, 10*time.Second) {
+					t.Fatal("the late answer is not pending")
+				}
+				fake.Jump(late) // the answer comes, late
+			}
+			var rel identified
+			select {
+			case rel = <-first:
+			case <-time.After(10 * time.Second):
+				t.Fatal("a's Wait did not return")
+			}
+			if rel.err != nil || !rel.at.Equal(t0.Add(late)) {
+				t.Fatalf("a's Wait = %v at %v, want nil at %v", rel.err, rel.at.Sub(t0), late)
+			}
+			// Let a write after its release land before time moves on (a
+			// queue that does not write is checked by what follows).
+			_, refreshed := recvTime(store.updates, 10*time.Second)
+			next := identifyAsync(b, fake, 1)
+			done := make(chan struct{})
+			var got identified
+			go func() { got = <-next; close(done) }()
+			driveUntil(t, fake, 10*time.Millisecond, done)
+			if got.err != nil {
+				t.Fatalf("b's Wait: %v", got.err)
+			}
+			sw.mu.Lock()
+			takes := sw.at["bucket.0"]
+			sw.mu.Unlock()
+			if len(takes) != 2 {
+				t.Fatalf("bucket.0 taken at %v, want twice", takes)
+			}
+			if d := takes[1].Sub(rel.at); d < gap {
+				t.Fatalf("b took the bucket %v after a's IDENTIFY left (%v late), want at least %v (slot written after the release: %v)",
+					d, late, gap, refreshed)
+			}
+		})
+	}
+}
+
+// An answer that comes back later than a whole window: the slot may be
+// another process's by then, so the late caller does not go; it takes
+// the bucket again (without a second session start) and goes a window
+// after the other process.
+func TestFleetIdentifyAnswerLaterThanTheWindow(t *testing.T) {
+	fake := clock.NewFake(time.Time{})
+	t0 := fake.Now()
+	mem := NewMemoryStore(fake)
+	s := testSettings("a", 2, fake)
+	gap := s.Window + s.Margin
+	late := s.Window + 500*time.Millisecond
+	// Room for every Update of the test: only the first two are read.
+	store := &lateSlotReply{Store: mem, clk: fake, delay: late, updates: make(chan time.Time, 64)}
+	a := newTestFleet(t, store, s)
+	b := newTestFleet(t, store, testSettings("b", 2, fake))
+	sw := watchSlots(t, mem)
+	first := identifyAsync(a, fake, 0)
+	if _, ok := recvTime(store.updates, 10*time.Second); !ok || !fake.BlockUntil(1, 10*time.Second) {
+		t.Fatal("a's late answer is not pending")
+	}
+	// a's slot expires while its answer is on the way; b takes the bucket.
+	fake.Advance(gap + 50*time.Millisecond)
+	rb := <-identifyAsync(b, fake, 1)
+	if rb.err != nil || !rb.at.Equal(t0.Add(gap+50*time.Millisecond)) {
+		t.Fatalf("b's Wait = %v at %v, want nil at once", rb.err, rb.at.Sub(t0))
+	}
+	recvTime(store.updates, 10*time.Second) // b's write after its release, if any
+	var ra identified
+	done := make(chan struct{})
+	go func() { ra = <-first; close(done) }()
+	driveUntil(t, fake, 10*time.Millisecond, done) // a's answer comes, then a goes again
+	if ra.err != nil {
+		t.Fatalf("a's Wait: %v", ra.err)
+	}
+	if d := ra.at.Sub(rb.at); d < gap {
+		sw.mu.Lock()
+		defer sw.mu.Unlock()
+		t.Fatalf("a's IDENTIFY left %v after b's (its answer %v late), want at least %v; bucket taken at %v",
+			d, late, gap, sw.at["bucket.0"])
+	}
+	if rem, _ := a.Identify().Remaining(); rem != 998 {
+		t.Fatalf("Remaining = %d, want 998 (one start each)", rem)
+	}
+}
