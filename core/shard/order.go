@@ -39,10 +39,12 @@ func (s *startSlot) pass() { s.passOnce.Do(func() { close(s.passed) }) }
 // slot and the write: a shard takes its bucket before it queues and holds
 // it until its IDENTIFY is written (the wire observer calls sent) or its
 // attempt ends (abandon), and the next shard of the bucket takes it only
-// gap after that write. The queue's own slots are nominal times; on a
-// loaded machine (GC, CPU starvation, hundreds of connections
-// handshaking at once) one IDENTIFY can leave late and the next one on
-// time, closer together than Discord allows. The pacer closes that hole.
+// gap after that write. The identify queue counts a bucket's window from
+// the moment its Wait returned, but the IDENTIFY leaves later: the
+// connection still takes its event lock, encodes and writes the frame,
+// which a loaded machine (GC, CPU starvation, hundreds of connections
+// handshaking at once) stretches past the queue's margin. The pacer
+// measures what Discord measures, the writes, and closes that hole.
 type pacer struct {
 	clk clock.Clock
 	gap time.Duration // identify window + margin

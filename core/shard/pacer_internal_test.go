@@ -120,3 +120,35 @@ func TestPacerAcquireHonoursContext(t *testing.T) {
 		t.Fatalf("gap %v, want the window plus conn's default margin (a twentieth)", p.gap)
 	}
 }
+
+// A shard whose wait for its bucket ends late (its timer fired late, as
+// after a stall) writes late, and the next shard of the bucket counts its
+// gap from that write, not from when the late shard's turn was due.
+func TestPacerLateTurnPushesTheNextBack(t *testing.T) {
+	clk := clock.NewFake(time.Time{})
+	t0 := clk.Now()
+	p := newPacer(clk, 100*time.Millisecond, 20*time.Millisecond, 1) // gap 120ms
+	if err := p.acquire(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	p.sent(0, t0)
+	p.armed = make(chan time.Duration, 1)
+	second := acquireAsync(p, clk, 1)
+	if w := <-p.armed; w != p.gap {
+		t.Fatalf("shard 1 waits %v, want the gap %v", w, p.gap)
+	}
+	clk.Advance(p.gap - 20*time.Millisecond)
+	mustNotReturn(t, second, "shard 1's acquire before the gap")
+	clk.Jump(20*time.Millisecond + 183*time.Millisecond) // its timer fires 183ms late
+	late := t0.Add(p.gap + 183*time.Millisecond)
+	mustReturn(t, second, late, "shard 1's late acquire")
+	p.sent(1, clk.Now()) // it writes at once
+	third := acquireAsync(p, clk, 2)
+	if w := <-p.armed; w != p.gap {
+		t.Fatalf("shard 2 waits %v after shard 1's late write, want the whole gap %v", w, p.gap)
+	}
+	clk.Advance(p.gap - time.Nanosecond)
+	mustNotReturn(t, third, "shard 2's acquire before the gap after the late write")
+	clk.Advance(time.Nanosecond)
+	mustReturn(t, third, late.Add(p.gap), "shard 2's acquire")
+}
