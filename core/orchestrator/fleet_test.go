@@ -73,22 +73,9 @@ type fleetMember struct {
 
 func newFleetMember(t *testing.T, srv *discordtest.Server, natsURL, name string, shards int, got *messageCounter) *fleetMember {
 	t.Helper()
-	o, err := orchestrator.New(orchestrator.Config{
-		Token:          srv.Token(),
-		Policy:         fleetPolicy(t, natsURL, name, shards),
-		RESTTransport:  srv.Transport(),
-		GatewayDialer:  srv.Dialer(),
-		IdentifyWindow: srv.IdentifyWindow(),
-		TickInterval:   20 * time.Millisecond,
-		EventQueueSize: 8192,
-		Tune: func(c *conn.Config) {
-			c.HandshakeTimeout = 2 * time.Second
-			c.ReconnectDelay = 20 * time.Millisecond
-			c.MaxReconnectDelay = 200 * time.Millisecond
-			c.InvalidSessionDelay = [2]time.Duration{20 * time.Millisecond, 60 * time.Millisecond}
-			c.CallTimeout = 5 * time.Second
-		},
-	})
+	cfg := fakeConfig(srv)
+	cfg.Policy = fleetPolicy(t, natsURL, name, shards)
+	o, err := orchestrator.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

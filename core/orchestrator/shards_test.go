@@ -41,39 +41,11 @@ func newShardedSystem(t *testing.T, shards int, mutate func(*orchestrator.Config
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	s := &system{t: t, srv: srv, evCh: make(chan events.Event, 8192)}
-	cfg := orchestrator.Config{
-		Token:          srv.Token(),
-		RESTTransport:  srv.Transport(),
-		GatewayDialer:  srv.Dialer(),
-		IdentifyWindow: srv.IdentifyWindow(),
-		TickInterval:   20 * time.Millisecond,
-		EventQueueSize: 8192,
-		Tune: func(c *conn.Config) {
-			c.HandshakeTimeout = 2 * time.Second
-			c.ReconnectDelay = 20 * time.Millisecond
-			c.MaxReconnectDelay = 200 * time.Millisecond
-			c.CallTimeout = 5 * time.Second
-		},
-	}
+	cfg := fakeConfig(srv)
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	o, err := orchestrator.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.o = o
-	o.AddEventListener(events.All, func(e events.Event) {
-		s.mu.Lock()
-		s.evs = append(s.evs, e)
-		s.mu.Unlock()
-		select {
-		case s.evCh <- e:
-		default:
-		}
-	})
-	return s
+	return newSystemFrom(t, srv, cfg)
 }
 
 // shardPolicy degrades the process when more than 30% of its shards are

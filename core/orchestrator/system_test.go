@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,6 +52,8 @@ type system struct {
 	evs  []events.Event
 	msgs []string
 	evCh chan events.Event
+	// dropped counts the events that found evCh full.
+	dropped atomic.Int64
 }
 
 func newSystem(t *testing.T, p *policy.Policy, fo discordtest.Options) *system {
@@ -72,8 +75,17 @@ func newSystemWith(t *testing.T, fo discordtest.Options, mutate func(*orchestrat
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	s := &system{t: t, srv: srv, evCh: make(chan events.Event, 8192)}
-	cfg := orchestrator.Config{
+	cfg := fakeConfig(srv)
+	mutate(&cfg)
+	return newSystemFrom(t, srv, cfg)
+}
+
+// fakeConfig is an orchestrator.Config against the fake srv with the
+// tests' timings: a 20ms tick, an 8192-event queue, and connection timings
+// cut to the fake's scale (a 2s handshake, reconnects after 20-200ms, 20-60ms
+// after an invalid session, 5s REST calls).
+func fakeConfig(srv *discordtest.Server) orchestrator.Config {
+	return orchestrator.Config{
 		Token:          srv.Token(),
 		RESTTransport:  srv.Transport(),
 		GatewayDialer:  srv.Dialer(),
@@ -88,17 +100,28 @@ func newSystemWith(t *testing.T, fo discordtest.Options, mutate func(*orchestrat
 			c.CallTimeout = 5 * time.Second
 		},
 	}
-	mutate(&cfg)
+}
+
+// newSystemFrom builds the Orchestrator of cfg, against srv, and records
+// every event it publishes: all in s.evs, and in s.evCh for waitEvent (an
+// event that finds evCh full is counted in s.dropped instead of holding up
+// the bus).
+func newSystemFrom(t *testing.T, srv *discordtest.Server, cfg orchestrator.Config) *system {
+	t.Helper()
 	o, err := orchestrator.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.o = o
+	s := &system{t: t, srv: srv, o: o, evCh: make(chan events.Event, 8192)}
 	o.AddEventListener(events.All, func(e events.Event) {
 		s.mu.Lock()
 		s.evs = append(s.evs, e)
 		s.mu.Unlock()
-		s.evCh <- e
+		select {
+		case s.evCh <- e:
+		default:
+			s.dropped.Add(1)
+		}
 	})
 	return s
 }
@@ -136,7 +159,7 @@ func (s *system) waitEvent(what string, match func(events.Event) bool) events.Ev
 				return e
 			}
 		case <-deadline:
-			s.t.Fatalf("no %s event", what)
+			s.t.Fatalf("no %s event (%d events found the queue full and were dropped)", what, s.dropped.Load())
 		}
 	}
 }
