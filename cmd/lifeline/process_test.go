@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -76,4 +77,101 @@ func (p *binProcess) wait(t *testing.T) int {
 		t.Fatalf("wait: %v", err)
 	}
 	return p.ExitCode()
+}
+
+// inProcessRun is `lifeline run` running in the test's own process, with
+// run's signal subscription replaced by a channel the test sends on, and
+// its output collected.
+type inProcessRun struct {
+	t              *testing.T
+	stdout, stderr testutil.SyncBuffer
+	hups           chan chan<- os.Signal // run's SIGHUP channel, once it subscribed
+	cancel         context.CancelFunc    // what SIGINT and SIGTERM do through main's context
+	done           chan int              // run's exit code
+}
+
+// startRun runs `lifeline run args...` in-process with getenv as its
+// environment (nil: no variable set). runSignals is restored and the run
+// ended at the end of the test; a test that checks how it ends calls stop.
+func startRun(t *testing.T, getenv func(string) string, args ...string) *inProcessRun {
+	t.Helper()
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	r := &inProcessRun{t: t, hups: make(chan chan<- os.Signal, 1), done: make(chan int, 1)}
+	old := runSignals
+	runSignals = func(ch chan<- os.Signal) func() {
+		select {
+		case r.hups <- ch:
+		default:
+		}
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(processBound):
+			t.Errorf("run did not return within %v after its context ended", processBound)
+		}
+		runSignals = old
+	})
+	env := &cliEnv{Stdout: &r.stdout, Stderr: &r.stderr, Getenv: getenv}
+	go func() { r.done <- run(ctx, env, append([]string{"run"}, args...)) }()
+	return r
+}
+
+// waitFor polls cond every 20ms for up to processBound.
+func (r *inProcessRun) waitFor(what string, cond func() bool) {
+	r.t.Helper()
+	for deadline := time.Now().Add(processBound); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("never: %s\nstderr:\n%s", what, r.stderr.String())
+		}
+	}
+}
+
+// waitReady waits for run's "ready" line.
+func (r *inProcessRun) waitReady() {
+	r.t.Helper()
+	r.waitFor("READY", func() bool { return strings.Contains(r.stderr.String(), "lifeline: ready:") })
+}
+
+// httpURL returns the URL of the HTTP surface, from the first stdout line.
+func (r *inProcessRun) httpURL() string {
+	r.t.Helper()
+	m := httpLine.FindStringSubmatch(strings.SplitN(r.stdout.String(), "\n", 2)[0])
+	if m == nil {
+		r.t.Fatalf("first stdout line is not http=URL: %q", r.stdout.String())
+	}
+	return m[1]
+}
+
+// sighup sends SIGHUP on the channel run subscribed.
+func (r *inProcessRun) sighup() {
+	r.t.Helper()
+	select {
+	case hup := <-r.hups:
+		hup <- syscall.SIGHUP
+	case <-time.After(processBound):
+		r.t.Fatalf("run never subscribed to SIGHUP\nstderr:\n%s", r.stderr.String())
+	}
+}
+
+// stop ends the run as SIGINT or SIGTERM do (main's context) and checks
+// that it returns exit 0.
+func (r *inProcessRun) stop() {
+	r.t.Helper()
+	r.cancel()
+	select {
+	case code := <-r.done:
+		r.done <- code // for the cleanup
+		if code != 0 {
+			r.t.Fatalf("exit %d\nstderr:\n%s", code, r.stderr.String())
+		}
+	case <-time.After(processBound):
+		r.t.Fatal("run did not return after its context ended")
+	}
 }

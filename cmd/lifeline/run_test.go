@@ -435,51 +435,14 @@ func TestRunStopsCleanlyInProcess(t *testing.T) {
 		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
 		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
 		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))
-	hups := make(chan chan<- os.Signal, 1)
-	old := runSignals
-	runSignals = func(ch chan<- os.Signal) func() { hups <- ch; return func() {} }
-	defer func() { runSignals = old }()
-
-	var stdout, stderr testutil.SyncBuffer
-	env := &cliEnv{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan int, 1)
-	policyPath := copyPolicy(t)
-	go func() {
-		done <- run(ctx, env, []string{"run", "--fake", "--fake-scale", "50", "--policy", policyPath, "--http", "127.0.0.1:0", "--log-level", "debug"})
-	}()
-	var hup chan<- os.Signal
-	select {
-	case hup = <-hups:
-	case <-time.After(processBound):
-		t.Fatalf("run never subscribed to SIGHUP\nstderr:\n%s", stderr.String())
-	}
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(processBound); !cond(); time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("never: %s\nstderr:\n%s", what, stderr.String())
-			}
-		}
-	}
-	waitFor("READY", func() bool { return strings.Contains(stderr.String(), "lifeline: ready:") })
-	if m := httpLine.FindStringSubmatch(strings.SplitN(stdout.String(), "\n", 2)[0]); m == nil {
-		t.Fatalf("stdout %q", stdout.String())
-	}
-	hup <- syscall.SIGHUP
-	waitFor("the reload", func() bool { return strings.Contains(stderr.String(), "SIGHUP: policy unchanged") })
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("exit %d\nstderr:\n%s", code, stderr.String())
-		}
-	case <-time.After(processBound):
-		t.Fatal("run did not return after its context ended")
-	}
-	if !strings.Contains(stderr.String(), "close_code=4000 resumable=true") {
-		t.Fatalf("no resumable close:\n%s", stderr.String())
+	r := startRun(t, nil, "--fake", "--fake-scale", "50", "--policy", copyPolicy(t), "--http", "127.0.0.1:0", "--log-level", "debug")
+	r.waitReady()
+	r.httpURL()
+	r.sighup()
+	r.waitFor("the reload", func() bool { return strings.Contains(r.stderr.String(), "SIGHUP: policy unchanged") })
+	r.stop()
+	if !strings.Contains(r.stderr.String(), "close_code=4000 resumable=true") {
+		t.Fatalf("no resumable close:\n%s", r.stderr.String())
 	}
 	http.DefaultClient.CloseIdleConnections()
 }
@@ -543,36 +506,10 @@ func TestRedactor(t *testing.T) {
 // --record writes the flight recorder's lines, which lifeline policy test
 // reads back.
 func TestRunRecordsAFlight(t *testing.T) {
-	hups := make(chan chan<- os.Signal, 1)
-	old := runSignals
-	runSignals = func(ch chan<- os.Signal) func() { hups <- ch; return func() {} }
-	defer func() { runSignals = old }()
 	rec := filepath.Join(t.TempDir(), "flight.jsonl")
-	var stdout, stderr testutil.SyncBuffer
-	env := &cliEnv{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, env, []string{"run", "--fake", "--fake-scale", "50", "--http", "off", "--record", rec})
-	}()
-	select {
-	case <-hups:
-	case <-time.After(processBound):
-		t.Fatalf("run never started\nstderr:\n%s", stderr.String())
-	}
-	for deadline := time.Now().Add(processBound); ; time.Sleep(50 * time.Millisecond) {
-		if r, err := flight.ReadFile(rec); err == nil && len(r.Lines) >= 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no recording\nstderr:\n%s", stderr.String())
-		}
-	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("exit %d\nstderr:\n%s", code, stderr.String())
-	}
+	r := startRun(t, nil, "--fake", "--fake-scale", "50", "--http", "off", "--record", rec)
+	r.waitFor("a recording", func() bool { f, err := flight.ReadFile(rec); return err == nil && len(f.Lines) >= 3 })
+	r.stop()
 	var out, errOut testutil.SyncBuffer
 	env2 := &cliEnv{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}
 	if code := run(context.Background(), env2, []string{"policy", "test", "../../policies/default.hcl", "--trace", rec}); code != 0 {
@@ -584,27 +521,13 @@ func TestRunRecordsAFlight(t *testing.T) {
 // environment in that order and says, at debug level, where each setting
 // came from.
 func TestRunLayers(t *testing.T) {
-	var stdout, stderr testutil.SyncBuffer
 	vars := map[string]string{"DISCORD_MAX_RECONNECT_ATTEMPTS": "17"}
-	env := &cliEnv{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return vars[k] }}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan int, 1)
 	policyPath := copyPolicy(t)
-	go func() {
-		done <- run(ctx, env, []string{"run", "--fake", "--fake-scale", "50", "--preset", "medium", "--policy", policyPath,
-			"--http", "off", "--log-level", "debug"})
-	}()
-	for deadline := time.Now().Add(processBound); !strings.Contains(stderr.String(), "lifeline: ready:"); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("never READY\nstderr:\n%s", stderr.String())
-		}
-	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("exit %d\nstderr:\n%s", code, stderr.String())
-	}
-	out := stderr.String()
+	r := startRun(t, func(k string) string { return vars[k] }, "--fake", "--fake-scale", "50", "--preset", "medium",
+		"--policy", policyPath, "--http", "off", "--log-level", "debug")
+	r.waitReady()
+	r.stop()
+	out := r.stderr.String()
 	for _, want := range []string{
 		"max_reconnect_attempts=17",
 		`key=connection.max_reconnect_attempts from="env DISCORD_MAX_RECONNECT_ATTEMPTS"`,

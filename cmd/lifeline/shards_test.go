@@ -9,9 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/lifeline-bot/lifeline/internal/testutil"
 )
 
 // `lifeline run --shard-count 3` runs three shards in one process and
@@ -43,26 +40,9 @@ func TestRunShardsReportsProgress(t *testing.T) {
 				}
 				tt.args = append(tt.args, "--policy", path)
 			}
-			old := runSignals
-			runSignals = func(chan<- os.Signal) func() { return func() {} }
-			defer func() { runSignals = old }()
-			var stdout, stderr testutil.SyncBuffer
-			env := &cliEnv{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			done := make(chan int, 1)
-			args := append([]string{"run", "--fake", "--fake-scale", "50", "--http", "127.0.0.1:0"}, tt.args...)
-			go func() { done <- run(ctx, env, args) }()
-			waitFor := func(what string, cond func() bool) {
-				t.Helper()
-				for deadline := time.Now().Add(processBound); !cond(); time.Sleep(20 * time.Millisecond) {
-					if time.Now().After(deadline) {
-						t.Fatalf("never: %s\nstderr:\n%s", what, stderr.String())
-					}
-				}
-			}
-			waitFor("READY", func() bool { return strings.Contains(stderr.String(), "lifeline: ready:") })
-			log := stderr.String()
+			r := startRun(t, nil, append([]string{"--fake", "--fake-scale", "50", "--http", "127.0.0.1:0"}, tt.args...)...)
+			r.waitReady()
+			log := r.stderr.String()
 			last := -1
 			for _, p := range tt.progress {
 				i := strings.Index(log, p)
@@ -74,11 +54,7 @@ func TestRunShardsReportsProgress(t *testing.T) {
 			if tt.progress == nil && regexp.MustCompile(`\d+ of \d+ shards READY`).MatchString(log) {
 				t.Fatalf("progress logged for a single shard:\n%s", log)
 			}
-			m := httpLine.FindStringSubmatch(strings.SplitN(stdout.String(), "\n", 2)[0])
-			if m == nil {
-				t.Fatalf("stdout %q", stdout.String())
-			}
-			resp, err := http.Get(m[1] + "/metrics")
+			resp, err := http.Get(r.httpURL() + "/metrics")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -92,17 +68,9 @@ func TestRunShardsReportsProgress(t *testing.T) {
 			if strings.Join(labels, ",") != strings.Join(tt.shards, ",") {
 				t.Fatalf("shards on /metrics %v, want %v", labels, tt.shards)
 			}
-			cancel()
-			select {
-			case code := <-done:
-				if code != 0 {
-					t.Fatalf("exit %d\nstderr:\n%s", code, stderr.String())
-				}
-			case <-time.After(processBound):
-				t.Fatal("run did not return after its context ended")
-			}
-			if want := "close_code=4000 resumable=true"; !strings.Contains(stderr.String(), want) {
-				t.Fatalf("no %q in:\n%s", want, stderr.String())
+			r.stop()
+			if want := "close_code=4000 resumable=true"; !strings.Contains(r.stderr.String(), want) {
+				t.Fatalf("no %q in:\n%s", want, r.stderr.String())
 			}
 			http.DefaultClient.CloseIdleConnections()
 		})
