@@ -223,6 +223,12 @@ func TestResumeAfterResumeDoesNotReplayResumed(t *testing.T) {
 		h.waitEvent(recoveryDone("resume"), "resume completed")
 	}
 	h.waitMessages(h.emit("after", 2))
+	// discordgo runs each handler in its own goroutine: the Resumed
+	// handler may run after the later messages' handlers. Wait (bounded)
+	// for the second, then check no third came.
+	for deadline := time.Now().Add(15 * time.Second); resumed.Load() < 2 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if n := resumed.Load(); n != 2 {
 		t.Fatalf("the bot saw %d Resumed events for 2 resumes", n)
 	}
