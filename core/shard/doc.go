@@ -42,11 +42,13 @@
 // (ceil(N/B) - 1) × (window + margin) after the first, the minimum the
 // identify rules allow plus the queue's margin.
 //
-// The queue hands out slots, nominal times; what Discord measures is when
-// each IDENTIFY arrives. On a loaded machine (a GC pause, CPU starvation,
-// hundreds of connections handshaking at once) one IDENTIFY can leave late
-// and the next of its bucket on time, closer together than the window. So
-// the shards also share a pacer: a shard takes its bucket before it
+// The queues count a bucket's window from the moment Wait returns (the
+// previous caller's real release), not from a planned time; what Discord
+// measures is when each IDENTIFY arrives, and between Wait returning and
+// the frame leaving there is still the event lock, the encoding and the
+// write, which a loaded machine (a GC pause, CPU starvation, hundreds of
+// connections handshaking at once) can stretch. So the shards also share
+// a pacer: a shard takes its bucket before it
 // queues and holds it until its IDENTIFY is written (seen by its wire
 // observer) or its attempt ends, and the next shard of the bucket takes it
 // only window + margin after that write. Re-identifies after start go
