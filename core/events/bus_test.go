@@ -170,7 +170,7 @@ func TestTypeNames(t *testing.T) {
 	want := []string{"STATE_CHANGED", "HEALTH_CHANGED", "CIRCUIT_BREAKER_TRIGGERED",
 		"DEGRADATION_ACTIVATED", "DEGRADATION_DEACTIVATED", "ERROR_OCCURRED",
 		"RECOVERY_ATTEMPTED", "RECOVERY_COMPLETED", "POLICY_RELOADED",
-		"POLICY_RELOAD_FAILED", "PLUGIN_STARTED", "PLUGIN_EXITED"}
+		"POLICY_RELOAD_FAILED", "PLUGIN_STARTED", "PLUGIN_EXITED", "PLUGIN_LOGS_DROPPED"}
 	types := Types()
 	if len(types) != len(want) {
 		t.Fatalf("%d types, want %d", len(types), len(want))
@@ -206,6 +206,7 @@ func TestDataEventTypes(t *testing.T) {
 		{PolicyReload{Failed: true}, PolicyReloadFailed},
 		{Plugin{}, PluginStarted},
 		{Plugin{Exited: true}, PluginExited},
+		{PluginLogs{Name: "p", Dropped: 3}, PluginLogsDropped},
 	}
 	for _, c := range cases {
 		e := ForShard(time.Unix(0, 0), 3, c.d)

@@ -4,7 +4,7 @@
 // Every part of the core reports what it did as an Event: a connection
 // changing state, the health status moving, the breaker tripping, a
 // degradation level activating, a recovery being tried, a policy reload, a
-// plugin starting or exiting. Each Event has a Type, a Time, the Shard it
+// plugin starting, exiting or logging over its limit. Each Event has a Type, a Time, the Shard it
 // concerns (NoShard for process-wide events) and typed Data that carries the
 // previous and current value where that makes sense.
 //

@@ -25,6 +25,7 @@ const (
 	PolicyReloadFailed
 	PluginStarted
 	PluginExited
+	PluginLogsDropped
 
 	numTypes // keep last
 )
@@ -43,6 +44,7 @@ var typeNames = [numTypes]string{
 	PolicyReloadFailed:      "POLICY_RELOAD_FAILED",
 	PluginStarted:           "PLUGIN_STARTED",
 	PluginExited:            "PLUGIN_EXITED",
+	PluginLogsDropped:       "PLUGIN_LOGS_DROPPED",
 }
 
 // String returns the upper-case wire name, e.g. "STATE_CHANGED".
@@ -285,4 +287,18 @@ func (d Plugin) Summary() string {
 		return fmt.Sprintf("plugin %q exited: %s", d.Name, d.Reason)
 	}
 	return fmt.Sprintf("plugin %q started (pid %d)", d.Name, d.PID)
+}
+
+// PluginLogs is the data of PLUGIN_LOGS_DROPPED: the plugin host dropped
+// log lines of a plugin that logged over its rate limit. It is published
+// at most once per report interval for a plugin (and when the plugin
+// stops); Dropped counts the lines dropped since the previous one.
+type PluginLogs struct {
+	Name    string `json:"name"`
+	Dropped int    `json:"dropped"`
+}
+
+func (PluginLogs) EventType() Type { return PluginLogsDropped }
+func (d PluginLogs) Summary() string {
+	return fmt.Sprintf("dropped %d log lines from plugin %q", d.Dropped, d.Name)
 }

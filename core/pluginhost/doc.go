@@ -36,7 +36,23 @@
 // PLUGIN_STARTED is published with the pid and the negotiated version.
 // The process's standard error (hclog JSON lines at their own level, other
 // lines at debug) and what it prints after go-plugin redirected its os.Stdout
-// and os.Stderr go to Options.Logger under "plugin.NAME".
+// and os.Stderr go to Options.Logger under "plugin.NAME", escaped like what
+// it logs through the host (a plugin cannot forge a line of the host's log).
+//
+// # Log budget
+//
+// Each plugin has a budget of lines in the host's log, shared by its
+// successive processes and by every way its lines come (the host's log
+// service, standard error, the redirected output): a token bucket on the
+// injected clock, Options.LogRate lines per second (default 100) with
+// bursts of Options.LogBurst (default 1000). Lines the logger discards for
+// their level cost nothing. Lines over the budget are dropped and counted;
+// a WARN line of the host, "dropped N log lines from plugin NAME", and a
+// PLUGIN_LOGS_DROPPED event (which core/telemetry counts in
+// lifeline_plugin_log_lines_dropped_total) report them when lines flow
+// again, at most once per LogReportInterval (10s), or LogReportInterval
+// after the first drop if the plugin goes quiet, and when it stops. Under
+// the budget a line costs a lock and a clock read, and no allocation.
 //
 // # Failure
 //

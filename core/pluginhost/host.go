@@ -113,7 +113,15 @@ const (
 	// DefaultBreakerOpen is the plugin breaker's OpenTimeout when
 	// Options.Breaker leaves it zero.
 	DefaultBreakerOpen = 30 * time.Second
+	// DefaultLogRate is Options.LogRate's default: lines per second.
+	DefaultLogRate = 100
+	// DefaultLogBurst is Options.LogBurst's default: lines.
+	DefaultLogBurst = 1000
 )
+
+// LogReportInterval is the least time between two reports of one plugin's
+// dropped log lines (see Options.LogRate).
+const LogReportInterval = 10 * time.Second
 
 // Options configures a Host. The zero value is valid.
 type Options struct {
@@ -167,6 +175,23 @@ type Options struct {
 	// even when Env lists them. Default: DISCORD_TOKEN, LIFELINE_TOKEN
 	// and LIFELINE_HTTP_TOKEN.
 	SecretEnv []string
+	// LogRate bounds the lines each plugin puts in Logger, in lines per
+	// second on Clock: what it logs through the host (sdk Host.Log), the
+	// lines of its standard error (hclog JSON lines and others) and what
+	// it prints once go-plugin redirected os.Stdout and os.Stderr, all on
+	// one budget per plugin, a token bucket of LogBurst lines. Lines the
+	// Logger would discard for their level do not count. Lines over the
+	// budget are dropped and counted: a WARN line of the host ("dropped N
+	// log lines from plugin NAME") and a PLUGIN_LOGS_DROPPED event report
+	// them when lines flow again, at most once per LogReportInterval, and
+	// otherwise LogReportInterval after the first drop (and when the
+	// plugin stops), so none is lost unsaid. The host's own lines about a
+	// plugin (started, exited, ...) are not limited. Default: 100;
+	// negative: unlimited.
+	LogRate float64
+	// LogBurst is how many lines a plugin may log at once after a quiet
+	// spell, above LogRate. Default: 1000.
+	LogBurst int
 }
 
 func (o Options) withDefaults() Options {
@@ -211,6 +236,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Breaker.OpenTimeout <= 0 {
 		o.Breaker.OpenTimeout = DefaultBreakerOpen
+	}
+	if o.LogRate == 0 {
+		o.LogRate = DefaultLogRate
+	}
+	if o.LogBurst <= 0 {
+		o.LogBurst = DefaultLogBurst
 	}
 	if o.SecretEnv == nil {
 		o.SecretEnv = []string{"DISCORD_TOKEN", "LIFELINE_TOKEN", "LIFELINE_HTTP_TOKEN"}

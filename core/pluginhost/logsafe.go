@@ -20,14 +20,24 @@ func safeLogText(s string) string {
 }
 
 // safeKeyvals returns keyvals with every key (even index) passed through
-// safeLogText; values are quoted by the logger itself.
+// safeLogText; values are quoted by the logger itself. When no key needs
+// escaping, keyvals itself is returned: nothing is allocated.
 func safeKeyvals(keyvals []any) []any {
-	out := make([]any, len(keyvals))
-	for i, kv := range keyvals {
-		if s, ok := kv.(string); ok && i%2 == 0 {
-			kv = safeLogText(s)
+	first := -1
+	for i := 0; i < len(keyvals); i += 2 {
+		if s, ok := keyvals[i].(string); ok && strings.IndexFunc(s, unicode.IsControl) >= 0 {
+			first = i
+			break
 		}
-		out[i] = kv
+	}
+	if first < 0 {
+		return keyvals
+	}
+	out := append([]any(nil), keyvals...)
+	for i := first; i < len(out); i += 2 {
+		if s, ok := out[i].(string); ok {
+			out[i] = safeLogText(s)
+		}
 	}
 	return out
 }

@@ -106,8 +106,14 @@ func (p *process) release() {
 // managed is one plugin and its successive processes.
 type managed struct {
 	h   *Host
-	log hclog.Logger
-	brk *breaker.Breaker
+	log hclog.Logger // the host's lines about the plugin
+	// lim is the plugin's log budget (Options.LogRate), shared by its
+	// successive processes; plog and pluginLog are "plugin.NAME" and
+	// "plugin" (for go-plugin) within it, for the lines the plugin makes.
+	lim       *logLimiter
+	plog      hclog.Logger
+	pluginLog hclog.Logger
+	brk       *breaker.Breaker
 
 	mu        sync.Mutex
 	spec      Spec
@@ -129,6 +135,9 @@ type managed struct {
 func newManaged(h *Host, s Spec) *managed {
 	m := &managed{h: h, spec: s, log: h.o.Logger.Named("plugin." + s.Name), since: h.o.Clock.Now(),
 		stoppedCh: make(chan struct{})}
+	m.lim = newLogLimiter(h.o, &h.wg, m.reportDroppedLogs)
+	m.plog = &limitedLogger{Logger: m.log, lim: m.lim}
+	m.pluginLog = &limitedLogger{Logger: h.o.Logger.Named("plugin"), lim: m.lim}
 	bs := h.o.Breaker
 	bs.Name = "plugin/" + s.Name
 	bs.Clock = h.o.Clock
@@ -237,10 +246,11 @@ func (m *managed) launch(spec Spec) (*process, []sdk.Descriptor, string, error) 
 		StartTimeout:     m.h.o.StartTimeout,
 		// go-plugin logs the process's standard error under
 		// "plugin.NAME" (the runner's Name) and its own lines under
-		// "plugin" with plugin=NAME.
-		Logger:     m.h.o.Logger.Named("plugin"),
-		SyncStdout: &lineLogger{log: m.log.Info},
-		SyncStderr: &lineLogger{log: m.log.Info, tail: tail},
+		// "plugin" with plugin=NAME: all within the plugin's log budget,
+		// like what it prints after go-plugin redirected its output.
+		Logger:     m.pluginLog,
+		SyncStdout: &lineLogger{log: m.plog.Info},
+		SyncStderr: &lineLogger{log: m.plog.Info, tail: tail},
 	})
 
 	proto, err := client.Client()
@@ -453,7 +463,7 @@ func (m *managed) configure(proc *process, spec Spec, first bool) error {
 	}
 	req := &pb.ConfigureRequest{Name: spec.Name, ConfigJson: cfg}
 	if first {
-		req.HostBrokerId = proc.remote.ServeHost(&services{h: m.h, name: spec.Name, log: m.log})
+		req.HostBrokerId = proc.remote.ServeHost(&services{h: m.h, name: spec.Name, log: m.plog})
 		proc.hostID.Store(req.HostBrokerId)
 	} else {
 		req.HostBrokerId = proc.hostID.Load()
@@ -646,6 +656,17 @@ func (m *managed) cancelTimerLocked() {
 	m.retryAt = time.Time{}
 }
 
+// reportDroppedLogs says that n lines of the plugin's were dropped over its
+// log budget: a WARN line of the host's (not limited) and a
+// PLUGIN_LOGS_DROPPED event, which lifeline_plugin_log_lines_dropped_total
+// counts.
+func (m *managed) reportDroppedLogs(n int) {
+	name := m.currentSpec().Name
+	m.log.Warn(fmt.Sprintf("dropped %d log lines from plugin %s", n, name),
+		"limit", fmt.Sprintf("%g lines/s, bursts of %d", m.h.o.LogRate, m.h.o.LogBurst))
+	m.h.publish(events.PluginLogs{Name: name, Dropped: n})
+}
+
 // kill kills the running process (if any) for reason; its exit is then
 // handled as a crash and restarted.
 func (m *managed) kill(reason string) {
@@ -702,6 +723,7 @@ func (m *managed) stop(why string) {
 		m.h.publish(events.Plugin{Exited: true, Name: spec.Name, Path: spec.Path, PID: proc.runner.PID(), Reason: why})
 		m.log.Info("plugin stopped", "reason", why)
 	}
+	m.lim.close()
 	m.mu.Lock()
 	m.setState(Stopped)
 	m.mu.Unlock()

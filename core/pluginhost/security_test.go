@@ -121,7 +121,9 @@ func (c *lineCounter) Write(p []byte) (int, error) {
 
 // A plugin that floods its log (hclog lines as fast as it can, and a line
 // that never ends) does not stop the host: its calls are answered, its
-// output reaches the host's log in bounded lines, and Stop ends it.
+// output reaches the host's log in bounded lines and within its budget
+// (the fake clock does not move: the default burst of 1000 lines is all it
+// gets), the rest is reported dropped, and Stop ends it.
 func TestAPluginFloodingItsLogDoesNotStopTheHost(t *testing.T) {
 	leakCheck(t)
 	bin := filepath.Join(t.TempDir(), "floodplugin")
@@ -156,6 +158,13 @@ func TestAPluginFloodingItsLogDoesNotStopTheHost(t *testing.T) {
 	if lines < 100 {
 		t.Fatalf("only %d lines of the flood reached the host's log", lines)
 	}
+	// The burst, and the host's own few lines about the plugin.
+	if lines > pluginhost.DefaultLogBurst+20 {
+		t.Fatalf("%d lines of the flood reached the host's log, over its budget of %d", lines, pluginhost.DefaultLogBurst)
+	}
+	if hs.rec.droppedTotal("flood") == 0 {
+		t.Fatalf("the flood's dropped lines were not reported:\n%s", hs.rec.dump())
+	}
 	// Lines are cut at 64 KiB at most, so the average stays small.
 	if avg := written / lines; avg > 80<<10 {
 		t.Fatalf("log lines average %d bytes", avg)
@@ -163,5 +172,5 @@ func TestAPluginFloodingItsLogDoesNotStopTheHost(t *testing.T) {
 	if grew := int64(after.HeapInuse) - int64(before.HeapInuse); grew > 64<<20 {
 		t.Fatalf("the host's heap grew by %d MB during the flood", grew>>20)
 	}
-	t.Logf("%d lines (%d MB) of flood reached the host's log", lines, written>>20)
+	t.Logf("%d lines (%d MB) of flood reached the host's log, %d dropped", lines, written>>20, hs.rec.droppedTotal("flood"))
 }

@@ -98,6 +98,7 @@ type vecs struct {
 	pluginExits    *prometheus.CounterVec
 	pluginFailures *prometheus.CounterVec
 	pluginCalls    *prometheus.CounterVec
+	pluginLogDrops *prometheus.CounterVec
 	heartbeatRTT   prometheus.Histogram
 	restLatency    prometheus.Histogram
 	restRequests   *prometheus.CounterVec
@@ -168,6 +169,8 @@ func New(opts Options) *Telemetry {
 			"Plugin processes that exited, by plugin and whether a restart was scheduled.", "plugin", "restart"),
 		pluginFailures: counter("lifeline_plugin_failures_total",
 			"Plugin errors (ERROR_OCCURRED from plugin/NAME: a call that failed or was skipped, a start that failed), by plugin and kind.", "plugin", "kind"),
+		pluginLogDrops: counter("lifeline_plugin_log_lines_dropped_total",
+			"Log lines of plugins the plugin host dropped over their rate limit (PLUGIN_LOGS_DROPPED), by plugin.", "plugin"),
 		pluginCalls: counter("lifeline_plugin_calls_total",
 			"Calls into plugins, by plugin, kind (check, action, strategy) and result (success, failure).", "plugin", "kind", "result"),
 		restRequests: counter("lifeline_rest_requests_total",
@@ -252,6 +255,8 @@ func (t *Telemetry) ObserveEvent(e events.Event) {
 		} else {
 			t.m.pluginStarts.WithLabelValues(d.Name).Inc()
 		}
+	case events.PluginLogs:
+		t.m.pluginLogDrops.WithLabelValues(d.Name).Add(float64(d.Dropped))
 	}
 	t.feeds.addEvent(record(e))
 }

@@ -728,6 +728,7 @@ func everyFamily(tel *telemetry.Telemetry) {
 		events.Plugin{Name: "pgping"},
 		events.Plugin{Name: "pgping", Exited: true},
 		events.Error{Source: "plugin/pgping", Kind: "timeout"},
+		events.PluginLogs{Name: "pgping", Dropped: 1234},
 	} {
 		tel.ObserveEvent(events.New(t0, d))
 	}
@@ -896,4 +897,19 @@ func ExampleListen() {
 	// Output:
 	// true
 	// true
+}
+
+// TestPluginLogDropsAreCounted: lifeline_plugin_log_lines_dropped_total
+// adds up the lines each PLUGIN_LOGS_DROPPED reports, per plugin.
+func TestPluginLogDropsAreCounted(t *testing.T) {
+	tel := newTelemetry(t, &stub{status: healthy()}, clock.NewFake(t0))
+	for _, d := range []events.PluginLogs{{Name: "flood", Dropped: 1234}, {Name: "flood", Dropped: 6}, {Name: "quiet", Dropped: 1}} {
+		tel.ObserveEvent(events.New(t0, d))
+	}
+	fams := scrape(t, serve(t, tel.Handler(telemetry.HandlerOptions{})))
+	for plugin, want := range map[string]float64{"flood": 1240, "quiet": 1} {
+		if got, _ := series(fams, "lifeline_plugin_log_lines_dropped_total", "plugin", plugin); got != want {
+			t.Errorf("lifeline_plugin_log_lines_dropped_total{plugin=%q} = %v, want %v", plugin, got, want)
+		}
+	}
 }

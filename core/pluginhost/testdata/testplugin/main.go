@@ -96,6 +96,22 @@ func plugins() sdk.Plugins {
 					return sdk.Result{}, err
 				}
 				return sdk.Result{Passed: true, Value: float64(s.Gateway.Sequence), Message: fmt.Sprint(req.Snapshot.Gateway.Sequence)}, nil
+			case "spam-host", "spam-stderr", "spam-stdout":
+				// 300 lines down one path, for the host's log budget.
+				for i := range 300 {
+					line := fmt.Sprintf("spam line %d via %s", i, mode)
+					switch mode {
+					case "spam-host":
+						if err := req.Host.Log(ctx, sdk.LogWarn, line); err != nil {
+							return sdk.Result{}, err
+						}
+					case "spam-stderr":
+						sdk.Logger("spam").Warn(line)
+					default:
+						fmt.Println(line)
+					}
+				}
+				return sdk.Result{Passed: true}, nil
 			case "log":
 				sdk.Logger("probe").Warn("written to stderr", "n", 1)
 				if err := req.Host.Log(ctx, sdk.LogWarn, "sent through the host", "n", 2); err != nil {
