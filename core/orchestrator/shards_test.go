@@ -376,17 +376,7 @@ func TestPerShardDiagnosticsAndMetrics(t *testing.T) {
 func countSeries(fams map[string]*dto.MetricFamily, name string, want map[string]string) int {
 	n := 0
 	for _, m := range fams[name].GetMetric() {
-		match := true
-		for k, w := range want {
-			found := false
-			for _, l := range m.Label {
-				if l.GetName() == k && l.GetValue() == w {
-					found = true
-				}
-			}
-			match = match && found
-		}
-		if match {
+		if hasLabels(m, want) {
 			n++
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -148,13 +149,7 @@ func value(t *testing.T, fams map[string]*dto.MetricFamily, name string, want ma
 		if labels["shard"] != "0" {
 			t.Fatalf("%s%v: shard label %q, want 0", name, labels, labels["shard"])
 		}
-		match := true
-		for k, w := range want {
-			if labels[k] != w {
-				match = false
-			}
-		}
-		if !match {
+		if !hasLabels(m, want) {
 			continue
 		}
 		switch {
@@ -177,21 +172,22 @@ func sum(fams map[string]*dto.MetricFamily, name string, want map[string]string)
 		return 0
 	}
 	for _, m := range f.Metric {
-		match := true
-		for k, w := range want {
-			found := false
-			for _, l := range m.Label {
-				if l.GetName() == k && l.GetValue() == w {
-					found = true
-				}
-			}
-			match = match && found
-		}
-		if match {
+		if hasLabels(m, want) {
 			total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
 	return total
+}
+
+// hasLabels reports whether the series has every label of want, with its
+// value.
+func hasLabels(m *dto.Metric, want map[string]string) bool {
+	for k, w := range want {
+		if !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == k && l.GetValue() == w }) {
+			return false
+		}
+	}
+	return true
 }
 
 type lbl = map[string]string
