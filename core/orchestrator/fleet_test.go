@@ -22,6 +22,7 @@ import (
 	"github.com/lifeline-bot/lifeline/core/policy"
 	"github.com/lifeline-bot/lifeline/core/telemetry"
 	"github.com/lifeline-bot/lifeline/discordtest"
+	"github.com/lifeline-bot/lifeline/internal/testutil"
 )
 
 // runNATS starts an embedded NATS server with JetStream on 127.0.0.1.
@@ -320,10 +321,9 @@ func TestFleetCoordinationChangeWaitsForRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	var logs strings.Builder
-	var mu sync.Mutex
+	var logs testutil.SyncBuffer
 	o, err := orchestrator.New(orchestrator.Config{Token: srv.Token(), Policy: fleetPolicy(t, "nats://127.0.0.1:4222", "p", 4),
-		Logger: hclog.New(&hclog.LoggerOptions{Output: lockedWriter{&mu, &logs}, Level: hclog.Warn})})
+		Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Warn})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,31 +331,16 @@ func TestFleetCoordinationChangeWaitsForRestart(t *testing.T) {
 	if err := o.SetPolicy(fleetPolicy(t, "nats://127.0.0.1:4222", "p", 4)); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
 	if strings.Contains(logs.String(), "coordination block changed") {
 		t.Fatalf("an unchanged block was reported: %s", logs.String())
 	}
-	mu.Unlock()
 	if err := o.SetPolicy(fleetPolicy(t, "nats://127.0.0.1:4333", "p", 4)); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if !strings.Contains(logs.String(), "coordination block changed") || !strings.Contains(logs.String(), "4333") {
 		t.Fatalf("the change was not reported: %q", logs.String())
 	}
 	if o.Policy().Coordination.URL != "nats://127.0.0.1:4333" {
 		t.Fatal("the new policy is not in force")
 	}
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *strings.Builder
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
