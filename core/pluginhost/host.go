@@ -185,9 +185,11 @@ type Options struct {
 	// log lines from plugin NAME") and a PLUGIN_LOGS_DROPPED event report
 	// them when lines flow again, at most once per LogReportInterval, and
 	// otherwise LogReportInterval after the first drop (and when the
-	// plugin stops), so none is lost unsaid. The host's own lines about a
-	// plugin (started, exited, ...) are not limited. Default: 100;
-	// negative: unlimited.
+	// plugin stops), so none is lost unsaid. go-plugin's own few lines
+	// about the plugin's process count against the budget too (they come
+	// through the same logger); the host's own lines about a plugin
+	// (started, exited, restart scheduled, ...) are not limited. Default:
+	// 100; negative: unlimited.
 	LogRate float64
 	// LogBurst is how many lines a plugin may log at once after a quiet
 	// spell, above LogRate. Default: 1000.
