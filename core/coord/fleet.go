@@ -81,7 +81,9 @@ type Settings struct {
 	// StopTimeout bounds ShardHandler.StopShard during a handover.
 	// Default: 30s.
 	StopTimeout time.Duration
-	// CallTimeout bounds one store call. Default: 5s.
+	// CallTimeout bounds one store call. Default: 5s. A heartbeat's
+	// calls are also abandoned after LeaseTTL/4, so that a call the
+	// store never answers cannot outlast the lease.
 	CallTimeout time.Duration
 	// StopOnLeaseLoss makes the process stop its shards when its lease
 	// has expired (it could not heartbeat for LeaseTTL): no shard then
@@ -337,10 +339,26 @@ func (f *Fleet) Stats() Stats {
 // (an event, a log line and OnUnavailable), any answer from the store ends
 // it. ErrNotFound, ErrExists and ErrConflict are answers.
 func (f *Fleet) call(ctx context.Context, op func(ctx context.Context) error) error {
+	return f.callFor(ctx, 0, op)
+}
+
+// callFor is call with the operation also abandoned after d on the
+// fleet's clock (d <= 0: CallTimeout only), which then counts as the store
+// not answering. The heartbeat uses it: a request that was on the wire
+// when the connection broke is never answered (the NATS client does not
+// send it again once reconnected; a leader-key call made 30 ms before the
+// server stopped returned after the whole 5s CallTimeout, long after the
+// client was back), and waiting that long can outlast the lease the
+// heartbeat keeps.
+func (f *Fleet) callFor(ctx context.Context, d time.Duration, op func(ctx context.Context) error) error {
 	if f.closed.Load() {
 		return ErrClosed
 	}
 	cctx, cancel := context.WithTimeout(ctx, f.s.CallTimeout)
+	if d > 0 {
+		t := f.clk.AfterFunc(d, cancel)
+		defer t.Stop()
+	}
 	err := op(cctx)
 	cancel()
 	switch {

@@ -45,6 +45,10 @@ type member struct {
 	f   *Fleet
 	key string // proc.<id>
 
+	// hbMu serializes heartbeats and leadMu the leader's rounds: Leave
+	// runs one of each beside the loops.
+	hbMu, leadMu sync.Mutex
+
 	mu         sync.Mutex
 	started    bool
 	done       chan struct{}
@@ -69,8 +73,8 @@ type member struct {
 	acquired, released, lost uint64
 
 	// onLoop, when set (tests), is called after each round of the
-	// heartbeat loop ("heartbeat") and of the reconcile loop
-	// ("reconcile") in Run.
+	// heartbeat loop ("heartbeat"), of the leader loop ("lead") and of
+	// the reconcile loop ("reconcile") in Run.
 	onLoop func(loop string)
 }
 
@@ -153,13 +157,16 @@ func (m *member) run(ctx context.Context) error {
 	}
 	f.log.Info("joined the fleet", "process", f.s.Process, "shards", f.s.ShardCount)
 
+	// The heartbeat has a loop of its own: the leader's calls (a plan
+	// reads three listings) must never hold up the heartbeat that keeps
+	// the lease, least of all while the store is away and a call waits
+	// for an answer that will not come.
 	hbCtx, stopHB := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		t := f.clk.NewTicker(f.s.Interval)
 		defer t.Stop()
 		for {
-			m.lead(hbCtx)
 			select {
 			case <-hbCtx.Done():
 				return
@@ -167,6 +174,19 @@ func (m *member) run(ctx context.Context) error {
 			}
 			_ = m.heartbeat(hbCtx)
 			m.looped("heartbeat")
+		}
+	})
+	wg.Go(func() {
+		t := f.clk.NewTicker(f.s.Interval)
+		defer t.Stop()
+		for {
+			m.lead(hbCtx)
+			m.looped("lead")
+			select {
+			case <-hbCtx.Done():
+				return
+			case <-t.C():
+			}
 		}
 	})
 	defer func() { stopHB(); wg.Wait() }()
@@ -281,7 +301,18 @@ func (m *member) Assignments(ctx context.Context) ([]string, error) {
 // valid until the send time plus 90% of LeaseTTL: the store starts the
 // TTL when it receives the write, later than the send, so this process
 // always considers its lease gone before the others can.
+//
+// Each store call of a heartbeat is abandoned after a quarter of LeaseTTL
+// (heartbeatTimeout): the next heartbeat then goes out on whatever
+// connection the store client has by then, in time to keep the lease.
+//
+// A heartbeat that succeeds after the lease ran out (before it was sent,
+// or while it waited for the store, or its key had expired in the store)
+// is a rejoin, and starts the grace (inGrace) from the moment it
+// succeeded: LeaseTTL from then, whenever the heartbeat was sent.
 func (m *member) heartbeat(ctx context.Context) error {
+	m.hbMu.Lock()
+	defer m.hbMu.Unlock()
 	f := m.f
 	m.mu.Lock()
 	v := memberValue{
@@ -289,14 +320,16 @@ func (m *member) heartbeat(ctx context.Context) error {
 		Owned: slices.Sorted(maps.Keys(m.running)), Health: m.health,
 	}
 	rev := m.leaseRev
-	rejoin := m.everValid && !m.leaseValidLocked()
+	lapsed := m.everValid && !m.leaseValidLocked()
+	prevUntil := m.validUntil
 	m.mu.Unlock()
 	b, _ := json.Marshal(v)
 	sent := f.clk.Now()
+	expired := false // the store no longer had our key
 	var nrev uint64
 	var err error
 	for range 3 {
-		err = f.call(ctx, func(ctx context.Context) error {
+		err = f.callFor(ctx, m.heartbeatTimeout(), func(ctx context.Context) error {
 			var err error
 			if rev == 0 {
 				nrev, err = f.members.Create(ctx, m.key, b)
@@ -314,13 +347,14 @@ func (m *member) heartbeat(ctx context.Context) error {
 			m.mu.Lock()
 			m.validUntil = time.Time{}
 			m.mu.Unlock()
-			rev = 0
+			rev, expired = 0, true
 			continue
 		}
 		// ErrExists or ErrConflict: the key is there, written by us (an
-		// answer we did not see) or by another process with our ID.
+		// answer we did not see) or by another process with our ID; or,
+		// for an Update, gone (the store reports a revision mismatch).
 		var e Entry
-		gerr := f.call(ctx, func(ctx context.Context) error {
+		gerr := f.callFor(ctx, m.heartbeatTimeout(), func(ctx context.Context) error {
 			var err error
 			e, err = f.members.Get(ctx, m.key)
 			return err
@@ -328,7 +362,7 @@ func (m *member) heartbeat(ctx context.Context) error {
 		if gerr != nil {
 			err = gerr
 			if errors.Is(gerr, ErrNotFound) {
-				rev = 0
+				rev, expired = 0, true
 				continue
 			}
 			break
@@ -342,19 +376,28 @@ func (m *member) heartbeat(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	now := f.clk.Now()
 	m.mu.Lock()
+	rejoin := m.everValid && (lapsed || expired || !now.Before(prevUntil))
 	m.leaseRev = nrev
 	m.validUntil = sent.Add(f.s.LeaseTTL - f.s.LeaseTTL/10)
 	m.everValid = true
 	if rejoin {
-		m.graceUntil = sent.Add(f.s.LeaseTTL)
+		m.graceUntil = now.Add(f.s.LeaseTTL)
 	}
 	m.mu.Unlock()
 	if rejoin {
 		f.log.Info("lease valid again after it ran out; no shard moves for one lease while the other processes rejoin",
-			"process", f.s.Process, "until", sent.Add(f.s.LeaseTTL))
+			"process", f.s.Process, "until", now.Add(f.s.LeaseTTL))
 	}
 	return nil
+}
+
+// heartbeatTimeout bounds each store call of a heartbeat: a quarter of
+// LeaseTTL (CallTimeout when that is shorter), so at least three
+// heartbeats are tried before the lease of the last good one runs out.
+func (m *member) heartbeatTimeout() time.Duration {
+	return min(m.f.s.LeaseTTL/4, m.f.s.CallTimeout)
 }
 
 // inGrace reports whether this process rejoined less than one LeaseTTL
@@ -364,15 +407,27 @@ func (m *member) heartbeat(ctx context.Context) error {
 // their shards. Until each has had LeaseTTL to heartbeat again, a missing
 // heartbeat proves nothing: this process neither replans the fleet as its
 // leader nor takes a shard from a holder it believes dead. Shards whose
-// owner key is free are still taken.
+// owner key is free are still taken. The grace counts from when the
+// heartbeat that rejoined succeeded, not from when it was sent: one sent
+// while the store was away may be answered only seconds later.
 func (m *member) inGrace() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.f.clk.Now().Before(m.graceUntil)
 }
 
-// lead takes or keeps the leader key and, while leading, plans.
+// lead takes or keeps the leader key and, while leading, plans, only
+// under a valid lease and out of the grace. Both are checked again once
+// the leader key's call has returned: a call made just before the store
+// went away can return only when it is back (NATS buffers requests while
+// it reconnects, and answers a lost one never), by which time the lease
+// may have run out. This process has then not rejoined yet, and a plan
+// from the members listed now would hold only those back first: every
+// other process would hand its shards over to them, and get them back
+// at the next plan.
 func (m *member) lead(ctx context.Context) {
+	m.leadMu.Lock()
+	defer m.leadMu.Unlock()
 	f := m.f
 	if !m.leaseValid() {
 		return
@@ -410,10 +465,19 @@ func (m *member) lead(ctx context.Context) {
 	default:
 		return // unreachable: keep what we believe; the TTL decides
 	}
+	if !m.leaseValid() {
+		return // the call outlived the lease: rejoin (heartbeat) first
+	}
 	if m.inGrace() {
 		return // the others may not have rejoined yet: keep the plan
 	}
 	m.replan(ctx)
+}
+
+// mayPlan reports whether this process may write a plan now: its lease
+// is valid and it is out of the grace after a rejoin.
+func (m *member) mayPlan() bool {
+	return m.leaseValid() && !m.inGrace()
 }
 
 // readPlan returns the stored plan (an empty one when none) with its
@@ -497,14 +561,100 @@ func (m *member) listOwners(ctx context.Context) (map[int]ownerEntry, error) {
 	return out, nil
 }
 
+// readOwner reads shard s's owner key itself; ok is false when it has
+// none (or an unreadable one, which listOwners leaves out too). A listing
+// can miss a key that exists (natscoord's List explains how NATS does),
+// so a key absent from one is read before this process acts on its
+// absence: stopping a running shard over an owner key the listing only
+// missed costs a reconnect.
+func (m *member) readOwner(ctx context.Context, s int) (o ownerEntry, ok bool, err error) {
+	f := m.f
+	var e Entry
+	err = f.call(ctx, func(ctx context.Context) error {
+		var err error
+		e, err = f.state.Get(ctx, ownerPrefix+strconv.Itoa(s))
+		return err
+	})
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return ownerEntry{}, false, nil
+	case err != nil:
+		return ownerEntry{}, false, err
+	}
+	var v holderValue
+	if json.Unmarshal(e.Value, &v) != nil {
+		return ownerEntry{}, false, nil
+	}
+	return ownerEntry{holderValue: v, rev: e.Revision}, true, nil
+}
+
+// readMember reads process id's heartbeat key itself, for the reason
+// readOwner gives: a process is planned out, or its shards taken, only
+// once its heartbeat key is really gone, not because a listing missed it.
+func (m *member) readMember(ctx context.Context, id string) (v memberValue, ok bool, err error) {
+	f := m.f
+	var e Entry
+	err = f.call(ctx, func(ctx context.Context) error {
+		var err error
+		e, err = f.members.Get(ctx, procPrefix+id)
+		return err
+	})
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return memberValue{}, false, nil
+	case err != nil:
+		return memberValue{}, false, err
+	}
+	if json.Unmarshal(e.Value, &v) != nil || v.ID != id {
+		return memberValue{}, false, nil
+	}
+	return v, true, nil
+}
+
 // replan computes the assignment from the live, non-leaving processes and
 // writes it when it changed (compare-and-swap: a second leader's write
-// fails rather than overwrites).
+// fails rather than overwrites). It plans only from a listing that holds
+// this process's own heartbeat (this run's instance): one without it was
+// read after this process's key expired and before it rejoined, when the
+// processes listed are only those back first. And it writes only while
+// mayPlan still holds after its reads.
 func (m *member) replan(ctx context.Context) {
 	f := m.f
 	members, err := m.listMembers(ctx)
 	if err != nil {
 		return
+	}
+	if self, ok := members[f.s.Process]; !ok || self.Instance != f.instance {
+		return
+	}
+	prev, rev, err := m.readPlan(ctx)
+	if err != nil {
+		return
+	}
+	owners, err := m.listOwners(ctx)
+	if err != nil {
+		return
+	}
+	// A process the plan or an owner key names but the listing lacks is
+	// planned out only once its heartbeat key is read and not there.
+	named := map[string]bool{}
+	for _, p := range prev.Owners {
+		named[p] = true
+	}
+	for _, o := range owners {
+		named[o.Process] = true
+	}
+	for p := range named {
+		if _, ok := members[p]; ok || p == "" {
+			continue
+		}
+		v, ok, err := m.readMember(ctx, p)
+		if err != nil {
+			return
+		}
+		if ok {
+			members[p] = v
+		}
 	}
 	var live []string
 	for id, v := range members {
@@ -513,20 +663,14 @@ func (m *member) replan(ctx context.Context) {
 		}
 	}
 	slices.Sort(live)
-	prev, rev, err := m.readPlan(ctx)
-	if err != nil {
-		return
-	}
 	current := slices.Clone(prev.Owners)
-	if owners, err := m.listOwners(ctx); err == nil {
-		for s, o := range owners {
-			if s >= len(current) {
-				continue
-			}
-			if v, ok := members[current[s]]; current[s] == "" || !ok || v.Leaving {
-				if v, ok := members[o.Process]; ok && v.Instance == o.Instance {
-					current[s] = o.Process
-				}
+	for s, o := range owners {
+		if s >= len(current) {
+			continue
+		}
+		if v, ok := members[current[s]]; current[s] == "" || !ok || v.Leaving {
+			if v, ok := members[o.Process]; ok && v.Instance == o.Instance {
+				current[s] = o.Process
 			}
 		}
 	}
@@ -547,6 +691,9 @@ func (m *member) replan(ctx context.Context) {
 	next := assign(f.s.ShardCount, current, live)
 	if rev != 0 && slices.Equal(next, prev.Owners) {
 		return
+	}
+	if !m.mayPlan() {
+		return // the reads outlived the lease, or a rejoin began meanwhile
 	}
 	p := plan{Generation: prev.Generation + 1, Leader: f.s.Process, Owners: next}
 	b, _ := json.Marshal(p)
@@ -602,9 +749,20 @@ func (m *member) reconcile(ctx context.Context) {
 	m.mu.Unlock()
 
 	// 1. Shards whose owner key is no longer ours: another process took
-	// them after our lease expired. Stop them here, touch no key.
+	// them after our lease expired. Stop them here, touch no key. A key
+	// the listing lacks is read first (readOwner); a shard whose key
+	// cannot be read is left running until the next reconcile.
 	for s := range running {
 		o, ok := owners[s]
+		if !ok {
+			var err error
+			if o, ok, err = m.readOwner(ctx, s); err != nil {
+				continue
+			}
+			if ok {
+				owners[s] = o
+			}
+		}
 		if ok && o.Process == f.s.Process && o.Instance == f.instance {
 			continue
 		}
@@ -642,11 +800,13 @@ func (m *member) reconcile(ctx context.Context) {
 		}
 	}
 
-	// 4. Take the shards planned here.
+	// 4. Take the shards planned here. The lease and the grace are
+	// checked again before each shard: a store call above may have
+	// waited out an outage.
 	if !leaseOK || leaving {
 		return
 	}
-	grace := m.inGrace()
+	read := map[string]bool{} // holders whose heartbeat key was read
 	for s := range f.s.ShardCount {
 		if !mine(s) {
 			continue
@@ -654,13 +814,31 @@ func (m *member) reconcile(ctx context.Context) {
 		if _, ok := running[s]; ok {
 			continue
 		}
+		if !m.leaseValid() {
+			return
+		}
 		key := ownerPrefix + strconv.Itoa(s)
 		if o, ok := owners[s]; ok {
 			if v, live := members[o.Process]; live && v.Instance == o.Instance {
 				continue // its holder is alive: it hands over on its own
 			}
-			if grace {
+			if m.inGrace() {
 				continue // its holder may be alive and not yet rejoined
+			}
+			if !read[o.Process] {
+				// Not in the listing: read its heartbeat key before
+				// believing it dead.
+				v, ok, err := m.readMember(ctx, o.Process)
+				if err != nil {
+					continue
+				}
+				read[o.Process] = true
+				if ok {
+					members[o.Process] = v
+					if v.Instance == o.Instance {
+						continue
+					}
+				}
 			}
 			// The holder's lease expired: it is dead (or cut off, and
 			// then it no longer reconnects the shard).
