@@ -173,6 +173,7 @@ type bucket struct {
 
 	mu         sync.Mutex
 	kv         jetstream.KeyValue
+	stream     jetstream.Stream // the bucket's stream, once complete needed it
 	lastRevive time.Time
 }
 
@@ -200,7 +201,7 @@ func (b *bucket) revive(ctx context.Context) {
 		return
 	}
 	b.mu.Lock()
-	b.kv = kv
+	b.kv, b.stream = kv, nil
 	b.mu.Unlock()
 }
 
@@ -298,18 +299,31 @@ func (b *bucket) Delete(ctx context.Context, key string, rev uint64) error {
 }
 
 // List reads the bucket's current values through a watcher, which
-// delivers every live key and then a nil entry.
+// delivers every live key and then a nil entry, and then completes them
+// from the stream's subjects (complete).
+//
+// The watcher's nil is not always the end of the current values: while
+// the listed keys are being written, the consumer may report nothing
+// pending, or the watcher may count as many entries as were pending at
+// its start, before every key was delivered (six keys each written every
+// millisecond: about one listing in ten missed keys, one of them five of
+// the six). A fleet's heartbeats are such writes, and a process missing
+// from a listing looks dead to its leader.
 func (b *bucket) List(ctx context.Context, prefix string) ([]coord.Entry, error) {
 	filter := ">"
 	if prefix != "" && strings.HasSuffix(prefix, ".") && coord.ValidKey(strings.TrimSuffix(prefix, ".")) {
 		filter = prefix + ">"
 	}
-	w, err := b.current().Watch(ctx, filter, jetstream.IgnoreDeletes())
+	kv := b.current()
+	// Deletes are delivered too: a key deleted after its value was
+	// delivered is left out.
+	w, err := kv.Watch(ctx, filter)
 	if err != nil {
 		return nil, b.fail(ctx, "list", prefix+"*", err)
 	}
 	defer func() { _ = w.Stop() }()
-	var out []coord.Entry
+	got := map[string]coord.Entry{}
+read:
 	for {
 		select {
 		case e, ok := <-w.Updates():
@@ -317,14 +331,68 @@ func (b *bucket) List(ctx context.Context, prefix string) ([]coord.Entry, error)
 				return nil, fmt.Errorf("natscoord: list %s/%s*: watcher closed: %w", b.name, prefix, coord.ErrUnavailable)
 			}
 			if e == nil {
-				slices.SortFunc(out, func(a, b coord.Entry) int { return strings.Compare(a.Key, b.Key) })
-				return out, nil
+				break read
 			}
-			if strings.HasPrefix(e.Key(), prefix) {
-				out = append(out, coord.Entry{Key: e.Key(), Value: e.Value(), Revision: e.Revision()})
+			if !strings.HasPrefix(e.Key(), prefix) {
+				continue
+			}
+			if e.Operation() == jetstream.KeyValuePut {
+				got[e.Key()] = coord.Entry{Key: e.Key(), Value: e.Value(), Revision: e.Revision()}
+			} else {
+				delete(got, e.Key())
 			}
 		case <-ctx.Done():
 			return nil, b.fail(ctx, "list", prefix+"*", ctx.Err())
 		}
 	}
+	if err := b.complete(ctx, kv, filter, prefix, got); err != nil {
+		return nil, err
+	}
+	out := make([]coord.Entry, 0, len(got))
+	for _, e := range got {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b coord.Entry) int { return strings.Compare(a.Key, b.Key) })
+	return out, nil
+}
+
+// complete adds to got every key under prefix that has a value in the
+// bucket's stream now and that the watcher did not deliver: the stream's
+// subjects (one request) list every key with a message, a value or a
+// delete marker, and each missing one is read. A key deleted or expired
+// meanwhile is left out. So a key that has a value from before List began
+// until it returns is always in the result.
+func (b *bucket) complete(ctx context.Context, kv jetstream.KeyValue, filter, prefix string, got map[string]coord.Entry) error {
+	pre := "$KV." + b.name + "."
+	b.mu.Lock()
+	st := b.stream
+	b.mu.Unlock()
+	if st == nil {
+		var err error
+		if st, err = b.s.js.Stream(ctx, "KV_"+b.name); err != nil {
+			return b.fail(ctx, "list", prefix+"*", err)
+		}
+		b.mu.Lock()
+		b.stream = st
+		b.mu.Unlock()
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(pre+filter))
+	if err != nil {
+		return b.fail(ctx, "list", prefix+"*", err)
+	}
+	for subj := range info.State.Subjects {
+		key := strings.TrimPrefix(subj, pre)
+		if _, ok := got[key]; ok || !strings.HasPrefix(key, prefix) {
+			continue
+		}
+		e, err := kv.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
+			continue
+		case err != nil:
+			return b.fail(ctx, "list", prefix+"*", err)
+		}
+		got[key] = coord.Entry{Key: key, Value: e.Value(), Revision: e.Revision()}
+	}
+	return nil
 }

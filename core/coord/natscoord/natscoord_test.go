@@ -7,6 +7,7 @@ import (
 	"net"
 	"reflect"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -471,5 +472,52 @@ func TestBackendRegistered(t *testing.T) {
 	}
 	if _, _, err := coord.OpenBackend(ctx, natscoord.Kind, coord.BackendConfig{URL: srv.ClientURL(), BucketPrefix: "bad.prefix"}); err == nil {
 		t.Fatal("a bad bucket prefix was accepted")
+	}
+}
+
+// A listing holds every key that has a value throughout it, however often
+// the keys are written meanwhile: a fleet lists the heartbeat keys while
+// every process writes its own each Interval, and a process missing from
+// the leader's listing looks dead. Six keys, each rewritten every
+// millisecond or so by its own writer, listed 150 times: without complete
+// about one listing in ten missed keys (the watcher's initial values ended
+// early).
+func TestListWhileKeysAreWritten(t *testing.T) {
+	srv := runServer(t, t.TempDir(), 0)
+	nc := dial(t, srv.ClientURL(), "lister")
+	kv, err := storeOn(t, nc, "lw", false).Bucket(context.Background(), coord.BucketMembers, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const keys = 6
+	for i := range keys {
+		if _, err := kv.Put(ctx, fmt.Sprintf("proc.p%d", i), []byte("0")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for w := range keys {
+		wg.Go(func() {
+			for i := 1; !stop.Load() && i <= 100000; i++ {
+				_, _ = kv.Put(ctx, fmt.Sprintf("proc.p%d", w), []byte(strconv.Itoa(i)))
+				time.Sleep(time.Millisecond)
+			}
+		})
+	}
+	defer func() { stop.Store(true); wg.Wait() }()
+	for n := range 150 {
+		es, err := kv.List(ctx, "proc.")
+		if err != nil {
+			t.Fatalf("listing %d: %v", n, err)
+		}
+		var got []string
+		for _, e := range es {
+			got = append(got, e.Key)
+		}
+		if len(got) != keys {
+			t.Fatalf("listing %d holds %v, want all %d keys", n, got, keys)
+		}
 	}
 }
