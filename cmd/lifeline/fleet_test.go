@@ -111,6 +111,27 @@ func checkLedger(t *testing.T, c *fleetdemo.Cluster, phase string, tally fleetde
 	}
 }
 
+// waitLeases waits until every live process reports a valid lease.
+func waitLeases(t *testing.T, c *fleetdemo.Cluster) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		valid := 0
+		for _, id := range c.Live() {
+			if st, err := c.State(context.Background(), id); err == nil && st.Fleet != nil && st.Fleet.Stats.LeaseValid {
+				valid++
+			}
+		}
+		if valid == len(c.Live()) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d processes have a valid lease after 60s", valid, len(c.Live()))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func moved(before, after map[int]string) []int {
 	var out []int
 	for s, p := range after {
@@ -138,7 +159,8 @@ func moved(before, after map[int]string) []int {
 //     zero IDENTIFYs;
 //   - NATS stopped for longer than the lease: no IDENTIFY, no shard moves,
 //     running shards keep their connections, a shard that drops meanwhile
-//     waits and RESUMEs once NATS is back.
+//     waits and RESUMEs once NATS is back, and once every process has
+//     rejoined and its grace is over still nothing has moved.
 //
 // The fake sends every session a MESSAGE_CREATE every 100ms throughout, so
 // a lost dispatch would show. By default 16 shards (max_concurrency 4);
@@ -260,6 +282,13 @@ func TestFleetProcesses(t *testing.T) {
 	if err := c.StartNATS(); err != nil {
 		t.Fatal(err)
 	}
+	// Every process rejoins, and its grace after rejoining (one lease,
+	// during which its leader plans nothing) ends, before the tally: a
+	// plan made from a partial view of the fleet would move shards only
+	// then, after the dropped shard had RESUMEd and the fleet looked
+	// settled.
+	waitLeases(t, c)
+	time.Sleep(lease + c.Options().Interval)
 	after = settle(t, c)
 	tally = fleetdemo.Since(srv, mark)
 	t.Logf("NATS outage: %d IDENTIFYs while down, %d RESUMEs and %d IDENTIFYs in all, %d shards moved", during.Identifies, tally.Resumes, tally.Identifies, len(moved(owners, after)))
