@@ -84,6 +84,10 @@
 // TTL). Its lease is valid until the heartbeat's send time plus 90% of
 // LeaseTTL: the store starts the TTL on receipt, later than the send, so a
 // process always believes its lease gone before the others may act on it.
+// The heartbeat has a loop of its own (the leader's work never delays it)
+// and abandons a store call after LeaseTTL/4: a request lost with a broken
+// connection is never answered, and the next heartbeat goes out on the
+// new one in time to keep the lease.
 //
 // The leader is whoever holds the leader key (create-if-absent, refreshed
 // by compare-and-swap each Interval; it expires LeaseTTL after a dead
@@ -99,13 +103,15 @@
 // Interval:
 //
 //  1. a shard it runs whose owner key is no longer its own is stopped (it
-//     was taken after this process's lease expired);
+//     was taken after this process's lease expired; a key missing from
+//     the listing is read itself first, since a listing can miss a key);
 //  2. a shard it runs that the plan gives to another process is handed
 //     over: ShardHandler.StopShard (close 4000, save the resume state),
 //     then the owner key is deleted at its revision;
 //  3. a shard the plan gives it is taken when its owner key is free, or
-//     held by a process whose heartbeat key has expired (deleted at its
-//     revision, then created): create the owner key, then StartShard.
+//     held by a process whose heartbeat key has expired, as read from the
+//     key itself (deleted at its revision, then created): create the
+//     owner key, then StartShard.
 //
 // A shard is started only after its owner key is created, and the key is
 // deleted only after the shard stopped, so no two live processes run a
@@ -122,7 +128,13 @@
 // from a holder whose heartbeat is missing, so a process that rejoins first
 // cannot take the shards of one that rejoins a little later (and still runs
 // them). A process that really died meanwhile loses its shards when the
-// grace is over.
+// grace is over. The grace counts from the answer to the heartbeat that
+// rejoined (one sent while the store was away is answered only once it is
+// back), and a leader plans only under a valid lease, out of its grace,
+// from a listing that holds its own heartbeat, and plans a process out
+// only once its heartbeat key, read itself, is gone: a leader's call made
+// before the outage and answered after it cannot plan from the few
+// processes back first.
 //
 // When the store is unreachable nothing moves: running shards keep running
 // (losing NATS does not stop the bot), no shard is taken or given, no
