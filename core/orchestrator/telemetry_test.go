@@ -403,6 +403,7 @@ func TestMetricsThroughAFaultScenario(t *testing.T) {
 	bus.Publish(events.New(now, events.Plugin{Name: "pgping", PID: 42}))
 	bus.Publish(events.New(now, events.Error{Source: "plugin/pgping", Kind: "timeout", Message: "check db: deadline exceeded"}))
 	bus.Publish(events.New(now, events.Plugin{Exited: true, Name: "pgping", Reason: "crashed", Restart: true}))
+	bus.Publish(events.New(now, events.PluginLogs{Name: "pgping", Dropped: 250}))
 	s.o.Telemetry().ObservePluginCall("pgping", "check", nil)
 	s.o.Telemetry().ObservePluginCall("pgping", "check", errors.New("deadline exceeded"))
 
@@ -421,6 +422,7 @@ func TestMetricsThroughAFaultScenario(t *testing.T) {
 		{"lifeline_plugin_starts_total", lbl{"plugin": "pgping"}, eq(1), "1"},
 		{"lifeline_plugin_exits_total", lbl{"plugin": "pgping", "restart": "true"}, eq(1), "1"},
 		{"lifeline_plugin_failures_total", lbl{"plugin": "pgping", "kind": "timeout"}, eq(1), "1"},
+		{"lifeline_plugin_log_lines_dropped_total", lbl{"plugin": "pgping"}, eq(250), "250"},
 		{"lifeline_plugin_calls_total", lbl{"plugin": "pgping", "kind": "check", "result": "success"}, eq(1), "1"},
 		{"lifeline_plugin_calls_total", lbl{"plugin": "pgping", "kind": "check", "result": "failure"}, eq(1), "1"},
 		{"lifeline_errors_total", lbl{"source": "plugin/pgping", "kind": "timeout"}, eq(1), "1"},
