@@ -70,7 +70,11 @@
 // *CloseError for a fatal code matches its sentinel (ErrAuthenticationFailed,
 // ErrInvalidShard, ErrShardingRequired, ErrInvalidAPIVersion,
 // ErrInvalidIntents, ErrDisallowedIntents) and ErrFatalClose with
-// errors.Is. Unknown codes resume with backoff.
+// errors.Is. Unknown codes resume with backoff. The connection loop
+// forgets its session on a new-session code, or on op 9 d=false, only
+// when the connection had sent its IDENTIFY or RESUME: one that arrives
+// before (a connection still waiting for HELLO) cannot be about the
+// session the loop holds, which it RESUMEs next.
 //
 // # Backoff (backoff.go)
 //

@@ -265,17 +265,28 @@ func (c *Connection) classify(end gateway.End, failures int) (time.Duration, err
 		c.session = nil
 		c.mu.Unlock()
 	}
+	// A close code or op 9 that ends a session is about the session the
+	// connection named: one that came before the IDENTIFY or RESUME went
+	// out (a connection still waiting for HELLO, say) says nothing about
+	// the session this loop holds, which may still resume. Keeping it costs
+	// at most one RESUME that Discord refuses (op 9, 4009), after which
+	// the loop forgets it; forgetting it would throw away a live session
+	// and the dispatches Discord keeps for it.
 	switch end.Reason {
 	case gateway.EndClosed:
 		switch ClassifyClose(end.CloseCode).Action {
 		case ActionFatal:
 			return 0, NewCloseError(end.CloseCode, end.CloseText)
 		case ActionNewSession:
-			forget()
+			if end.HandshakeSent {
+				forget()
+			}
 		}
 	case gateway.EndInvalidSession:
 		if !end.Resumable {
-			forget()
+			if end.HandshakeSent {
+				forget()
+			}
 			lo, hi := c.cfg.InvalidSessionDelay[0], c.cfg.InvalidSessionDelay[1]
 			wait := lo + time.Duration(c.cfg.Rand()*float64(hi-lo))
 			if failures > 0 {

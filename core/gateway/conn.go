@@ -272,12 +272,12 @@ func (c *Conn) Run(ctx context.Context, hs Handshake, handle Handler) End {
 	s.disarm(&s.handshake)
 	s.disarm(&s.beat)
 	s.disarm(&s.zombie)
-	readied := s.readied
+	readied, sent := s.readied, s.handshakeSent
 	s.evMu.Unlock()
 	s.endMu.Lock()
 	end := s.end
 	s.endMu.Unlock()
-	end.Ready = readied
+	end.Ready, end.HandshakeSent = readied, sent
 	if code := end.sentCode; code != 0 {
 		c.writeMu.Lock()
 		_ = ws.WriteControl(websocket.CloseMessage,
@@ -344,6 +344,8 @@ type session struct {
 	lastAck   time.Time
 	sentAt    time.Time
 	ackedLast bool // no heartbeat outstanding
+	// handshakeSent: IDENTIFY or RESUME went out.
+	handshakeSent bool
 
 	handshake, beat, zombie timer
 }
@@ -506,6 +508,9 @@ func (s *session) sendHandshake() error {
 	// A connection sends one handshake: drop what holds the token rather
 	// than keep it for the connection's life.
 	s.hs.Identify, s.hs.Resume = nil, nil
+	// Marked before the write: a write that fails half-way may still have
+	// reached Discord.
+	s.handshakeSent = true
 	if err := c.write(s.ws, frame); err != nil {
 		return err
 	}
@@ -650,7 +655,7 @@ func (s *session) control(p Payload, now time.Time) {
 		var resumable bool
 		_ = json.Unmarshal(p.D, &resumable)
 		e := End{Reason: EndInvalidSession, Resumable: resumable}
-		if !resumable {
+		if !resumable && s.handshakeSent {
 			e.sentCode = 1000 // the session is gone anyway
 		}
 		s.finish(s.withCode(e))

@@ -206,6 +206,7 @@ func TestConnHeartbeatsAckAndRTT(t *testing.T) {
 }
 
 func TestConnEnds(t *testing.T) {
+	const queued = "op9 not resumable while the IDENTIFY waits its turn"
 	cases := []struct {
 		name   string
 		script script
@@ -242,7 +243,18 @@ func TestConnEnds(t *testing.T) {
 			sendJSON(ws, `{"op":9,"d":false}`)
 			readPayload(t, ws)
 		}, func(t *testing.T, e End) {
-			if e.Reason != EndInvalidSession || e.Resumable || e.SentCode() != 1000 {
+			if e.Reason != EndInvalidSession || e.Resumable || e.SentCode() != 1000 || !e.HandshakeSent {
+				t.Errorf("end %+v", e)
+			}
+		}},
+		{queued, func(t *testing.T, ws *websocket.Conn) {
+			// The connection has named no session: op 9 cannot be about
+			// one, and closing with 1000 would end nothing of its own.
+			sendJSON(ws, `{"op":10,"d":{"heartbeat_interval":1000}}`)
+			sendJSON(ws, `{"op":9,"d":false}`)
+			readPayload(t, ws)
+		}, func(t *testing.T, e End) {
+			if e.Reason != EndInvalidSession || e.Resumable || e.HandshakeSent || e.SentCode() != ResumableCloseCode {
 				t.Errorf("end %+v", e)
 			}
 		}},
@@ -252,7 +264,15 @@ func TestConnEnds(t *testing.T) {
 			_ = ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(4004, "Authentication failed."))
 			readPayload(t, ws)
 		}, func(t *testing.T, e End) {
-			if e.Reason != EndClosed || e.CloseCode != 4004 || e.Ready {
+			if e.Reason != EndClosed || e.CloseCode != 4004 || e.Ready || !e.HandshakeSent {
+				t.Errorf("end %+v", e)
+			}
+		}},
+		{"close 4009 before HELLO", func(t *testing.T, ws *websocket.Conn) {
+			_ = ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(4009, "Session timed out."))
+			readPayload(t, ws)
+		}, func(t *testing.T, e End) {
+			if e.Reason != EndClosed || e.CloseCode != 4009 || e.Ready || e.HandshakeSent {
 				t.Errorf("end %+v", e)
 			}
 		}},
@@ -279,7 +299,12 @@ func TestConnEnds(t *testing.T) {
 			c := NewConn(Options{URL: url, Jitter: func() float64 { return 0.99 }})
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			e := c.Run(ctx, Handshake{Identify: json.RawMessage(`{"token":"secret-token"}`)}, func(context.Context, Payload, []byte) {})
+			hs := Handshake{Identify: json.RawMessage(`{"token":"secret-token"}`)}
+			if tc.name == queued {
+				// The identify queue holds the IDENTIFY until the end.
+				hs.BeforeIdentify = func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+			}
+			e := c.Run(ctx, hs, func(context.Context, Payload, []byte) {})
 			if strings.Contains(e.Error(), "secret-token") {
 				t.Fatalf("end leaks the token: %v", e)
 			}

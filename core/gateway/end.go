@@ -60,7 +60,12 @@ type End struct {
 	CloseText string // EndClosed: the reason text Discord sent
 	Resumable bool   // EndInvalidSession: op 9's d
 	Ready     bool   // the connection reached READY or RESUMED
-	Err       error  // details; never holds the token
+	// HandshakeSent: IDENTIFY or RESUME was sent on this connection (its
+	// write at least began). A close code or op 9 that ends a session
+	// says nothing about the one a connection never named: before the
+	// handshake, the caller may keep the session it meant to resume.
+	HandshakeSent bool
+	Err           error // details; never holds the token
 
 	sentCode int // the close code lifeline sent, 0 for none
 }
