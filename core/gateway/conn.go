@@ -52,7 +52,10 @@ type Options struct {
 	// ZombieFactor heartbeat intervals. Default: 1.4 (discordgo alone: 5):
 	// the ACK of the heartbeat after the last one answered gets 0.4 of an
 	// interval (16.5s on Discord) to arrive, and detection as Discord
-	// sees it, frames' flight included, stays within 1.5 intervals.
+	// sees it, frames' flight included, stays within 1.5 intervals. No
+	// zombie is declared while an IDENTIFY waits for its READY: ending the
+	// connection then would lose the session Discord may have made, and
+	// HandshakeTimeout bounds that wait.
 	ZombieFactor float64
 	// WriteTimeout bounds each write to the socket. Default: 10s.
 	WriteTimeout time.Duration
@@ -344,8 +347,9 @@ type session struct {
 	lastAck   time.Time
 	sentAt    time.Time
 	ackedLast bool // no heartbeat outstanding
-	// handshakeSent: IDENTIFY or RESUME went out.
-	handshakeSent bool
+	// handshakeSent: IDENTIFY or RESUME went out; identifying: it was an
+	// IDENTIFY, whose READY the zombie check waits for.
+	handshakeSent, identifying bool
 
 	handshake, beat, zombie timer
 }
@@ -510,7 +514,7 @@ func (s *session) sendHandshake() error {
 	s.hs.Identify, s.hs.Resume = nil, nil
 	// Marked before the write: a write that fails half-way may still have
 	// reached Discord.
-	s.handshakeSent = true
+	s.handshakeSent, s.identifying = true, op == OpIdentify
 	if err := c.write(s.ws, frame); err != nil {
 		return err
 	}
@@ -568,6 +572,15 @@ func (s *session) onZombie() {
 	grace := s.zombieAfter() - s.interval
 	if grace <= 0 {
 		grace = s.interval / 2
+	}
+	if s.identifying && !s.readied {
+		// An IDENTIFY waits for its READY: Discord may have made the
+		// session already, and a connection ended now loses it (its id
+		// comes in READY, so it cannot be resumed) and the session start
+		// it cost. The handshake deadline bounds this wait; the zombie
+		// check resumes once READY is in. Heartbeats go on meanwhile.
+		s.arm(&s.zombie, grace, s.onZombie)
+		return
 	}
 	if s.ackedLast {
 		if s.heartbeat() {

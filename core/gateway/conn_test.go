@@ -533,3 +533,94 @@ func TestMaxMessageSizeDefaults(t *testing.T) {
 		}
 	}
 }
+
+// An IDENTIFY waiting for its READY is not given up as a zombie: Discord
+// may have made the session already (its id comes in READY, so an ended
+// connection could never resume it). The handshake deadline bounds the
+// wait; once READY is in, the zombie check holds again.
+func TestConnNoZombieWhileIdentifyAwaitsReady(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		ready bool // READY comes just before the handshake deadline
+		want  EndReason
+	}{
+		{"READY late", true, EndZombie},
+		{"no READY", false, EndHandshakeTimeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sendReady := make(chan struct{})
+			hold := make(chan struct{})
+			url := scriptServer(t, func(t *testing.T, ws *websocket.Conn) {
+				sendJSON(ws, `{"op":10,"d":{"heartbeat_interval":1000}}`)
+				if p := readPayload(t, ws); p.Op != OpIdentify {
+					t.Errorf("first client op = %d, want IDENTIFY", p.Op)
+				}
+				go func() {
+					select {
+					case <-sendReady:
+						sendJSON(ws, `{"op":0,"t":"READY","s":1,"d":{"session_id":"s1"}}`)
+					case <-hold:
+					}
+				}()
+				// Heartbeats are read and never ACKed.
+				for readPayload(t, ws).Op != -1 {
+				}
+				<-hold
+			})
+			defer close(hold)
+			clk := clock.NewFake(time.Time{})
+			rec := newRecorder()
+			c := NewConn(Options{URL: url, Clock: clk, Observer: rec, HandshakeTimeout: 5 * time.Second,
+				Jitter: func() float64 { return 0.5 }})
+			done := make(chan End, 1)
+			start := clk.Now()
+			go func() {
+				done <- c.Run(context.Background(), Handshake{Identify: json.RawMessage(`{"token":"t"}`)}, func(context.Context, Payload, []byte) {})
+			}()
+			if o := rec.waitFor(t, ObsSent); o.Op != OpIdentify {
+				t.Fatalf("sent op %d", o.Op)
+			}
+			// Heartbeat, handshake deadline and zombie check.
+			if !clk.BlockUntil(3, 10*time.Second) {
+				t.Fatal("timers not armed")
+			}
+			clk.Advance(500 * time.Millisecond)
+			rec.waitFor(t, ObsHeartbeatSent)
+			// 1.4 intervals without an ACK: a zombie, were it READY. The
+			// check comes back instead (three timers again).
+			clk.Advance(900 * time.Millisecond)
+			for clk.Waiters() < 3 {
+				select {
+				case e := <-done:
+					t.Fatalf("an IDENTIFY awaiting READY was given up at %v: %v", clk.Since(start), e)
+				case <-time.After(time.Millisecond):
+				}
+			}
+			// Up to just before the handshake deadline, step by step.
+			for i := 0; i < 35; i++ {
+				clk.Advance(100 * time.Millisecond)
+				select {
+				case e := <-done:
+					t.Fatalf("ended at %v: %v", clk.Since(start), e)
+				default:
+				}
+			}
+			if tc.ready {
+				close(sendReady)
+				rec.waitFor(t, ObsReady)
+			}
+			for i := 0; i < 100; i++ {
+				clk.Advance(100 * time.Millisecond)
+				select {
+				case e := <-done:
+					if e.Reason != tc.want || e.Ready != tc.ready || !e.HandshakeSent {
+						t.Fatalf("end %+v, want %v", e, tc.want)
+					}
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+			t.Fatal("the connection never ended")
+		})
+	}
+}
