@@ -111,6 +111,23 @@ type arrivalConn struct {
 	// last is the kernel's receive time of the latest bytes read, in Unix
 	// nanoseconds on the wall clock; 0 when the kernel gave none.
 	last atomic.Int64
+
+	// ends finds the data messages' last bytes in what Read returns; the
+	// reader goroutine alone feeds it.
+	ends frameEnds
+	// mu guards pending: the times of the messages read and not yet
+	// asked for by messageArrival, in order.
+	mu      sync.Mutex
+	pending []messageStamp
+}
+
+// messageStamp is the kernel's receive time of the read that returned a
+// data message's last byte (Unix nanoseconds, 0 for none), and whether
+// that byte was the last the read returned, the read not filling its
+// buffer: then no later byte's time can be in it.
+type messageStamp struct {
+	ns  int64
+	own bool
 }
 
 // track turns the socket's receive times on; when that fails the
@@ -132,9 +149,24 @@ func (c *arrivalConn) lastArrival() (time.Time, bool) {
 	return time.Unix(0, ns), true
 }
 
+func (c *arrivalConn) messageArrival() (time.Time, bool, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.pending) == 0 {
+		return time.Time{}, false, false
+	}
+	m := c.pending[0]
+	c.pending = c.pending[:copy(c.pending, c.pending[1:])]
+	if m.ns == 0 {
+		return time.Time{}, false, false
+	}
+	return time.Unix(0, m.ns), m.own, true
+}
+
 // Read implements net.Conn. While tracking, it reads with recvmsg and
 // records the receive time the kernel attached (for TCP, that of the last
-// segment whose bytes it returned).
+// segment whose bytes it returned), and for each data message whose last
+// byte it returned, that time and whether it is the message's own.
 func (c *arrivalConn) Read(p []byte) (int, error) {
 	if !c.tracking.Load() || len(p) == 0 {
 		return c.TCPConn.Read(p)
@@ -174,5 +206,10 @@ func (c *arrivalConn) Read(p []byte) (int, error) {
 		}
 	}
 	c.last.Store(stamp)
+	c.ends.feed(p[:n], func(end int) {
+		c.mu.Lock()
+		c.pending = append(c.pending, messageStamp{ns: stamp, own: end == n && n < len(p)})
+		c.mu.Unlock()
+	})
 	return n, nil
 }

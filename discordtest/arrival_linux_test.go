@@ -184,6 +184,110 @@ func TestIdentifyTimedWhenItArrivedNotWhenRead(t *testing.T) {
 	}
 }
 
+// The soak's false identify violation: the reader of one connection fell
+// behind, and read its IDENTIFY in one go with the heartbeat the client
+// sent a window later. The kernel gives a read the time of its last
+// segment, so the IDENTIFY was timed by the heartbeat, next to another
+// connection's IDENTIFY sent a whole window after the first. Its arrival
+// is only known within bounds now (ArrivedAfter), and the identify check
+// takes the bounds' most favourable arrangement: no violation.
+func TestIdentifyReadWithALaterFrameIsNotTimedByIt(t *testing.T) {
+	const window = 20 * time.Millisecond
+	srv := newTestServer(t, Options{IdentifyWindow: window, MaxConcurrency: 1, HeartbeatTimeout: -1, Guilds: -1,
+		SendLimit: 1 << 20})
+	a := dialRaw(t, srv, "/gateway", "")
+	b := dialRaw(t, srv, "/gateway", "")
+	a.hello()
+	b.hello()
+	// The server's end of a client's connection, found by address.
+	conn := func(c *rawClient) *gwConn {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		for _, g := range srv.conns {
+			if g.ws.RemoteAddr().String() == c.ws.LocalAddr().String() {
+				return g
+			}
+		}
+		return nil
+	}
+	ca, cb := conn(a), conn(b)
+	if ca == nil || cb == nil || ca.stamps == nil || cb.stamps == nil {
+		t.Fatal("gateway connections without receive times")
+	}
+	// Until the kernel stamps both connections' frames: heartbeats, a
+	// bounded number of them.
+	stamped := func() bool {
+		_, okA := ca.stamps.lastArrival()
+		_, okB := cb.stamps.lastArrival()
+		return okA && okB
+	}
+	for i := 0; i < 2000 && !stamped(); i++ {
+		for _, c := range []*rawClient{a, b} {
+			c.send(OpHeartbeat, nil)
+			c.expect(OpHeartbeatACK, "")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if !stamped() {
+		t.Fatal("the kernel never attached receive times to the gateway connections")
+	}
+
+	// a's reader reads a heartbeat and stops at the ledger, which the
+	// test holds: what a sends next waits in the socket.
+	before, _ := ca.stamps.lastArrival()
+	srv.ledger.mu.Lock()
+	a.send(OpHeartbeat, nil)
+	for i := 0; i < 10000; i++ {
+		if k, _ := ca.stamps.lastArrival(); k.After(before) {
+			break
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	if k, _ := ca.stamps.lastArrival(); !k.After(before) {
+		srv.ledger.mu.Unlock()
+		t.Fatal("a's reader never read the heartbeat")
+	}
+	a.send(OpIdentify, identifyPayload(srv.Token(), [2]int{0, 2}, IntentGuilds, false))
+	sentA := time.Now()
+	// Spacing the sends (bounded by the window), not asserting a time.
+	for time.Since(sentA) < window {
+		time.Sleep(window - time.Since(sentA))
+	}
+	a.send(OpHeartbeat, nil) // read with a's IDENTIFY, in one read
+	b.send(OpIdentify, identifyPayload(srv.Token(), [2]int{1, 2}, IntentGuilds, false))
+	srv.ledger.mu.Unlock()
+
+	for _, c := range []*rawClient{a, b} {
+		e := c.read()
+		for i := 0; i < 10 && e.Op == OpHeartbeatACK; i++ {
+			e = c.read()
+		}
+		if e.typ() != "READY" {
+			t.Fatalf("op %d %s, want READY: %s", e.Op, e.typ(), e.D)
+		}
+	}
+	if v := srv.Ledger().Violations(); len(v) != 0 {
+		t.Fatalf("violations %+v, want none: the IDENTIFYs were sent a window apart", v)
+	}
+	ids := srv.Ledger().Identifies()
+	if len(ids) != 2 {
+		t.Fatalf("identifies %+v", ids)
+	}
+	for _, id := range ids {
+		if id.ConnID != ca.id {
+			continue
+		}
+		// Its bounds hold its send (a wall-clock comparison, as the
+		// kernel's times are).
+		if id.ArrivedAfter.IsZero() || id.ArrivedAfter.After(sentA) || id.At.Before(id.ArrivedAfter) {
+			t.Fatalf("a's IDENTIFY arrived between %v and %v, sent by %v", id.ArrivedAfter, id.At, sentA)
+		}
+	}
+	if per := srv.Ledger().MaxIdentifiesPerWindow(window); per[0] != 1 {
+		t.Fatalf("max identifies per window %v, want 1", per)
+	}
+}
+
 // The stamping socket lives as long as the servers that need it: a
 // process that closed its fake servers holds no descriptor of theirs (the
 // chaos tests compare open files before and after a run).

@@ -101,7 +101,13 @@
 // spaced two IDENTIFYs a window apart look faster than it was. The
 // identify check compares an IDENTIFY with the nearest of its bucket's
 // recent accepted ones, before or after it, since readers of different
-// connections may handle frames in another order than they arrived.
+// connections may handle frames in another order than they arrived. The
+// kernel's time is that of the last bytes a read returned: a frame read
+// together with bytes the client sent after it (a reader that fell
+// behind) arrived at some time between the frame before it and that time,
+// which the ledger records as Frame.ArrivedAfter and
+// IdentifyRecord.ArrivedAfter, and the identify check and the send limit
+// take the arrival inside those bounds most favourable to the client.
 //
 // # Faults
 //

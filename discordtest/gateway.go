@@ -75,10 +75,15 @@ type gwConn struct {
 	stamps arrivalSource
 
 	// reader-goroutine state
-	sendTimes []time.Time
+	sendTimes []time.Time // the earliest arrival of each recent frame
+	// lastAfter is the earliest the last message can have arrived (at
+	// first, when the upgrade request came): a message's lower bound
+	// when the kernel's time may be later bytes' (see arrival.go).
+	lastAfter time.Time
 }
 
 func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request, path string) {
+	requested := s.clk.Now() // no frame of the connection can come before
 	if s.isClosed() {
 		http.Error(w, "server closed", http.StatusServiceUnavailable)
 		return
@@ -122,6 +127,8 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request, path strin
 		zstream: q.Get("compress") == "zlib-stream",
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
+
+		lastAfter: requested,
 	}
 	s.mu.Lock()
 	if s.closed {
@@ -459,17 +466,18 @@ func (c *gwConn) sessionID() string {
 	return ""
 }
 
-// handle processes one client frame that arrived at now.
-func (c *gwConn) handle(mt int, data []byte, now time.Time) {
+// handle processes one client frame that arrived within at.
+func (c *gwConn) handle(mt int, data []byte, at span) {
 	s := c.srv
+	now := at.at
 	if mt != websocket.TextMessage {
-		s.ledger.frame(c.id, Frame{At: now, Dir: Received, Op: -1, Binary: true})
+		s.ledger.frame(c.id, Frame{At: now, ArrivedAfter: after(at), Dir: Received, Op: -1, Binary: true})
 		c.protocolError(CloseDecodeError, "Error while decoding payload.", "binary frame on a json connection")
 		return
 	}
 	var p payload
 	decodeErr := json.Unmarshal(data, &p)
-	rec := Frame{At: now, Dir: Received, Op: p.Op}
+	rec := Frame{At: now, ArrivedAfter: after(at), Dir: Received, Op: p.Op}
 	if decodeErr == nil {
 		rec.Payload = redactToken(p.Op, data)
 	} else {
@@ -477,7 +485,9 @@ func (c *gwConn) handle(mt int, data []byte, now time.Time) {
 	}
 	s.ledger.frame(c.id, rec)
 
-	// The send limit counts every frame, heartbeats included.
+	// The send limit counts every frame, heartbeats included: those that
+	// arrived within the window before this one, however late their
+	// arrival times may be (see arrival.go).
 	window := s.cfg.SendLimitWindow
 	kept := c.sendTimes[:0]
 	for _, t := range c.sendTimes {
@@ -485,7 +495,7 @@ func (c *gwConn) handle(mt int, data []byte, now time.Time) {
 			kept = append(kept, t)
 		}
 	}
-	c.sendTimes = append(kept, now)
+	c.sendTimes = append(kept, at.after)
 	if len(c.sendTimes) > s.cfg.SendLimit {
 		s.ledger.violation(Violation{
 			At: now, Kind: ViolationSendLimit, ConnID: c.id, SessionID: c.sessionID(), Shard: c.shardID(),
@@ -511,7 +521,7 @@ func (c *gwConn) handle(mt int, data []byte, now time.Time) {
 			c.protocolError(CloseAlreadyAuthenticated, "Already authenticated.", "IDENTIFY on an authenticated connection")
 			return
 		}
-		c.handleIdentify(p.D, now)
+		c.handleIdentify(p.D, at)
 	case OpResume:
 		if authed {
 			c.protocolError(CloseAlreadyAuthenticated, "Already authenticated.", "RESUME on an authenticated connection")
@@ -624,10 +634,11 @@ func (c *gwConn) bind(sess *session, shard [2]int, compress bool) {
 	c.srv.ledger.bindConn(c.id, sess.id, shard)
 }
 
-// handleIdentify handles an IDENTIFY that arrived at now; the identify
-// window is checked against arrival times.
-func (c *gwConn) handleIdentify(raw json.RawMessage, now time.Time) {
+// handleIdentify handles an IDENTIFY that arrived within at; the
+// identify window is checked against arrival times.
+func (c *gwConn) handleIdentify(raw json.RawMessage, at span) {
 	s := c.srv
+	now := at.at
 	var id identifyData
 	if err := json.Unmarshal(raw, &id); err != nil {
 		c.protocolError(CloseDecodeError, "Error while decoding payload.", "identify: "+err.Error())
@@ -642,7 +653,7 @@ func (c *gwConn) handleIdentify(raw json.RawMessage, now time.Time) {
 		bucket = shard[0] % s.cfg.MaxConcurrency
 	}
 	record := func(o IdentifyOutcome, sessionID string) {
-		s.ledger.identify(IdentifyRecord{At: now, ConnID: c.id, Shard: shard, Bucket: bucket, Outcome: o, SessionID: sessionID})
+		s.ledger.identify(IdentifyRecord{At: now, ArrivedAfter: after(at), ConnID: c.id, Shard: shard, Bucket: bucket, Outcome: o, SessionID: sessionID})
 	}
 	if !s.tokenOK(id.Token) {
 		record(IdentifyBadToken, "")
@@ -677,12 +688,13 @@ func (c *gwConn) handleIdentify(raw json.RawMessage, now time.Time) {
 	}
 
 	s.mu.Lock()
-	if gap, ok := nearestIdentify(s.identifySeen[bucket], now); ok && gap < s.cfg.IdentifyWindow {
+	if near, gap, ok := nearestIdentify(s.identifySeen[bucket], at); ok && gap < s.cfg.IdentifyWindow {
 		s.mu.Unlock()
 		record(IdentifyRateLimited, "")
 		s.ledger.violation(Violation{
 			At: now, Kind: ViolationIdentifyConcurrency, ConnID: c.id, Shard: shard[0],
-			Detail: fmt.Sprintf("bucket %d identified %v apart from this IDENTIFY (window %v)", bucket, gap, s.cfg.IdentifyWindow),
+			Detail: fmt.Sprintf("bucket %d identified %v apart from this IDENTIFY (window %v; the other: conn %d, shard %d%s)",
+				bucket, gap, s.cfg.IdentifyWindow, near.conn, near.shard, uncertainty(near.span, at)),
 		})
 		c.invalidSession(false, "identify rate limited")
 		return
@@ -703,7 +715,7 @@ func (c *gwConn) handleIdentify(raw json.RawMessage, now time.Time) {
 	if s.budgetReset.IsZero() {
 		s.budgetReset = now.Add(s.cfg.SessionStartReset)
 	}
-	s.identifySeen[bucket] = rememberIdentify(s.identifySeen[bucket], now)
+	s.identifySeen[bucket] = rememberIdentify(s.identifySeen[bucket], seenIdentify{span: at, conn: c.id, shard: shard[0]})
 	sid := ""
 	for sid == "" || s.sessions[sid] != nil {
 		s.mu.Unlock()
@@ -801,4 +813,26 @@ func (c *gwConn) handleResume(raw json.RawMessage) {
 	case resumeInvalid:
 		c.sendOp(OpInvalidSession, false)
 	}
+}
+
+// after is a ledger's ArrivedAfter for a frame that arrived within at:
+// zero when the arrival is exact.
+func after(at span) time.Time {
+	if at.after.Equal(at.at) {
+		return time.Time{}
+	}
+	return at.after
+}
+
+// uncertainty says, for a violation's detail, which of two IDENTIFYs had
+// an uncertain arrival (the gap is then the largest their bounds allow).
+func uncertainty(other, this span) string {
+	out := ""
+	if d := other.at.Sub(other.after); d > 0 {
+		out += fmt.Sprintf("; the other arrived up to %v before its time", d)
+	}
+	if d := this.at.Sub(this.after); d > 0 {
+		out += fmt.Sprintf("; this one arrived up to %v before its time", d)
+	}
+	return out
 }

@@ -47,14 +47,19 @@ const (
 type Frame struct {
 	// At is when the fake wrote the frame, or when a received frame
 	// arrived (see the package doc's Time scale section).
-	At      time.Time
-	Dir     Direction
-	Op      int
-	Seq     int64  // the dispatch sequence; 0 when the frame has none
-	Type    string // the dispatch name; "" when the frame has none
-	Replay  bool   // a dispatch sent again by a RESUME
-	Binary  bool   // sent zlib-compressed in a binary frame
-	Payload json.RawMessage
+	At time.Time
+	// ArrivedAfter, for a received frame whose arrival time is uncertain
+	// (read with bytes the client sent later, whose kernel time At may
+	// be), is the earliest it can have arrived: it arrived between
+	// ArrivedAfter and At. Zero when At is exact.
+	ArrivedAfter time.Time
+	Dir          Direction
+	Op           int
+	Seq          int64  // the dispatch sequence; 0 when the frame has none
+	Type         string // the dispatch name; "" when the frame has none
+	Replay       bool   // a dispatch sent again by a RESUME
+	Binary       bool   // sent zlib-compressed in a binary frame
+	Payload      json.RawMessage
 }
 
 // ConnRecord is everything the ledger knows about one gateway connection.
@@ -169,11 +174,16 @@ const (
 type IdentifyRecord struct {
 	// At is when the IDENTIFY arrived, the time the identify window is
 	// checked with.
-	At      time.Time
-	ConnID  int64
-	Shard   [2]int
-	Bucket  int // shard_id % max_concurrency
-	Outcome IdentifyOutcome
+	At time.Time
+	// ArrivedAfter is set when At is uncertain (see Frame.ArrivedAfter):
+	// the IDENTIFY arrived between ArrivedAfter and At, and the identify
+	// window is checked with the arrival inside those bounds most
+	// favourable to the client. Zero when At is exact.
+	ArrivedAfter time.Time
+	ConnID       int64
+	Shard        [2]int
+	Bucket       int // shard_id % max_concurrency
+	Outcome      IdentifyOutcome
 	// SessionID is the new session's ID when Outcome is IdentifyAccepted.
 	SessionID string
 }
@@ -452,25 +462,36 @@ func (l *Ledger) Identifies() []IdentifyRecord {
 // MaxIdentifiesPerWindow returns, for each identify bucket, the largest
 // number of accepted IDENTIFYs inside any span of the given length. A
 // client that respects max_concurrency scores at most 1 per bucket for the
-// server's IdentifyWindow.
+// server's IdentifyWindow. An IDENTIFY whose arrival is uncertain
+// (ArrivedAfter) counts with another only if every arrival its bounds
+// allow is within the span of it, as the identify check judges.
 func (l *Ledger) MaxIdentifiesPerWindow(window time.Duration) map[int]int {
-	byBucket := map[int][]time.Time{}
+	byBucket := map[int][]span{}
 	for _, r := range l.Identifies() {
-		if r.Outcome == IdentifyAccepted {
-			byBucket[r.Bucket] = append(byBucket[r.Bucket], r.At)
+		if r.Outcome != IdentifyAccepted {
+			continue
 		}
+		s := exactly(r.At)
+		if !r.ArrivedAfter.IsZero() && r.ArrivedAfter.Before(r.At) {
+			s.after = r.ArrivedAfter
+		}
+		byBucket[r.Bucket] = append(byBucket[r.Bucket], s)
 	}
 	out := map[int]int{}
-	for b, ts := range byBucket {
-		sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
-		best, lo := 0, 0
-		for hi := range ts {
-			for ts[hi].Sub(ts[lo]) >= window {
-				lo++
+	for b, ss := range byBucket {
+		sort.Slice(ss, func(i, j int) bool { return ss[i].at.Before(ss[j].at) })
+		best := 0
+		for hi := range ss {
+			// Those before hi that arrived within the span of it, however
+			// their bounds lie, also arrived within the span of each
+			// other (they all lie in the span that ends at hi's latest).
+			n := 1
+			for j := range hi {
+				if farthest(ss[j], ss[hi]) < window {
+					n++
+				}
 			}
-			if n := hi - lo + 1; n > best {
-				best = n
-			}
+			best = max(best, n)
 		}
 		out[b] = best
 	}

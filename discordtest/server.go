@@ -55,8 +55,8 @@ type Server struct {
 	// token and session-start budget
 	revoked      bool
 	budgetLeft   int
-	budgetReset  time.Time           // zero until the first IDENTIFY of a period
-	identifySeen map[int][]time.Time // bucket -> latest accepted IDENTIFY arrivals
+	budgetReset  time.Time              // zero until the first IDENTIFY of a period
+	identifySeen map[int][]seenIdentify // bucket -> latest accepted IDENTIFYs
 	guilds       []Guild
 	channels     map[string]Guild
 	messages     map[string]*Message
@@ -99,7 +99,7 @@ func NewServer(opts Options) (*Server, error) {
 		held:         map[net.Conn]struct{}{},
 		sessions:     map[string]*session{},
 		budgetLeft:   cfg.SessionStartTotal,
-		identifySeen: map[int][]time.Time{},
+		identifySeen: map[int][]seenIdentify{},
 		guilds:       makeGuilds(cfg.Guilds),
 		channels:     map[string]Guild{},
 		messages:     map[string]*Message{},
