@@ -76,6 +76,12 @@
 //     IDENTIFY or RESUME on an authenticated connection with 4005.
 //   - A client close with 1000 or 1001 ends the session; any other close or
 //     a lost connection leaves it resumable for SessionExpiry.
+//   - The fake closing a connection with a code that ends sessions (4004,
+//     4007, 4009, 4010-4014) ends the session the connection carries, or,
+//     when a RESUME crossed the close on the wire (read after the fake
+//     decided to close), the session that RESUME named: the client got the
+//     code for an answer to it. A connection that named no session ends
+//     none.
 //
 // Every dispatch, READY and RESUMED included, has the next sequence
 // number of its session. DispatchInterval generates a MESSAGE_CREATE per

@@ -240,6 +240,58 @@ func TestFaultCloseWithCode(t *testing.T) {
 	}
 }
 
+// A close that ends sessions crossing a client's RESUME on the wire: the
+// fake decided to close before it read the RESUME, so the connection
+// never carried the session, yet the client, whose RESUME got 4009 for an
+// answer, rightly starts a new session. The fake ends the session the
+// RESUME named, as if the close had answered it; a close that keeps
+// sessions (4000) leaves it resumable.
+func TestFaultCloseCrossingAResumeEndsItsSession(t *testing.T) {
+	for _, tc := range []struct {
+		code  int
+		ended bool
+	}{{4009, true}, {4007, true}, {4000, false}} {
+		t.Run(strconv.Itoa(tc.code), func(t *testing.T) {
+			srv := newTestServer(t, Options{HeartbeatTimeout: -1, Guilds: -1})
+			first := dialRaw(t, srv, "/gateway", "")
+			r, _ := first.identify(srv, [2]int{0, 1})
+			_ = first.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(4000, ""))
+			waitFor(t, "the session to detach", func() bool {
+				ss := srv.Sessions()
+				return len(ss) == 1 && !ss[0].Connected
+			})
+
+			c := dialRaw(t, srv, "/resume", "")
+			c.hello()
+			// The reader stops at the ledger with the heartbeat, which the
+			// test holds: the RESUME waits in the socket while the fake
+			// closes the connection.
+			srv.ledger.mu.Lock()
+			c.send(OpHeartbeat, nil)
+			c.send(OpResume, map[string]any{"token": srv.Token(), "session_id": r.SessionID, "seq": 0})
+			err := srv.CloseConnections(tc.code)
+			srv.ledger.mu.Unlock()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code := c.expectClose(); code != tc.code {
+				t.Fatalf("close %d, want %d", code, tc.code)
+			}
+			// The reader took the RESUME off the socket before the
+			// client's echo of the close, which tears the connection down.
+			waitFor(t, "the connection's teardown", func() bool {
+				srv.mu.Lock()
+				defer srv.mu.Unlock()
+				return len(srv.conns) == 0
+			})
+			rec, _ := srv.Ledger().Session(r.SessionID)
+			if rec.Ended != tc.ended {
+				t.Fatalf("session ended=%v (%q), want %v", rec.Ended, rec.EndReason, tc.ended)
+			}
+		})
+	}
+}
+
 func TestFaultReconnectAndHeartbeatRequest(t *testing.T) {
 	srv, _, cs := twoShards(t, Options{})
 	if err := srv.SendReconnect(0); err != nil {

@@ -56,8 +56,11 @@ type gwConn struct {
 	queue    []outItem
 	closeReq *closeRequest
 	closing  bool
-	dead     bool
-	wake     chan struct{}
+	// closeCode is the code the fake closed the connection with (0
+	// before closeWith).
+	closeCode int
+	dead      bool
+	wake      chan struct{}
 
 	done     chan struct{}
 	downOnce sync.Once
@@ -280,6 +283,7 @@ func (c *gwConn) closeWith(code int, reason string) {
 		return
 	}
 	c.closing = true
+	c.closeCode = code
 	c.closeReq = &closeRequest{code: code, reason: reason}
 	c.queue = nil
 	c.qmu.Unlock()
@@ -444,9 +448,40 @@ func (c *gwConn) readLoop() {
 		// Timed before anything else (see arrival.go).
 		at := c.arrival()
 		if c.isClosing() {
+			c.resumeAfterClose(mt, data)
 			continue
 		}
 		c.handle(mt, data, at)
+	}
+}
+
+// resumeAfterClose handles a frame read once the fake had decided to
+// close the connection: it is not acted on, but a RESUME the client sent
+// before it got a close code that ends sessions (4009 on a connection
+// closed as its RESUME crossed the close) tells the client that the
+// session it named is over, so the fake ends that session too, as if the
+// close had answered the RESUME. Otherwise the session would stay
+// resumable in the fake while the client, rightly, starts a new one.
+func (c *gwConn) resumeAfterClose(mt int, data []byte) {
+	c.qmu.Lock()
+	code := c.closeCode
+	c.qmu.Unlock()
+	if mt != websocket.TextMessage || !sessionEndingCode(code) {
+		return
+	}
+	var p payload
+	if json.Unmarshal(data, &p) != nil || p.Op != OpResume {
+		return
+	}
+	var rd resumeData
+	if json.Unmarshal(p.D, &rd) != nil || !c.srv.tokenOK(rd.Token) {
+		return
+	}
+	c.srv.mu.Lock()
+	sess := c.srv.sessions[rd.SessionID]
+	c.srv.mu.Unlock()
+	if sess != nil {
+		sess.end("closed with " + strconv.Itoa(code) + " as its RESUME arrived")
 	}
 }
 
