@@ -70,7 +70,11 @@ func (m *Manager) AddShard(ctx context.Context, id int, resume *conn.SavedSessio
 		e.removes[s] = s.Session().AddHandler(e.h)
 	}
 	i, _ := m.indexOf(id)
-	m.shards = slices.Insert(m.shards, i, s)
+	// Copy-on-write (see Manager.shards): slices.Insert would shift the
+	// elements of a slice a reader may hold.
+	next := make([]*Shard, 0, len(m.shards)+1)
+	next = append(append(append(next, m.shards[:i]...), s), m.shards[i:]...)
+	m.shards = next
 	// Counted under the lock Stop takes to mark the manager stopped: Stop
 	// waits for this launch before it stops the shards it lists.
 	m.launches.Add(1)
@@ -120,7 +124,9 @@ func (m *Manager) RemoveShard(ctx context.Context, id int) (saved conn.SavedSess
 		return conn.SavedSession{}, false, fmt.Errorf("shard: remove shard %d: %w", id, ErrNoSuchShard)
 	}
 	s := m.shards[i]
-	m.shards = slices.Delete(m.shards, i, i+1)
+	// Copy-on-write (see Manager.shards): slices.Delete would shift and
+	// zero the elements of a slice a reader may hold.
+	m.shards = slices.Concat(m.shards[:i], m.shards[i+1:])
 	for _, e := range m.handlers {
 		if r := e.removes[s]; r != nil {
 			r()
@@ -137,10 +143,23 @@ func (m *Manager) RemoveShard(ctx context.Context, id int) (saved conn.SavedSess
 	// Closing the bot's discordgo Session takes a second more (discordgo
 	// sleeps in Close); it finishes in the background and Stop waits for
 	// it, so a handover does not wait for it.
+	//
+	// A shard still being launched (AddShard's Start has not returned) has
+	// its start cancelled first, and the connection is stopped only once
+	// that Start has returned: a Stop that ran before Start had begun
+	// found nothing to stop, and the connection Start then brought up ran
+	// on, out of the list, with nobody to stop it (two live connections
+	// for one shard once its next owner RESUMEs it).
+	if s.launched != nil {
+		s.cancelStart()
+	}
 	stopped := make(chan error, 1)
 	m.closing.Add(1)
 	go func() {
 		defer m.closing.Done()
+		if s.launched != nil {
+			<-s.launched // bounded: Start returns once its ctx is cancelled
+		}
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), removeCloseTimeout)
 		defer cancel()
 		stopped <- s.conn.Stop(sctx)
@@ -153,14 +172,6 @@ func (m *Manager) RemoveShard(ctx context.Context, id int) (saved conn.SavedSess
 		}
 	case <-ctx.Done():
 		return conn.SavedSession{}, false, fmt.Errorf("shard: remove shard %d: %w", id, ctx.Err())
-	}
-	if s.launched != nil {
-		s.cancelStart()
-		select {
-		case <-s.launched:
-		case <-ctx.Done():
-			return conn.SavedSession{}, false, fmt.Errorf("shard: remove shard %d: %w", id, ctx.Err())
-		}
 	}
 	saved, ok = s.conn.SavedSession()
 	m.log.Info("shard removed", "shard", id, "resumable", ok, "took", m.clk.Since(began))

@@ -3,6 +3,7 @@ package shard_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"sync/atomic"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/bwmarrin/discordgo"
 
+	"github.com/lifeline-bot/lifeline/core/breaker"
 	"github.com/lifeline-bot/lifeline/core/conn"
 	"github.com/lifeline-bot/lifeline/core/coord"
 	"github.com/lifeline-bot/lifeline/core/shard"
@@ -415,4 +417,78 @@ func TestCoordHandlerHandsShardsOverByResume(t *testing.T) {
 	b.leave(t)
 	assertOneLiveConnectionPerShard(t, srv)
 	assertNoViolations(t, srv)
+}
+
+// View, Tick and SetBreakerSettings read the shard list after unlocking
+// while AddShard and RemoveShard change it (the fleet's ownership loop
+// does, beside the orchestrator's tick): the list is copy-on-write, so the
+// race detector finds nothing and no reader sees a nil shard. Before,
+// slices.Insert and slices.Delete wrote the array a reader held (a data
+// race that killed a fleet process under -race).
+//
+// The shards are removed right after they are added, while still
+// launching: each removed shard's connection must end (before, a Stop
+// that ran before Start had begun found nothing to stop, and the
+// connection ran on out of the list: goleak found its loop at the end).
+func TestShardListReadersRaceAddAndRemove(t *testing.T) {
+	const shards = 4
+	srv := startFake(t, fakeOptions(shards, 1))
+	ctx := context.Background()
+	m, err := shard.New(dynamicConfig(srv, shards))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, m)
+	defer stop(t, m)
+	if err := m.AddShard(ctx, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	readers := make(chan error, 1)
+	go func() {
+		defer close(readers)
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			v := m.View()
+			for _, sv := range v.Shards {
+				if sv.State == "" {
+					readers <- fmt.Errorf("view %d: a shard without a state: %+v", i, sv)
+					return
+				}
+			}
+			m.SetBreakerSettings(breaker.Settings{})
+			if i%10 == 0 {
+				m.Tick(ctx)
+			}
+		}
+	}()
+	// Bounded: three rounds of adding and removing shards 1-3 (each a
+	// real connection to the fake).
+	for range 3 {
+		for id := 1; id < shards; id++ {
+			if err := m.AddShard(ctx, id, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, id := range []int{2, 1, 3} {
+			if _, _, err := m.RemoveShard(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	close(done)
+	if err := <-readers; err != nil {
+		t.Fatal(err)
+	}
+	waitShards(t, m, 0)
+	for _, c := range srv.Ledger().Connections() {
+		if c.Shard[0] != 0 && !c.Closed {
+			t.Errorf("shard %d: connection %d still open after RemoveShard", c.Shard[0], c.ID)
+		}
+	}
+	assertOneLiveConnectionPerShard(t, srv)
 }

@@ -242,6 +242,10 @@ type Manager struct {
 	mu       sync.Mutex
 	state    runState
 	handlers []*handlerEntry
+	// shards is sorted by ID and copy-on-write: AddShard and RemoveShard
+	// build a new slice, never write the old one, so a reader may keep
+	// the slice it read under mu after unlocking (View, Stop,
+	// SetBreakerSettings do).
 	shards   []*Shard
 	count    int
 	rng      Range
