@@ -37,8 +37,16 @@ lint: ## staticcheck at a pinned version, and gofmt.
 	$(GO) run $(STATICCHECK) ./...
 
 .PHONY: test
-test: vet lint generate-check fuzz bench-smoke test-32bit ## vet, staticcheck, the generated-code check, short fuzzing, each benchmark once, core/policy on 32-bit, then every test with the race detector.
+test: vet lint generate-check fuzz bench-smoke test-32bit cross-build ## vet, staticcheck, the generated-code check, short fuzzing, each benchmark once, core/policy on 32-bit, the other platforms' builds, then every test with the race detector.
 	$(GO) test -race -count=1 $(GOTESTFLAGS) ./...
+
+# CI runs on linux/amd64; every package must still build where bots run too:
+# Windows and 32-bit ARM (a Raspberry Pi); macOS is a Unix like Linux here.
+CROSS_PLATFORMS    := windows/amd64 linux/arm
+.PHONY: cross-build
+cross-build: ## Build every package for the other platforms (CROSS_PLATFORMS).
+	@set -e; for p in $(CROSS_PLATFORMS); do echo "build $$p"; \
+		GOOS=$${p%%/*} GOARCH=$${p##*/} $(GO) build ./...; done
 
 # The native policy evaluator reads int fields by their size: core/policy's
 # tests run again as a 386 binary, where int is 32 bits. A kernel that cannot

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"go.uber.org/goleak"
@@ -242,7 +241,7 @@ func (r *run) finish(leakBase goleak.Option) {
 		<-stopped
 	}
 	for _, pid := range pids {
-		if syscall.Kill(pid, 0) == nil {
+		if processAlive(pid) {
 			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && !zombie(b) {
 				r.fail("plugin process %d still running after Stop", pid)
 			}

@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -589,7 +588,7 @@ func (r *run) crashPlugin() bool {
 	}
 	pid := pids[r.rng.IntN(len(pids))]
 	r.checkPluginEnv(pid)
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+	if err := killProcess(pid); err != nil {
 		r.fail("kill plugin %d: %v", pid, err)
 		return false
 	}
