@@ -82,6 +82,25 @@ fuzz: ## A short run of every parser's fuzz target (a fixed execution count each
 			|| { cat /tmp/lifeline-fuzz.log; exit 1; }; \
 	done
 
+# make alerts-check runs promtool (pinned) on the Prometheus rules operators
+# load (examples/prometheus/alerts.yml) and on their unit tests
+# (alerts_test.yml: each rule firing and not). remove_all_sd leaves
+# promtool's cloud service-discovery plugins out of the build; the first
+# build still takes minutes (about 12 on a busy 2-core machine), then the
+# binary in bin/ is reused. CI runs it after `make test`.
+PROMTOOL_VERSION   := v0.316.0
+PROMTOOL           := bin/promtool-$(PROMTOOL_VERSION)/promtool
+
+$(PROMTOOL):
+	GOBIN=$(CURDIR)/$(dir $(PROMTOOL)) $(GO) install -tags remove_all_sd github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+
+.PHONY: promtool alerts-check
+promtool: $(PROMTOOL) ## Build the pinned promtool into bin/.
+
+alerts-check: $(PROMTOOL) ## promtool check rules + test rules on examples/prometheus/alerts.yml.
+	$(PROMTOOL) check rules examples/prometheus/alerts.yml
+	$(PROMTOOL) test rules examples/prometheus/alerts_test.yml
+
 # make soak DURATION=30m runs the chaos soak of internal/chaos for that long
 # (a new seed each time, printed), under the race detector at low priority,
 # and writes its figures to SOAKREPORT (Markdown, and JSON beside it);
