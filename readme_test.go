@@ -147,6 +147,7 @@ var runners = []runner{
 	{exactly("make test"), runMakeTest},
 	{exactly("make help"), runMakeHelp},
 	{exactly("make bench"), runMakeBench},
+	{exactly("make alerts-check"), runMakeAlertsCheck},
 	{prefix("make demo"), runMakeDemo},
 	{exactly("lifeline run"), runLifelineRun},
 	{prefix("lifeline policy test "), runPolicyTest},
@@ -258,7 +259,8 @@ func runMakeTest(t *testing.T, _ *readmeEnv, _ string) {
 		t.Fatalf(".ci/run does not run `make test`:\n%s", ci)
 	}
 	recipe := makeRecipe(t, "test")
-	for _, step := range []string{"go vet ./...", "staticcheck", "gofmt -l", "-check", "-fuzz", "-bench . -benchtime 1x", "go test -race -count=1"} {
+	for _, step := range []string{"go vet ./...", "staticcheck", "gofmt -l", "-check", "-fuzz", "-bench . -benchtime 1x", "go test -race -count=1",
+		"GOARCH=386", "GOOS=$"} {
 		if !strings.Contains(recipe, step) {
 			t.Errorf("make test does not run %q:\n%s", step, recipe)
 		}
@@ -308,6 +310,34 @@ func runMakeBench(t *testing.T, _ *readmeEnv, _ string) {
 		t.Error("make test no longer runs the benchmarks once")
 	}
 	t.Skip("make bench runs for about ten minutes; make test's bench-smoke runs each of its benchmarks once")
+}
+
+// runMakeAlertsCheck: CI runs `make alerts-check` after `make test`; its
+// recipe runs promtool's rule check and unit tests on the shipped rules.
+// The first build of promtool takes minutes, so it runs here only when the
+// pinned binary is already built.
+func runMakeAlertsCheck(t *testing.T, _ *readmeEnv, _ string) {
+	ci, err := os.ReadFile(".ci/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^\s*make alerts-check$`).Match(ci) {
+		t.Fatalf(".ci/run does not run `make alerts-check`:\n%s", ci)
+	}
+	recipe := makeRecipe(t, "alerts-check")
+	for _, want := range []string{"check rules examples/prometheus/alerts.yml", "test rules examples/prometheus/alerts_test.yml"} {
+		if !strings.Contains(recipe, want) {
+			t.Errorf("make alerts-check does not run %q:\n%s", want, recipe)
+		}
+	}
+	if strings.Contains(recipe, "go install") {
+		t.Skip("promtool is not built yet (its first build takes minutes); CI builds and runs it in .ci/run")
+	}
+	cmd := exec.Command("make", "alerts-check")
+	cmd.Env = outsideMake(os.Environ())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make alerts-check: %v\n%s", err, out)
+	}
 }
 
 // lifelineArgs turns a make command whose recipe is `go run ./cmd/lifeline
