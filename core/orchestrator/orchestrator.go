@@ -159,6 +159,11 @@ type Config struct {
 	// after the engine acted on it (core/flight's recorder fits here). It
 	// runs on the tick goroutine: keep it short. Default: nil.
 	OnTick func(metrics.Snapshot, policy.Decision, policy.Level)
+	// PluginRestart says how the policy's plugins are restarted when
+	// they exit, and when one out of restarts (FAILED) is tried again.
+	// Default: the zero value, pluginhost's defaults (after 1s, doubling
+	// up to 1m, at most 5 in a row; a FAILED plugin retried after 10m).
+	PluginRestart pluginhost.RestartPolicy
 }
 
 // Orchestrator is one running lifeline system: the shards of one process

@@ -36,6 +36,7 @@ func (o *Orchestrator) buildPlugins(p *policy.Policy) error {
 		BaseDir:     base,
 		CallTimeout: pluginCallTimeout(p.Health),
 		OnCall:      o.tel.ObservePluginCall,
+		Restart:     o.cfg.PluginRestart,
 	})
 	return o.registerPlugins(p)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lifeline-bot/lifeline/core/events"
 	"github.com/lifeline-bot/lifeline/core/orchestrator"
+	"github.com/lifeline-bot/lifeline/core/pluginhost"
 	"github.com/lifeline-bot/lifeline/discordtest"
 )
 
@@ -101,4 +102,31 @@ func TestReloadedHealthTimeoutReachesPluginCalls(t *testing.T) {
 		t.Fatalf("PLUGIN_EXITED = %+v, want a restart of an unresponsive plugin", d)
 	}
 	once.Do(func() { close(release) })
+}
+
+// TestPluginRestartReachesTheHost: Config.PluginRestart is the plugin
+// host's restart policy (the chaos soak scales it to its clock); the zero
+// value is the host's defaults.
+func TestPluginRestartReachesTheHost(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		set  pluginhost.RestartPolicy
+		want pluginhost.RestartPolicy
+	}{
+		{"zero: the defaults", pluginhost.RestartPolicy{}, pluginhost.RestartPolicy{Initial: pluginhost.DefaultRestartInitial,
+			Max: pluginhost.DefaultRestartMax, Multiplier: 2, Limit: pluginhost.DefaultRestartLimit,
+			ResetAfter: pluginhost.DefaultResetAfter, RetryFailed: pluginhost.DefaultRetryFailed}},
+		{"scaled", pluginhost.RestartPolicy{Initial: 20 * time.Millisecond, Max: 1200 * time.Millisecond, Multiplier: 2, Limit: 5,
+			ResetAfter: 1200 * time.Millisecond, RetryFailed: 12 * time.Second}, pluginhost.RestartPolicy{Initial: 20 * time.Millisecond,
+			Max: 1200 * time.Millisecond, Multiplier: 2, Limit: 5, ResetAfter: 1200 * time.Millisecond, RetryFailed: 12 * time.Second}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSystemWith(t, discordtest.Options{}, func(c *orchestrator.Config) { c.PluginRestart = tt.set })
+			s.start()
+			defer s.stop()
+			if got := s.o.Plugins().RestartPolicy(); got != tt.want {
+				t.Fatalf("host restart policy %+v, want %+v", got, tt.want)
+			}
+		})
+	}
 }

@@ -412,6 +412,10 @@ func (h *Host) resolve(s Spec) Spec {
 	return s
 }
 
+// RestartPolicy returns how the host restarts exited plugins and retries
+// failed ones: Options.Restart with its defaults filled in.
+func (h *Host) RestartPolicy() RestartPolicy { return h.o.Restart }
+
 // Restart stops the named plugin's process (if running) and starts it
 // again at once, forgetting its restart count: the way out of the failed
 // state without a policy change.

@@ -375,6 +375,11 @@ func (r *run) newMember(shard, count int) (*member, error) {
 		TickInterval:   cfg.scaled(time.Second),
 		MetricsWindow:  cfg.scaled(metrics.DefaultWindow),
 		EventQueueSize: 1 << 16,
+		// A plugin out of restarts (CPU starvation can trip its breaker
+		// three times over) is retried after the scaled quiet period
+		// (10m/Scale), well inside the recovery bound, as in production
+		// it is after 10 minutes. The restart backoff stays real-time.
+		PluginRestart: pluginhost.RestartPolicy{RetryFailed: cfg.scaled(pluginhost.DefaultRetryFailed)},
 		Logger: hclog.New(&hclog.LoggerOptions{Name: fmt.Sprintf("shard%d", shard), Output: r.logs,
 			Level: hclog.Debug}),
 		Tune: func(c *conn.Config) {
