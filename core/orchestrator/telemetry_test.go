@@ -355,7 +355,7 @@ func TestMetricsThroughAFaultScenario(t *testing.T) {
 		{"lifeline_recoveries_total", lbl{"strategy": "resume", "result": "success"}, atLeast(3), ">= 3"},
 		{"lifeline_rest_requests_total", lbl{"class": "5xx"}, eq(2), "2"},
 		{"lifeline_rest_requests_total", lbl{"class": "4xx"}, eq(1), "1 (the 429)"},
-		{"lifeline_rest_rate_limited_total", nil, eq(1), "1"},
+		{"lifeline_rest_rate_limited_total", lbl{"scope": "shared"}, eq(1), "1 (the storm answers with scope shared)"},
 		{"lifeline_connection_state_changes_total", lbl{"state": "RESUMING"}, atLeast(3), ">= 3"},
 		{"lifeline_gateway_identifies_total", lbl{"cause": "start"}, eq(1), "still 1"},
 	})

@@ -178,6 +178,18 @@ func New(opts Options) *Telemetry {
 		restLimited: counter("lifeline_rest_rate_limited_total",
 			"Discord REST 429 responses, by scope (user, global, shared, cloudflare, unknown).", "scope"),
 	}
+	// The label values known in advance start at 0, so that the first
+	// failed reload, 5xx or Cloudflare ban is an increase() a rule can see
+	// (a series born at 1 shows none; Prometheus' instrumentation advice).
+	for _, r := range []string{"success", "failure"} {
+		t.m.policyReloads.WithLabelValues(r)
+	}
+	for _, c := range []string{"2xx", "3xx", "4xx", "5xx", "error"} {
+		t.m.restRequests.WithLabelValues(c)
+	}
+	for _, sc := range []string{"user", "global", "shared", "cloudflare", "unknown"} {
+		t.m.restLimited.WithLabelValues(sc)
+	}
 	t.m.actionActive = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lifeline_degradation_action_active",
 		Help: "1 while a degradation action is applied, 0 after it was rolled back, by action."}, []string{"action"})
 	t.m.policyLastOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "lifeline_policy_last_reload_success_timestamp_seconds",
@@ -254,6 +266,11 @@ func (t *Telemetry) ObserveEvent(e events.Event) {
 			t.m.pluginExits.WithLabelValues(d.Name, strconv.FormatBool(d.Restart)).Inc()
 		} else {
 			t.m.pluginStarts.WithLabelValues(d.Name).Inc()
+			// A plugin's exits and dropped log lines start at 0 with its
+			// first start (see New).
+			t.m.pluginExits.WithLabelValues(d.Name, "true")
+			t.m.pluginExits.WithLabelValues(d.Name, "false")
+			t.m.pluginLogDrops.WithLabelValues(d.Name)
 		}
 	case events.PluginLogs:
 		t.m.pluginLogDrops.WithLabelValues(d.Name).Add(float64(d.Dropped))

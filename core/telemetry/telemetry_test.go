@@ -913,3 +913,32 @@ func TestPluginLogDropsAreCounted(t *testing.T) {
 		}
 	}
 }
+
+// TestKnownSeriesStartAtZero: the label values known in advance (reload
+// results, REST status classes, 429 scopes) and a started plugin's exits
+// and dropped log lines are exported at 0 before anything happened, so an
+// alert's increase() sees the first failed reload, 5xx, Cloudflare ban or
+// plugin exit (a series born at 1 shows no increase).
+func TestKnownSeriesStartAtZero(t *testing.T) {
+	tel := newTelemetry(t, &stub{status: healthy()}, clock.NewFake(t0))
+	tel.ObserveEvent(events.New(t0, events.Plugin{Name: "pgping"}))
+	fams := scrape(t, serve(t, tel.Handler(telemetry.HandlerOptions{})))
+	for _, tt := range []struct {
+		name   string
+		labels []string
+	}{
+		{"lifeline_policy_reloads_total", []string{"result", "success"}},
+		{"lifeline_policy_reloads_total", []string{"result", "failure"}},
+		{"lifeline_rest_requests_total", []string{"class", "5xx"}},
+		{"lifeline_rest_requests_total", []string{"class", "error"}},
+		{"lifeline_rest_rate_limited_total", []string{"scope", "cloudflare"}},
+		{"lifeline_rest_rate_limited_total", []string{"scope", "global"}},
+		{"lifeline_plugin_exits_total", []string{"plugin", "pgping", "restart", "true"}},
+		{"lifeline_plugin_exits_total", []string{"plugin", "pgping", "restart", "false"}},
+		{"lifeline_plugin_log_lines_dropped_total", []string{"plugin", "pgping"}},
+	} {
+		if v, ok := series(fams, tt.name, tt.labels...); !ok || v != 0 {
+			t.Errorf("%s%v = %v (present %v), want 0", tt.name, tt.labels, v, ok)
+		}
+	}
+}
