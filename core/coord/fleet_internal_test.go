@@ -626,16 +626,28 @@ func TestOwnershipDuplicateProcessIDWaits(t *testing.T) {
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() { errc <- twin.Ownership().Run(ctx, w.handler("twin")) }()
-	for range 5 {
+	// Rounds until the twin has seen a's heartbeat (bounded in real time:
+	// a loaded machine may run the twin's goroutines late), then a few
+	// more. Its heartbeat calls are bounded on the fake clock, which the
+	// rounds move: one the twin had not finished when a round moved the
+	// clock past its bound counts as "unavailable", the harness's doing.
+	deadline := time.Now().Add(10 * time.Second)
+	for extra := 0; extra < 5; {
+		if slices.Contains(rec.kinds(), "duplicate_process") {
+			extra++
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the twin never saw a's heartbeat (stats %+v, events %v)", twin.Stats(), rec.kinds())
+		}
 		fake.BlockUntil(1, 50*time.Millisecond)
 		rounds(fake, 1, a)
 	}
-	if twin.Stats().LeaseValid || !slices.Equal(rec.kinds(), []string{"duplicate_process"}) {
-		t.Fatalf("twin joined while a lives (stats %+v, events %v)", twin.Stats(), rec.kinds())
+	unexpected := slices.ContainsFunc(rec.kinds(), func(k string) bool { return k != "duplicate_process" && k != "unavailable" })
+	if twin.Stats().LeaseValid || len(twin.member.Owned()) != 0 || unexpected {
+		t.Fatalf("twin joined while a lives (stats %+v, owns %v, events %v)", twin.Stats(), twin.member.Owned(), rec.kinds())
 	}
 	// a dies: the twin joins after a's lease and takes its shards over.
 	w.kill("a")
-	deadline := time.Now().Add(20 * time.Second)
+	deadline = time.Now().Add(20 * time.Second)
 	for len(twin.member.Owned()) != 2 {
 		if time.Now().After(deadline) {
 			t.Fatalf("twin owns %v after a died", twin.member.Owned())
