@@ -51,6 +51,9 @@ const (
 	RecoveryCompleted       = events.RecoveryCompleted
 	PolicyReloaded          = events.PolicyReloaded
 	PolicyReloadFailed      = events.PolicyReloadFailed
+	PluginStarted           = events.PluginStarted
+	PluginExited            = events.PluginExited
+	PluginLogsDropped       = events.PluginLogsDropped
 )
 
 // Feature classes for Features().Register: how much a feature matters when
