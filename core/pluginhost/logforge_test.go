@@ -1,33 +1,18 @@
 package pluginhost
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 
 	hclog "github.com/hashicorp/go-hclog"
 
+	"github.com/lifeline-bot/lifeline/internal/testutil"
 	"github.com/lifeline-bot/lifeline/sdk"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is the goroutine-safe buffer the package's tests log into.
+type syncBuffer = testutil.SyncBuffer
 
 // A plugin logging through the host cannot forge host log lines: newlines
 // and other control characters in its message and field names are escaped.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	hclog "github.com/hashicorp/go-hclog"
 
@@ -35,26 +34,9 @@ func (r *recorder) droppedTotal(name string) int {
 // waitCount waits until the log holds sub at least n times.
 func (l *lockedBuffer) waitCount(t *testing.T, sub string, n int) {
 	t.Helper()
-	deadline := time.NewTimer(wait)
-	defer deadline.Stop()
-	for {
-		l.mu.Lock()
-		got := strings.Count(l.b.String(), sub)
-		if got >= n {
-			l.mu.Unlock()
-			return
-		}
-		if l.ch == nil {
-			l.ch = make(chan struct{})
-		}
-		ch := l.ch
-		l.mu.Unlock()
-		select {
-		case <-ch:
-		case <-deadline.C:
-			t.Fatalf("log holds %q %d times, not %d, within %v", sub, got, n, wait)
-		}
-	}
+	l.waitLog(t, func(text string) bool { return strings.Count(text, sub) >= n }, func(text string) string {
+		return fmt.Sprintf("log holds %q %d times, not %d, within %v", sub, strings.Count(text, sub), n, wait)
+	})
 }
 
 // A real plugin process logging 300 lines down each path (through the

@@ -194,18 +194,26 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 // waitFor waits until the log holds every one of subs.
 func (l *lockedBuffer) waitFor(t *testing.T, subs ...string) {
 	t.Helper()
+	l.waitLog(t, func(text string) bool {
+		for _, s := range subs {
+			if !strings.Contains(text, s) {
+				return false
+			}
+		}
+		return true
+	}, func(text string) string { return fmt.Sprintf("log lacks %q within %v:\n%s", subs, wait, text) })
+}
+
+// waitLog waits (at most wait) until done holds for the log's text, woken
+// by each write; on timeout it fails with what fail says of the text.
+func (l *lockedBuffer) waitLog(t *testing.T, done func(text string) bool, fail func(text string) string) {
+	t.Helper()
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	for {
 		l.mu.Lock()
 		text := l.b.String()
-		missing := false
-		for _, s := range subs {
-			if !strings.Contains(text, s) {
-				missing = true
-			}
-		}
-		if !missing {
+		if done(text) {
 			l.mu.Unlock()
 			return
 		}
@@ -217,7 +225,7 @@ func (l *lockedBuffer) waitFor(t *testing.T, subs ...string) {
 		select {
 		case <-ch:
 		case <-deadline.C:
-			t.Fatalf("log lacks %q within %v:\n%s", subs, wait, text)
+			t.Fatal(fail(text))
 		}
 	}
 }
