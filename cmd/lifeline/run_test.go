@@ -297,7 +297,8 @@ func TestRunProcess(t *testing.T) {
 	st := exec.Command(lifelineBin, "status", "--addr", c.base)
 	st.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
 	out, err := st.CombinedOutput()
-	if err != nil || !bytes.Contains(out, []byte("connection   READY")) || !bytes.Contains(out, []byte("generation 3")) {
+	if err != nil || !regexp.MustCompile(`connection +READY`).Match(out) || !bytes.Contains(out, []byte("generation 3")) ||
+		!regexp.MustCompile(`plugin tcpprobe +RUNNING, pid [1-9]`).Match(out) {
 		t.Fatalf("lifeline status: %v\n%s", err, out)
 	}
 

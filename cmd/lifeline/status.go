@@ -153,6 +153,25 @@ func writeStatus(w io.Writer, base string, doc statusDocument, events int) {
 	if s.EventsDropped > 0 {
 		row("events", "%d dropped by slow listeners", s.EventsDropped)
 	}
+	for _, pl := range s.Plugins {
+		desc := pl.State
+		if pl.PID != 0 {
+			desc += fmt.Sprintf(", pid %d", pl.PID)
+		}
+		if pl.Restarts > 0 {
+			desc += fmt.Sprintf(", %d restarts in a row", pl.Restarts)
+		}
+		if !pl.Retry.IsZero() {
+			desc += ", retried at " + pl.Retry.UTC().Format(time.RFC3339)
+		}
+		if pl.LastExit != "" {
+			desc += "; last exit: " + pl.LastExit
+		}
+		if pl.LastError != "" {
+			desc += "; last error: " + pl.LastError
+		}
+		row("plugin "+pl.Name, "%s", desc)
+	}
 	tw.Flush()
 	if events == 0 || len(doc.RecentEvents) == 0 {
 		return

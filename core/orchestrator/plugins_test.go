@@ -1,6 +1,7 @@
 package orchestrator_test
 
 import (
+	"encoding/json"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -77,6 +78,21 @@ plugin "worker-heartbeat" {
 	s.o.Handler(telemetry.HandlerOptions{}).ServeHTTP(rr, httptest.NewRequest("GET", "/metrics", nil))
 	if !regexp.MustCompile(`lifeline_plugin_calls_total\{kind="check",plugin="worker-heartbeat",result="success",shard="0"\} [1-9]`).MatchString(rr.Body.String()) {
 		t.Fatalf("no successful plugin check counted in /metrics:\n%s", grepLines(rr.Body.String(), "lifeline_plugin_calls_total"))
+	}
+	// Its state is on /metrics, and in /debug/lifeline's summary with its pid.
+	if !regexp.MustCompile(`lifeline_plugin_state\{plugin="worker-heartbeat",shard="0",state="RUNNING"\} 1`).MatchString(rr.Body.String()) {
+		t.Fatalf("the plugin is not RUNNING in /metrics:\n%s", grepLines(rr.Body.String(), "lifeline_plugin_state"))
+	}
+	rr = httptest.NewRecorder()
+	s.o.Handler(telemetry.HandlerOptions{}).ServeHTTP(rr, httptest.NewRequest("GET", "/debug/lifeline", nil))
+	var doc struct {
+		Summary telemetry.Summary `json:"summary"`
+	}
+	if err := json.Unmarshal(rr.Body.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if ps := doc.Summary.Plugins; len(ps) != 1 || ps[0].Name != "worker-heartbeat" || ps[0].State != "RUNNING" || ps[0].PID != pid {
+		t.Fatalf("/debug/lifeline plugins %+v, want worker-heartbeat RUNNING as pid %d", ps, pid)
 	}
 
 	// A reload without the plugin: its check leaves the monitor and its

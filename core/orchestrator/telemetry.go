@@ -2,10 +2,13 @@ package orchestrator
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/lifeline-bot/lifeline/core/events"
 	"github.com/lifeline-bot/lifeline/core/health"
+	"github.com/lifeline-bot/lifeline/core/pluginhost"
 	"github.com/lifeline-bot/lifeline/core/telemetry"
 )
 
@@ -68,7 +71,18 @@ func (s telemetrySource) Status() telemetry.Status {
 		Degradation:            telemetry.Degradation{Level: level, Reason: d.Degradation.Reason, PolicyActions: d.Degradation.Actions},
 		Events:                 d.Events,
 		Policy:                 s.policy(),
+		Plugins:                s.plugins(),
 	}
+}
+
+// plugins returns the plugin host's view of each plugin, by name.
+func (s telemetrySource) plugins() []pluginhost.Status {
+	if s.o.plugins == nil {
+		return nil
+	}
+	st := s.o.plugins.Status()
+	slices.SortFunc(st, func(a, b pluginhost.Status) int { return strings.Compare(a.Name, b.Name) })
+	return st
 }
 
 func (s telemetrySource) policy() telemetry.PolicyInfo {

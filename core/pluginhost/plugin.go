@@ -54,6 +54,12 @@ func (s State) String() string {
 	return stateNames[s]
 }
 
+// MarshalText renders the state as its name (for JSON).
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// States returns every state's name, in order (STARTING ... STOPPED).
+func States() []string { return append([]string(nil), stateNames[:]...) }
+
 // Status is one plugin as the host sees it.
 type Status struct {
 	Name  string `json:"name"`

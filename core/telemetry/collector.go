@@ -9,6 +9,7 @@ import (
 	"github.com/lifeline-bot/lifeline/core/breaker"
 	"github.com/lifeline-bot/lifeline/core/conn"
 	"github.com/lifeline-bot/lifeline/core/health"
+	"github.com/lifeline-bot/lifeline/core/pluginhost"
 	"github.com/lifeline-bot/lifeline/core/policy"
 )
 
@@ -50,6 +51,8 @@ var (
 		"Events published on the event bus.", nil, nil)
 	descEventsDropped = prometheus.NewDesc("lifeline_events_dropped_total",
 		"Events a slow subscriber lost because its queue was full.", nil, nil)
+	descPluginState = prometheus.NewDesc("lifeline_plugin_state",
+		"1 for a plugin's current state (STARTING, RUNNING, RESTARTING, FAILED, STOPPED), 0 for the others, by plugin.", []string{"plugin", "state"}, nil)
 	descPolicyGeneration = prometheus.NewDesc("lifeline_policy_generation",
 		"Generation of the policy file in force (1 for the first load); 0 when the policy was given in code.", nil, nil)
 )
@@ -60,7 +63,7 @@ type statusCollector struct{ t *Telemetry }
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descState, descConnected, descUptime, descScore, descStatus, descCheck,
 		descBreakerState, descBreakerRejections, descBreakerFailures, descLevel, descErrorRatio, descAckAge,
-		descDispatches, descSessionStarts, descEventsPublished, descEventsDropped, descPolicyGeneration} {
+		descDispatches, descSessionStarts, descEventsPublished, descEventsDropped, descPolicyGeneration, descPluginState} {
 		ch <- d
 	}
 }
@@ -112,6 +115,12 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descEventsPublished, float64(s.Events.Published))
 	counter(descEventsDropped, float64(s.Events.Dropped))
 	gauge(descPolicyGeneration, float64(s.Policy.Generation))
+	for _, p := range s.Plugins {
+		cur := p.State.String()
+		for _, st := range enumWith(pluginhost.States(), cur) {
+			gauge(descPluginState, b2f(st == cur), p.Name, st)
+		}
+	}
 }
 
 // ConnectionStates returns the connection state machine's state names in

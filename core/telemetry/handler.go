@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/lifeline-bot/lifeline/core/pluginhost"
 	"github.com/lifeline-bot/lifeline/core/policy"
 )
 
@@ -221,6 +222,26 @@ type Summary struct {
 	SessionStartsRemaining int        `json:"session_starts_remaining"`
 	EventsDropped          uint64     `json:"events_dropped"`
 	Policy                 PolicyInfo `json:"policy"`
+	// Plugins are the policy's plugins, by name; none without plugins.
+	Plugins []PluginSummary `json:"plugins,omitempty"`
+}
+
+// PluginSummary is one plugin in a Summary: what an operator needs to see
+// that it is down, why, and when the host tries it again.
+type PluginSummary struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
+	// PID is the running process's id; 0 when none runs.
+	PID int `json:"pid,omitempty"`
+	// Restarts counts consecutive restarts.
+	Restarts int `json:"restarts"`
+	// LastExit says how its last process ended; LastError is its last
+	// start or refusal error.
+	LastExit  string `json:"last_exit,omitempty"`
+	LastError string `json:"last_error,omitempty"`
+	// Retry is when a FAILED plugin is started again; zero when no retry
+	// is pending.
+	Retry time.Time `json:"retry,omitzero"`
 }
 
 // Summary condenses the Source's Status now.
@@ -259,7 +280,20 @@ func (t *Telemetry) Summarize(s Status) Summary {
 		SessionStartsRemaining: s.SessionStartsRemaining,
 		EventsDropped:          s.Events.Dropped,
 		Policy:                 s.Policy,
+		Plugins:                summarizePlugins(s.Plugins),
 	}
+}
+
+func summarizePlugins(ps []pluginhost.Status) []PluginSummary {
+	if len(ps) == 0 {
+		return nil
+	}
+	out := make([]PluginSummary, len(ps))
+	for i, p := range ps {
+		out[i] = PluginSummary{Name: p.Name, State: p.State.String(), PID: p.PID, Restarts: p.Restarts,
+			LastExit: p.LastExit, LastError: p.LastError, Retry: p.Retry}
+	}
+	return out
 }
 
 func (h *Handler) debug(w http.ResponseWriter, r *http.Request) {

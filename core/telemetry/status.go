@@ -8,6 +8,7 @@ import (
 	"github.com/lifeline-bot/lifeline/core/events"
 	"github.com/lifeline-bot/lifeline/core/health"
 	"github.com/lifeline-bot/lifeline/core/metrics"
+	"github.com/lifeline-bot/lifeline/core/pluginhost"
 )
 
 // ErrNoPolicyFile is returned (wrapped) by Source.ReloadPolicy when the
@@ -61,6 +62,9 @@ type Status struct {
 	Events events.Stats `json:"events"`
 	// Policy describes the policy in force.
 	Policy PolicyInfo `json:"policy"`
+	// Plugins are the policy's plugins as the plugin host sees them, by
+	// name; none when the policy uses no plugin.
+	Plugins []pluginhost.Status `json:"plugins,omitempty"`
 }
 
 // Degradation is the degradation level a Status reports.

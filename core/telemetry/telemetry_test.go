@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -32,6 +33,7 @@ import (
 	"github.com/lifeline-bot/lifeline/core/events"
 	"github.com/lifeline-bot/lifeline/core/health"
 	"github.com/lifeline-bot/lifeline/core/metrics"
+	"github.com/lifeline-bot/lifeline/core/pluginhost"
 	"github.com/lifeline-bot/lifeline/core/policy"
 	"github.com/lifeline-bot/lifeline/core/telemetry"
 )
@@ -744,6 +746,7 @@ func everyFamily(tel *telemetry.Telemetry) {
 func TestEveryFamilyLintedDocumentedAndOnTheDashboard(t *testing.T) {
 	src := &stub{status: healthy(), shards: []telemetry.ShardStatus{{ID: 0, State: "READY", Condition: "HEALTHY",
 		Connected: true, Breaker: "CLOSED", HealthScore: 100, Identifies: 1}}}
+	src.status.Plugins = []pluginhost.Status{{Name: "pgping", State: pluginhost.Running, PID: 4242}}
 	tel := newTelemetry(t, src, clock.NewFake(t0))
 	everyFamily(tel)
 	fams := scrape(t, newServer(t, tel))
@@ -940,5 +943,40 @@ func TestKnownSeriesStartAtZero(t *testing.T) {
 		if v, ok := series(fams, tt.name, tt.labels...); !ok || v != 0 {
 			t.Errorf("%s%v = %v (present %v), want 0", tt.name, tt.labels, v, ok)
 		}
+	}
+}
+
+// TestPluginStates: each plugin the Source reports is on /metrics as
+// lifeline_plugin_state (1 for its state, 0 for the others) and in the
+// Summary with its restarts, last exit and retry time, which `lifeline
+// status` prints.
+func TestPluginStates(t *testing.T) {
+	retry := t0.Add(10 * time.Minute)
+	src := &stub{status: healthy()}
+	src.set(func(s *telemetry.Status) {
+		s.Plugins = []pluginhost.Status{
+			{Name: "db", State: pluginhost.Failed, Restarts: 5, LastExit: "exit status 2", Retry: retry},
+			{Name: "web", State: pluginhost.Running, PID: 4242},
+		}
+	})
+	tel := newTelemetry(t, src, clock.NewFake(t0))
+	fams := scrape(t, serve(t, tel.Handler(telemetry.HandlerOptions{})))
+	for _, tt := range []struct {
+		plugin, state string
+		want          float64
+	}{
+		{"db", "FAILED", 1}, {"db", "RUNNING", 0}, {"db", "STARTING", 0},
+		{"web", "RUNNING", 1}, {"web", "FAILED", 0},
+	} {
+		if v, ok := series(fams, "lifeline_plugin_state", "plugin", tt.plugin, "state", tt.state); !ok || v != tt.want {
+			t.Errorf("lifeline_plugin_state{plugin=%q,state=%q} = %v (present %v), want %v", tt.plugin, tt.state, v, ok, tt.want)
+		}
+	}
+	want := []telemetry.PluginSummary{
+		{Name: "db", State: "FAILED", Restarts: 5, LastExit: "exit status 2", Retry: retry},
+		{Name: "web", State: "RUNNING", PID: 4242},
+	}
+	if got := tel.Summary().Plugins; !reflect.DeepEqual(got, want) {
+		t.Fatalf("summary plugins %+v, want %+v", got, want)
 	}
 }
