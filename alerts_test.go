@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -567,8 +569,40 @@ func TestAlertRulesMatchTheRealMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fake.Close()
-	policyFile := filepath.Join(t.TempDir(), "policy.hcl")
-	if err := os.WriteFile(policyFile, []byte("health {\n  interval = \"30s\"\n}\n"), 0o600); err != nil {
+	// A real plugin process (tcpprobe, probing a listener of the test's),
+	// for the plugin families read from the plugin host.
+	dir := t.TempDir()
+	probe := filepath.Join(dir, "tcpprobe")
+	if out, err := exec.Command("go", "build", "-o", probe, "./plugins/tcpprobe").CombinedOutput(); err != nil {
+		t.Fatalf("go build ./plugins/tcpprobe: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return // closed at the end of the test
+			}
+			c.Close()
+		}
+	}()
+	policyFile := filepath.Join(dir, "policy.hcl")
+	pol := fmt.Sprintf(`health {
+  interval = "30s"
+  check "probe" {
+    plugin = "tcpprobe"
+    config = { address = %q }
+  }
+}
+plugin "tcpprobe" {
+  path = %q
+}
+`, ln.Addr().String(), probe)
+	if err := os.WriteFile(policyFile, []byte(pol), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	bot, err := lifeline.New(lifeline.Config{Token: fake.Token(), IdentifyWindow: fake.IdentifyWindow(), TickInterval: 20 * time.Millisecond},
@@ -656,6 +690,8 @@ func TestAlertRulesMatchTheRealMetrics(t *testing.T) {
 	// A plugin exit, as the plugin host publishes it on the bus.
 	bot.Events().Publish(events.New(time.Now(), events.Plugin{Exited: true, Name: "alerts-probe", Reason: "exit status 1", Restart: true}))
 	alertEventually(t, `lifeline_plugin_exits_total{plugin="alerts-probe"}`, has("lifeline_plugin_exits_total", "plugin", "alerts-probe"))
+
+	alertEventually(t, `lifeline_plugin_state{plugin="tcpprobe"}`, has("lifeline_plugin_state", "plugin", "tcpprobe"))
 
 	served := gather()
 	for _, r := range rules {
