@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 	"github.com/lifeline-bot/lifeline"
 	"github.com/lifeline-bot/lifeline/core/events"
 	"github.com/lifeline-bot/lifeline/discordtest"
+	"github.com/lifeline-bot/lifeline/internal/testutil"
 )
 
 // alertRulesFile is the Prometheus rule file operators load;
@@ -576,20 +576,6 @@ func TestAlertRulesMatchTheRealMetrics(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", probe, "./plugins/tcpprobe").CombinedOutput(); err != nil {
 		t.Fatalf("go build ./plugins/tcpprobe: %v\n%s", err, out)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return // closed at the end of the test
-			}
-			c.Close()
-		}
-	}()
 	policyFile := filepath.Join(dir, "policy.hcl")
 	pol := fmt.Sprintf(`health {
   interval = "30s"
@@ -601,7 +587,7 @@ func TestAlertRulesMatchTheRealMetrics(t *testing.T) {
 plugin "tcpprobe" {
   path = %q
 }
-`, ln.Addr().String(), probe)
+`, testutil.AcceptingListener(t), probe)
 	if err := os.WriteFile(policyFile, []byte(pol), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ package plugins_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/lifeline-bot/lifeline/internal/testutil"
 	"github.com/lifeline-bot/lifeline/sdk"
 	"github.com/lifeline-bot/lifeline/sdk/sdktest"
 )
@@ -31,20 +31,7 @@ func TestEveryBuiltinPluginBuildsAndServes(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	target := testutil.AcceptingListener(t)
 	ctx := context.Background()
 
 	tests := []struct {
@@ -60,7 +47,7 @@ func TestEveryBuiltinPluginBuildsAndServes(t *testing.T) {
 			}
 		}},
 		{"tcpprobe", sdk.KindHealthCheck, nil, func(t *testing.T, p *sdktest.Plugin) {
-			res, err := p.Check(ctx, "tcp", sdk.CheckRequest{Config: sdk.Config{"address": ln.Addr().String()}})
+			res, err := p.Check(ctx, "tcp", sdk.CheckRequest{Config: sdk.Config{"address": target}})
 			if err != nil || !res.Passed {
 				t.Fatalf("tcp check = %+v, %v", res, err)
 			}

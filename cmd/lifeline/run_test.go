@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -55,28 +54,6 @@ func tcpprobe(t *testing.T) string {
 		t.Fatal(tcpprobeErr)
 	}
 	return tcpprobeBin
-}
-
-// probeTarget is a loopback TCP listener for the tcpprobe plugin to reach.
-func probeTarget(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); <-done })
-	return ln.Addr().String()
 }
 
 // withPlugin adds to the policy at path a tcpprobe check named "probe"
@@ -231,7 +208,7 @@ func until(t *testing.T, p *binProcess, what string, cond func() bool) {
 // gateway connection resumably (4000), the plugin's process gone too.
 func TestRunProcess(t *testing.T) {
 	policyPath := copyPolicy(t)
-	withPlugin(t, policyPath, probeTarget(t))
+	withPlugin(t, policyPath, testutil.AcceptingListener(t))
 	p := startLifeline(t, []string{"DISCORD_TOKEN=" + sentinelToken},
 		"run", "--fake", "--fake-scale", "50", "--policy", policyPath, "--http", "127.0.0.1:0", "--log-level", "debug")
 	m := httpLine.FindStringSubmatch(p.firstLine(t))
@@ -338,7 +315,7 @@ func TestRunProcess(t *testing.T) {
 // finds neither token in any log line, response, error or export.
 func TestRunNeverShowsTheToken(t *testing.T) {
 	policyPath := copyPolicy(t)
-	withPlugin(t, policyPath, probeTarget(t))
+	withPlugin(t, policyPath, testutil.AcceptingListener(t))
 	p := startLifeline(t, []string{"DISCORD_TOKEN=" + sentinelToken, "LIFELINE_HTTP_TOKEN=" + sentinelHTTPToken},
 		"run", "--fake", "--fake-scale", "100", "--fake-scenario", "zombie", "--policy", policyPath,
 		"--http", "127.0.0.1:0", "--log-level", "trace", "--log-json")
